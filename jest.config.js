@@ -1,0 +1,24 @@
+/** Tests run TypeScript through SWC with decorator metadata (type-graphql and TypeORM need it). */
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/test", "<rootDir>/adapters"],
+  testMatch: ["**/*.test.ts"],
+  transform: {
+    "^.+\\.ts$": [
+      "@swc/jest",
+      {
+        jsc: {
+          parser: { syntax: "typescript", decorators: true },
+          transform: { legacyDecorator: true, decoratorMetadata: true },
+          target: "es2022",
+        },
+        module: { type: "commonjs" },
+        sourceMaps: "inline",
+      },
+    ],
+  },
+  setupFiles: ["reflect-metadata"],
+  testTimeout: 60000,
+  maxWorkers: 2,
+};

@@ -1,0 +1,104 @@
+import { z } from "zod";
+
+/**
+ * Every setting the server reads from the environment, validated once at start.
+ * A bad value stops start with a one-line reason (see `loadConfig`).
+ */
+const intFrom = (def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === "") return def;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: "custom", message: `must be an integer from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).optional().default("development"),
+  PORT: intFrom(4000, 0, 65535),
+  DATA_DIR: optionalString.transform((v) => v ?? "./data"),
+  DATABASE_URL: optionalString.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), {
+    message: "must be a postgres:// or postgresql:// URL",
+  }),
+  PUBLIC_URL: optionalString.refine((v) => v === undefined || /^https?:\/\/[^\s]+$/.test(v), {
+    message: "must be an http(s) URL",
+  }),
+  CRM_BOOTSTRAP_TENANT_KEY: optionalString.refine((v) => v === undefined || (v.length >= 16 && v.length <= 200), {
+    message: "must be 16 to 200 characters",
+  }),
+  CRM_PLATFORM_KEY: optionalString.refine((v) => v === undefined || (v.length >= 16 && v.length <= 200), {
+    message: "must be 16 to 200 characters",
+  }),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional().default("info"),
+  DB_POOL_SIZE: intFrom(10, 1, 200),
+  DEFAULT_PHONE_REGION: z
+    .string()
+    .regex(/^[A-Z]{2}$/, "must be a two-letter ISO 3166 region code such as CN")
+    .optional()
+    .default("CN"),
+  GRAPHQL_MAX_DEPTH: intFrom(12, 2, 100),
+  GRAPHQL_MAX_ALIASES: intFrom(30, 1, 1000),
+  GRAPHQL_MAX_COST: intFrom(50000, 100, 10_000_000),
+  GRAPHQL_MAX_TOKENS: intFrom(5000, 100, 1_000_000),
+  GRAPHQL_INTROSPECTION: z.enum(["true", "false"]).optional(),
+  OUTBOX_POLL_MS: intFrom(1000, 0, 3_600_000),
+});
+
+export interface Config {
+  env: "development" | "production" | "test";
+  port: number;
+  dataDir: string;
+  /** Unset means the embedded PGlite database under `dataDir`. */
+  databaseUrl?: string;
+  /** Base of URLs we hand out (webhook URLs, download links). */
+  publicUrl: string;
+  bootstrapTenantKey?: string;
+  platformKey?: string;
+  logLevel: string;
+  dbPoolSize: number;
+  defaultPhoneRegion: string;
+  graphql: { maxDepth: number; maxAliases: number; maxCost: number; maxTokens: number; introspection: boolean };
+  /** How often undispatched outbox rows are polled for; 0 disables polling (dispatch then happens after each commit only). */
+  outboxPollMs: number;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`Invalid configuration: ${issue.path.join(".")} ${issue.message}`);
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    dataDir: e.DATA_DIR,
+    databaseUrl: e.DATABASE_URL,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
+    bootstrapTenantKey: e.CRM_BOOTSTRAP_TENANT_KEY,
+    platformKey: e.CRM_PLATFORM_KEY,
+    logLevel: e.LOG_LEVEL,
+    dbPoolSize: e.DB_POOL_SIZE,
+    defaultPhoneRegion: e.DEFAULT_PHONE_REGION,
+    graphql: {
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxCost: e.GRAPHQL_MAX_COST,
+      maxTokens: e.GRAPHQL_MAX_TOKENS,
+      introspection: e.GRAPHQL_INTROSPECTION ? e.GRAPHQL_INTROSPECTION === "true" : true,
+    },
+    outboxPollMs: e.OUTBOX_POLL_MS,
+  };
+}

@@ -1,0 +1,44 @@
+import type { EntityManager } from "typeorm";
+import type { Logger } from "pino";
+import type { App } from "../app";
+import type { DomainEvent } from "../events/types";
+import type { Loaders } from "../graphql/loaders";
+
+/** Scopes an API key can hold. `admin` implies every other tenant scope. */
+export const SCOPES = ["customers:read", "customers:write", "admin"] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export type Principal =
+  | { kind: "api_key"; keyId: string; tenantId: string; scopes: ReadonlySet<string> }
+  /** The operator's key (CRM_PLATFORM_KEY): manages tenants, reads no tenant's data. */
+  | { kind: "platform" };
+
+/** What every service call receives first: who asks, for which tenant, and the app's parts. */
+export interface Ctx {
+  requestId: string;
+  principal: Principal;
+  app: App;
+  log: Logger;
+}
+
+/** A request-scoped context: GraphQL resolvers get this, with per-request DataLoaders. */
+export interface RequestCtx extends Ctx {
+  loaders: Loaders;
+}
+
+/** Inside a transaction: write through `manager`, announce changes with `emit` (outbox, same transaction). */
+export interface TxCtx extends Ctx {
+  manager: EntityManager;
+  emit(event: DomainEvent): void;
+}
+
+export function hasScope(principal: Principal, scope: string): boolean {
+  if (principal.kind === "platform") return scope === "platform";
+  return principal.scopes.has(scope) || principal.scopes.has("admin");
+}
+
+/** The caller's tenant; every repository query is scoped by it. */
+export function tenantOf(ctx: Ctx): string {
+  if (ctx.principal.kind !== "api_key") throw new Error("tenantOf called without a tenant principal (missing scope guard?)");
+  return ctx.principal.tenantId;
+}

@@ -1,0 +1,87 @@
+import path from "node:path";
+import { DataSource, type DataSourceOptions } from "typeorm";
+import pg from "pg";
+import { PGlite, types as pgliteTypes, type Extension } from "@electric-sql/pglite";
+import type { Logger } from "pino";
+import { entities } from "./entities";
+import { migrations } from "../../migrations";
+import { pgliteDriverModule } from "./pglite-driver";
+import { SqlLogger } from "./sql-logger";
+import { lockDataDir } from "./data-dir-lock";
+import { SnakeNamingStrategy } from "./naming";
+
+// Both drivers return the same JS values: int8 and numeric as strings (no precision loss),
+// `date` as the 'YYYY-MM-DD' text PostgreSQL sent (no time-zone shift).
+// The contrib entry points ship CommonJS builds but only ESM typings, hence require + a cast.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { pgcrypto } = require("@electric-sql/pglite/contrib/pgcrypto") as { pgcrypto: Extension };
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { pg_trgm } = require("@electric-sql/pglite/contrib/pg_trgm") as { pg_trgm: Extension };
+
+pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
+const identity = (v: string) => v;
+
+export interface DatabaseOptions {
+  /** postgres:// URL; unset means embedded PGlite. */
+  databaseUrl?: string;
+  /** Where PGlite keeps its files; unset (with no databaseUrl) means an in-memory database. */
+  dataDir?: string;
+  poolSize?: number;
+  log: Logger;
+}
+
+export interface Database {
+  dataSource: DataSource;
+  sql: SqlLogger;
+  kind: "postgres" | "pglite";
+  close(): Promise<void>;
+}
+
+const common = {
+  type: "postgres" as const,
+  entities,
+  migrations,
+  migrationsTableName: "typeorm_migrations",
+  synchronize: false,
+  uuidExtension: "pgcrypto" as const,
+  namingStrategy: new SnakeNamingStrategy(),
+};
+
+/** TypeORM options for the CLI and the server; PGlite options are built in `openDatabase`. */
+export function postgresOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
+  return { ...common, url: databaseUrl, poolSize, applicationName: "omnichannel-crm" };
+}
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  const sql = new SqlLogger(opts.log);
+  if (opts.databaseUrl) {
+    const dataSource = new DataSource({ ...postgresOptions(opts.databaseUrl, opts.poolSize), logger: sql });
+    await dataSource.initialize();
+    return { dataSource, sql, kind: "postgres", close: () => dataSource.destroy() };
+  }
+  const unlock = opts.dataDir ? lockDataDir(path.resolve(opts.dataDir)) : () => undefined;
+  try {
+    const db = await PGlite.create({
+      dataDir: opts.dataDir ? path.resolve(opts.dataDir, "pglite") : undefined,
+      extensions: { pgcrypto, pg_trgm },
+      parsers: { [pgliteTypes.INT8]: identity, [pgliteTypes.NUMERIC]: identity, [pgliteTypes.DATE]: identity },
+    });
+    const dataSource = new DataSource({ ...common, driver: pgliteDriverModule(db), logger: sql });
+    await dataSource.initialize();
+    return {
+      dataSource,
+      sql,
+      kind: "pglite",
+      close: async () => {
+        try {
+          await dataSource.destroy();
+        } finally {
+          unlock();
+        }
+      },
+    };
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+}

@@ -1,0 +1,26 @@
+import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
+
+/** One row per domain event, written in the transaction that caused it. */
+@Entity({ name: "outbox" })
+export class OutboxRow {
+  @PrimaryGeneratedColumn({ type: "bigint" })
+  id: string;
+
+  @Column({ type: "uuid", nullable: true })
+  tenantId: string | null;
+
+  @Column({ type: "text" })
+  type: string;
+
+  @Column({ type: "jsonb" })
+  payload: object;
+
+  @Column({ type: "timestamptz", precision: 3 })
+  createdAt: Date;
+
+  @Column({ type: "timestamptz", precision: 3, nullable: true })
+  dispatchedAt: Date | null;
+
+  @Column({ type: "int", default: 0 })
+  attempts: number;
+}

@@ -1,0 +1,132 @@
+import type { DataSource, EntityManager } from "typeorm";
+import type { Logger } from "pino";
+import { OutboxRow } from "./outbox-entity";
+import type { PubSub } from "./pubsub";
+import type { Delivered, DomainEvent, DomainEventType, EventOf } from "./types";
+
+export type EventHandler<T extends DomainEventType = DomainEventType> = (event: Delivered<EventOf<T>>) => Promise<void> | void;
+
+const BATCH = 200;
+const MAX_ATTEMPTS = 10;
+
+/**
+ * The transactional outbox. `write` stores events in the caller's transaction; `dispatch` claims
+ * undispatched rows (FOR UPDATE SKIP LOCKED, so several instances share the work), hands each to
+ * the PubSub and the registered handlers, and marks them dispatched in the same transaction.
+ * Delivery is at least once: a handler that failed keeps its row pending (and is retried by the
+ * poller), so handlers must be idempotent — the `eventId` helps.
+ */
+export class Outbox {
+  private readonly handlers = new Map<string, EventHandler[]>();
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly pubsub: PubSub,
+    private readonly log: Logger,
+  ) {}
+
+  on<T extends DomainEventType>(type: T, handler: EventHandler<T>): void {
+    const list = this.handlers.get(type) ?? [];
+    list.push(handler as unknown as EventHandler);
+    this.handlers.set(type, list);
+  }
+
+  async write(manager: EntityManager, events: DomainEvent[]): Promise<void> {
+    const now = new Date();
+    await manager.insert(
+      OutboxRow,
+      events.map((e) => ({ tenantId: e.tenantId, type: e.type, payload: e, createdAt: now })),
+    );
+  }
+
+  /** Dispatch soon (after the current commit); coalesces bursts into one run. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain().finally(() => {
+      this.running = null;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  /** Resolves when everything written so far has been dispatched (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  start(pollMs: number): void {
+    this.kick();
+    if (pollMs > 0) {
+      this.timer = setInterval(() => this.kick(), pollMs);
+      this.timer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.idle();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (!this.stopped && (await this.dispatchBatch()) === BATCH) {
+        /* keep going while full batches come back */
+      }
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, "outbox dispatch failed; will retry");
+    }
+  }
+
+  private async dispatchBatch(): Promise<number> {
+    return this.dataSource.transaction(async (manager) => {
+      const rows: OutboxRow[] = await manager
+        .createQueryBuilder(OutboxRow, "o")
+        .where("o.dispatchedAt IS NULL")
+        .orderBy("o.id", "ASC")
+        .limit(BATCH)
+        .setLock("pessimistic_write")
+        .setOnLocked("skip_locked")
+        .getMany();
+      const done: string[] = [];
+      const failed: string[] = [];
+      for (const row of rows) {
+        const event = { ...(row.payload as DomainEvent), eventId: row.id, occurredAt: row.createdAt.toISOString() } as Delivered;
+        this.pubsub.publish(event);
+        let okAll = true;
+        for (const handler of this.handlers.get(row.type) ?? []) {
+          try {
+            await handler(event);
+          } catch (err) {
+            okAll = false;
+            this.log.warn({ eventId: row.id, type: row.type, err: (err as Error).message }, "event handler failed");
+          }
+        }
+        (okAll ? done : failed).push(row.id);
+      }
+      if (done.length) {
+        await manager.query(`UPDATE outbox SET dispatched_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])`, [done]);
+      }
+      if (failed.length) {
+        // After MAX_ATTEMPTS a row stops blocking the queue; it stays in the table for inspection.
+        await manager.query(
+          `UPDATE outbox SET attempts = attempts + 1,
+             dispatched_at = CASE WHEN attempts + 1 >= $2 THEN now() END
+           WHERE id = ANY($1::bigint[])`,
+          [failed, MAX_ATTEMPTS],
+        );
+      }
+      return rows.length;
+    });
+  }
+}

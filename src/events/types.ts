@@ -1,0 +1,16 @@
+/**
+ * Domain events: what happened, after it committed. Small and serializable — they travel through
+ * the outbox table, the PubSub and plugins' handlers. Add a variant here when a module starts
+ * announcing something new.
+ */
+export type DomainEvent =
+  | { type: "customer.created"; tenantId: string; customerId: string }
+  | { type: "customer.updated"; tenantId: string; customerId: string; changed: string[] }
+  | { type: "customer.deleted"; tenantId: string; customerId: string }
+  | { type: "api_key.revoked"; tenantId: string; keyId: string };
+
+export type DomainEventType = DomainEvent["type"];
+export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;
+
+/** A dispatched event: the outbox row id is its stable identity (handlers may see it twice). */
+export type Delivered<E extends DomainEvent = DomainEvent> = E & { eventId: string; occurredAt: string };

@@ -1,0 +1,10 @@
+import type { Ctx } from "../core/context";
+import { createCustomerLoaders } from "../modules/customers/loaders";
+
+/** Every module's per-request DataLoaders. Built fresh per request (and per subscription event). */
+export function createLoaders(ctx: Ctx) {
+  return {
+    customers: createCustomerLoaders(ctx),
+  };
+}
+export type Loaders = ReturnType<typeof createLoaders>;

@@ -1,0 +1,77 @@
+import type { Server as HttpServer } from "node:http";
+import { randomUUID } from "node:crypto";
+import { specifiedRules, validate, type GraphQLSchema, type ValidationRule } from "graphql";
+import { WebSocketServer, type WebSocket } from "ws";
+import { useServer } from "graphql-ws/use/ws";
+import type { App } from "../app";
+import type { Principal, RequestCtx } from "../core/context";
+import { createLoaders } from "./loaders";
+import { bearerToken } from "./http-auth";
+import { formatError } from "../core/errors";
+
+/** graphql-ws close code for a refused or withdrawn authorization (as graphql-ws uses for onConnect → false). */
+export const CLOSE_FORBIDDEN = 4403;
+
+type Extra = {
+  principal?: Principal;
+  requestId?: string;
+};
+
+/**
+ * graphql-ws on the HTTP server's `/graphql` path. Clients authenticate in `connection_init`
+ * (`connectionParams: { authorization: "Bearer <key>" }`); a bad key is refused there. Sockets are
+ * indexed by key so that revoking a key closes them at once (events also re-check the key).
+ */
+export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: GraphQLSchema, rules: ValidationRule[]) {
+  const wss = new WebSocketServer({ server: httpServer, path: "/graphql" });
+  const byKey = new Map<string, Set<WebSocket>>();
+
+  app.outbox.on("api_key.revoked", (event) => {
+    for (const socket of byKey.get(event.keyId) ?? []) socket.close(CLOSE_FORBIDDEN, "Forbidden: API key revoked");
+    byKey.delete(event.keyId);
+  });
+
+  const disposable = useServer<Record<string, unknown> | undefined, Extra>(
+    {
+      schema,
+      validate: (s, document) => validate(s, document, [...specifiedRules, ...rules]),
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        const raw = params.authorization ?? params.Authorization;
+        const principal = await app.tenancy.authenticate(bearerToken(typeof raw === "string" ? raw : undefined));
+        if (!principal) return false;
+        ctx.extra.principal = principal;
+        ctx.extra.requestId = randomUUID();
+        if (principal.kind === "api_key") {
+          const set = byKey.get(principal.keyId) ?? new Set();
+          set.add(ctx.extra.socket);
+          byKey.set(principal.keyId, set);
+        }
+        return true;
+      },
+      onClose: (ctx) => {
+        const p = ctx.extra.principal;
+        if (p?.kind === "api_key") byKey.get(p.keyId)?.delete(ctx.extra.socket);
+      },
+      context: (ctx): RequestCtx => {
+        const requestId = ctx.extra.requestId ?? randomUUID();
+        const rctx = { requestId, principal: ctx.extra.principal!, app, log: app.log.child({ requestId, transport: "ws" }) } as RequestCtx;
+        rctx.loaders = createLoaders(rctx);
+        return rctx;
+      },
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        if (!result.errors?.length) return;
+        return { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e, app.log)) };
+      },
+    },
+    wss,
+  );
+
+  return {
+    async close() {
+      for (const client of wss.clients) client.close(1001, "Server shutting down");
+      await disposable.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}

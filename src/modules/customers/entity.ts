@@ -1,0 +1,173 @@
+import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
+import { Field, ObjectType, registerEnumType } from "type-graphql";
+import { GraphQLJSONObject, GraphQLLocalDate } from "graphql-scalars";
+import { Node } from "../nodes/node";
+import { toGlobalId } from "../../core/global-id";
+import { IDENTITY_TYPES, type IdentityTypeName } from "./normalize";
+
+export enum Gender {
+  MALE = "MALE",
+  FEMALE = "FEMALE",
+  UNKNOWN = "UNKNOWN",
+}
+registerEnumType(Gender, { name: "Gender" });
+
+/** GraphQL enum whose values are the identity type names themselves (`wechat_unionid`, …). */
+export const IdentityType = Object.fromEntries(IDENTITY_TYPES.map((t) => [t, t])) as { [K in IdentityTypeName]: K };
+registerEnumType(IdentityType, {
+  name: "IdentityType",
+  description: "How a channel knows a customer. `wechat_openid` is per app (weak); the others identify a person.",
+});
+
+export enum ConsentChannel {
+  SMS = "SMS",
+  EMAIL = "EMAIL",
+  WECHAT = "WECHAT",
+  PHONE_CALL = "PHONE_CALL",
+  PUSH = "PUSH",
+}
+registerEnumType(ConsentChannel, { name: "ConsentChannel", description: "Channels a customer can allow or refuse marketing on." });
+
+@ObjectType({ description: "Whether the customer agreed to marketing on one channel, and when that was last said." })
+export class MarketingConsent {
+  @Field(() => ConsentChannel) channel: ConsentChannel;
+  @Field(() => Boolean) granted: boolean;
+  @Field(() => Date) updatedAt: Date;
+}
+
+@ObjectType()
+export class Region {
+  @Field(() => String, { nullable: true, description: "ISO 3166-1 alpha-2, e.g. CN." }) country: string | null;
+  @Field(() => String, { nullable: true }) province: string | null;
+  @Field(() => String, { nullable: true }) city: string | null;
+}
+
+interface StoredConsent {
+  channel: ConsentChannel;
+  granted: boolean;
+  updatedAt: string;
+}
+
+@Entity({ name: "customers" })
+@ObjectType("Customer", { implements: Node, description: "One person, unified across every channel that knows them." })
+export class Customer implements Node {
+  @PrimaryGeneratedColumn("uuid")
+  id: string;
+
+  @Column({ type: "uuid" })
+  tenantId: string;
+
+  @Field(() => String, { description: "Empty when no channel told us a name." })
+  @Column({ type: "text", default: "" })
+  displayName: string;
+
+  @Field(() => Gender)
+  @Column({ type: "text", default: Gender.UNKNOWN })
+  gender: Gender;
+
+  @Field(() => GraphQLLocalDate, { nullable: true })
+  @Column({ type: "date", nullable: true })
+  birthday: string | null;
+
+  @Field(() => String, { nullable: true, description: "BCP 47 language tag, e.g. zh-CN." })
+  @Column({ type: "text", nullable: true })
+  locale: string | null;
+
+  @Column({ type: "text", nullable: true })
+  country: string | null;
+
+  @Column({ type: "text", nullable: true })
+  province: string | null;
+
+  @Column({ type: "text", nullable: true })
+  city: string | null;
+
+  @Field(() => String, { nullable: true, description: "Primary phone, E.164." })
+  @Column({ type: "text", nullable: true })
+  phone: string | null;
+
+  @Field(() => String, { nullable: true, description: "Primary e-mail, trimmed and lower-cased." })
+  @Column({ type: "text", nullable: true })
+  email: string | null;
+
+  @Field(() => [String])
+  @Column({ type: "text", array: true, default: () => "'{}'" })
+  tags: string[];
+
+  @Field(() => GraphQLJSONObject, { description: "Free-form attributes (JSON object)." })
+  @Column({ type: "jsonb", default: () => "'{}'" })
+  attributes: Record<string, unknown>;
+
+  @Column({ type: "jsonb", name: "marketing_consent", default: () => "'[]'" })
+  consent: StoredConsent[];
+
+  @Field(() => Date)
+  @Column({ type: "timestamptz", precision: 3 })
+  createdAt: Date;
+
+  @Field(() => Date)
+  @Column({ type: "timestamptz", precision: 3 })
+  updatedAt: Date;
+
+  @Field(() => Date, { description: "When any channel first saw this customer." })
+  @Column({ type: "timestamptz", precision: 3 })
+  firstSeenAt: Date;
+
+  @Field(() => Date, { description: "When any channel last saw this customer." })
+  @Column({ type: "timestamptz", precision: 3 })
+  lastSeenAt: Date;
+
+  get globalId(): string {
+    return toGlobalId("Customer", this.id);
+  }
+
+  @Field(() => Region, { nullable: true })
+  get region(): Region | null {
+    if (!this.country && !this.province && !this.city) return null;
+    return Object.assign(new Region(), { country: this.country, province: this.province, city: this.city });
+  }
+
+  @Field(() => [MarketingConsent])
+  get marketingConsent(): MarketingConsent[] {
+    return (this.consent ?? []).map((c) =>
+      Object.assign(new MarketingConsent(), { channel: c.channel, granted: c.granted, updatedAt: new Date(c.updatedAt) }),
+    );
+  }
+}
+
+@Entity({ name: "customer_identities" })
+@ObjectType("CustomerIdentity", { implements: Node, description: "A key a channel knows the customer by." })
+export class CustomerIdentity implements Node {
+  @PrimaryGeneratedColumn("uuid")
+  id: string;
+
+  @Column({ type: "uuid" })
+  tenantId: string;
+
+  @Column({ type: "uuid" })
+  customerId: string;
+
+  @Field(() => IdentityType)
+  @Column({ type: "text" })
+  type: IdentityTypeName;
+
+  @Field(() => String)
+  @Column({ type: "text" })
+  value: string;
+
+  @Field(() => String, { nullable: true, description: "Channel that first reported it (null when entered through the API)." })
+  @Column({ type: "text", nullable: true })
+  sourceChannel: string | null;
+
+  @Field(() => Date)
+  @Column({ type: "timestamptz", precision: 3 })
+  firstSeenAt: Date;
+
+  @Field(() => Date)
+  @Column({ type: "timestamptz", precision: 3 })
+  lastSeenAt: Date;
+
+  get globalId(): string {
+    return toGlobalId("CustomerIdentity", this.id);
+  }
+}

@@ -1,0 +1,117 @@
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
+import type { RequestCtx } from "../../core/context";
+import { localId } from "../../core/global-id";
+import { ConnectionArgs } from "../../core/pagination";
+import { toPayload } from "../../core/payload";
+import { registerNodeType } from "../nodes/node";
+import { Customer, CustomerIdentity, IdentityType } from "./entity";
+import {
+  AddCustomerTagsPayload,
+  AttachCustomerIdentityInput,
+  AttachCustomerIdentityPayload,
+  CreateCustomerInput,
+  CreateCustomerPayload,
+  CustomerFilter,
+  CustomerOrder,
+  CustomerTagsInput,
+  DeleteCustomerInput,
+  DeleteCustomerPayload,
+  DetachCustomerIdentityInput,
+  DetachCustomerIdentityPayload,
+  RemoveCustomerTagsPayload,
+  UpdateCustomerInput,
+  UpdateCustomerPayload,
+} from "./inputs";
+import type { IdentityTypeName } from "./normalize";
+import { CustomerConnection } from "./service";
+
+registerNodeType("Customer", (ctx, id) => ctx.loaders.customers.byId.load(id));
+registerNodeType("CustomerIdentity", (ctx, id) => ctx.app.customers.identityById(ctx, id));
+
+const READ = "customers:read";
+const WRITE = "customers:write";
+
+@Resolver(() => Customer)
+export class CustomerResolver {
+  @Authorized(READ)
+  @Query(() => Customer, { nullable: true, description: "A customer by global id; null when there is none for your tenant." })
+  customer(@Arg("id", () => ID) id: string, @Ctx() ctx: RequestCtx): Promise<Customer | null> | null {
+    const local = localId(id, "Customer");
+    return local ? ctx.loaders.customers.byId.load(local) : null;
+  }
+
+  @Authorized(READ)
+  @Query(() => CustomerConnection)
+  customers(
+    @Args(() => ConnectionArgs) page: ConnectionArgs,
+    @Arg("filter", () => CustomerFilter, { nullable: true }) filter: CustomerFilter | null,
+    @Arg("orderBy", () => CustomerOrder, { nullable: true, description: "Default: newest first." }) orderBy: CustomerOrder | null,
+    @Ctx() ctx: RequestCtx,
+  ) {
+    return ctx.app.customers.list(ctx, filter, orderBy, page);
+  }
+
+  @Authorized(READ)
+  @Query(() => Customer, { nullable: true, description: "The customer an identity belongs to. Phones and e-mails may be given in any common format." })
+  customerByIdentity(
+    @Arg("type", () => IdentityType) type: IdentityTypeName,
+    @Arg("value", () => String) value: string,
+    @Ctx() ctx: RequestCtx,
+  ): Promise<Customer | null> {
+    return ctx.app.customers.findByIdentity(ctx, type, value);
+  }
+
+  @FieldResolver(() => [CustomerIdentity])
+  identities(@Root() customer: Customer, @Ctx() ctx: RequestCtx): Promise<CustomerIdentity[]> {
+    return ctx.loaders.customers.identities.load(customer.id);
+  }
+
+  @Authorized(WRITE)
+  @Mutation(() => CreateCustomerPayload)
+  async createCustomer(@Arg("input", () => CreateCustomerInput) input: CreateCustomerInput, @Ctx() ctx: RequestCtx) {
+    const result = await ctx.app.customers.create(ctx, input);
+    return toPayload(CreateCustomerPayload, result, (customer) => ({ customer }), { customer: null });
+  }
+
+  @Authorized(WRITE)
+  @Mutation(() => UpdateCustomerPayload, { description: "Omitted fields stay as they are; null clears a field." })
+  async updateCustomer(@Arg("input", () => UpdateCustomerInput) input: UpdateCustomerInput, @Ctx() ctx: RequestCtx) {
+    const result = await ctx.app.customers.update(ctx, input);
+    return toPayload(UpdateCustomerPayload, result, (customer) => ({ customer }), { customer: null });
+  }
+
+  @Authorized(WRITE)
+  @Mutation(() => DeleteCustomerPayload, { description: "Erases the customer and every identity of theirs." })
+  async deleteCustomer(@Arg("input", () => DeleteCustomerInput) input: DeleteCustomerInput, @Ctx() ctx: RequestCtx) {
+    const result = await ctx.app.customers.delete(ctx, input.id);
+    return toPayload(DeleteCustomerPayload, result, (deletedCustomerId) => ({ deletedCustomerId }), { deletedCustomerId: null });
+  }
+
+  @Authorized(WRITE)
+  @Mutation(() => AddCustomerTagsPayload)
+  async addCustomerTags(@Arg("input", () => CustomerTagsInput) input: CustomerTagsInput, @Ctx() ctx: RequestCtx) {
+    const result = await ctx.app.customers.changeTags(ctx, input.id, input.tags, "add");
+    return toPayload(AddCustomerTagsPayload, result, (customer) => ({ customer }), { customer: null });
+  }
+
+  @Authorized(WRITE)
+  @Mutation(() => RemoveCustomerTagsPayload)
+  async removeCustomerTags(@Arg("input", () => CustomerTagsInput) input: CustomerTagsInput, @Ctx() ctx: RequestCtx) {
+    const result = await ctx.app.customers.changeTags(ctx, input.id, input.tags, "remove");
+    return toPayload(RemoveCustomerTagsPayload, result, (customer) => ({ customer }), { customer: null });
+  }
+
+  @Authorized(WRITE)
+  @Mutation(() => AttachCustomerIdentityPayload, { description: "Idempotent for an identity the customer has already." })
+  async attachCustomerIdentity(@Arg("input", () => AttachCustomerIdentityInput) input: AttachCustomerIdentityInput, @Ctx() ctx: RequestCtx) {
+    const result = await ctx.app.customers.attachIdentity(ctx, input);
+    return toPayload(AttachCustomerIdentityPayload, result, (r) => ({ customer: r.customer, identity: r.identity }), { customer: null, identity: null });
+  }
+
+  @Authorized(WRITE)
+  @Mutation(() => DetachCustomerIdentityPayload)
+  async detachCustomerIdentity(@Arg("input", () => DetachCustomerIdentityInput) input: DetachCustomerIdentityInput, @Ctx() ctx: RequestCtx) {
+    const result = await ctx.app.customers.detachIdentity(ctx, input);
+    return toPayload(DetachCustomerIdentityPayload, result, (customer) => ({ customer }), { customer: null });
+  }
+}

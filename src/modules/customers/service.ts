@@ -1,0 +1,385 @@
+import { QueryFailedError, type EntityManager } from "typeorm";
+import type { App } from "../../app";
+import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
+import { localId } from "../../core/global-id";
+import { ConnectionType, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
+import { inTransactionOrRollback, Rollback } from "../../core/transaction";
+import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
+import { Customer, CustomerIdentity } from "./entity";
+import {
+  CustomerSortField,
+  type AttachCustomerIdentityInput,
+  type CreateCustomerInput,
+  type CustomerFilter,
+  type CustomerOrder,
+  type DetachCustomerIdentityInput,
+  type UpdateCustomerInput,
+} from "./inputs";
+import { normalizeIdentity, normalizePhone, type IdentityTypeName } from "./normalize";
+import { LIMITS, validateIdentities, validateProfile, validateTags, type NormalizedIdentity, type ProfilePatch } from "./validate";
+
+export const CustomerConnection = ConnectionType(Customer, "Customer");
+
+const SORT: Record<CustomerSortField, { column: string; value(c: Customer): string }> = {
+  CREATED_AT: { column: "c.createdAt", value: (c) => c.createdAt.toISOString() },
+  UPDATED_AT: { column: "c.updatedAt", value: (c) => c.updatedAt.toISOString() },
+  LAST_SEEN_AT: { column: "c.lastSeenAt", value: (c) => c.lastSeenAt.toISOString() },
+  DISPLAY_NAME: { column: "c.displayName", value: (c) => c.displayName },
+};
+
+const notFound = (field: string) => userError([field], UserErrorCode.NOT_FOUND, "No such customer");
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as QueryFailedError & { driverError?: { code?: string }; code?: string };
+  return err instanceof QueryFailedError && (e.driverError?.code ?? e.code) === "23505";
+}
+
+function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (m) => `\\${m}`);
+}
+
+/** Customer profiles and their identities. Every query is scoped by the caller's tenant. */
+export class CustomersService {
+  constructor(private readonly app: App) {}
+
+  private get phoneRegion() {
+    return this.app.config.defaultPhoneRegion;
+  }
+
+  // ---- reads ------------------------------------------------------------------------------
+
+  /** Customers of `tenantId` by local id, in no particular order (loaders re-order). */
+  byIds(tenantId: string, ids: readonly string[]): Promise<Customer[]> {
+    return this.app.db.dataSource.manager
+      .createQueryBuilder(Customer, "c")
+      .where("c.tenantId = :tenantId AND c.id = ANY(:ids)", { tenantId, ids })
+      .getMany();
+  }
+
+  identitiesOf(tenantId: string, customerIds: readonly string[]): Promise<CustomerIdentity[]> {
+    return this.app.db.dataSource.manager
+      .createQueryBuilder(CustomerIdentity, "i")
+      .where("i.tenantId = :tenantId AND i.customerId = ANY(:ids)", { tenantId, ids: customerIds })
+      .orderBy("i.firstSeenAt", "ASC")
+      .addOrderBy("i.id", "ASC")
+      .getMany();
+  }
+
+  identityById(ctx: Ctx, id: string): Promise<CustomerIdentity | null> {
+    return this.app.db.dataSource.manager.findOne(CustomerIdentity, { where: { id, tenantId: tenantOf(ctx) } });
+  }
+
+  async list(ctx: Ctx, filter: CustomerFilter | null | undefined, order: CustomerOrder | null | undefined, args: ConnectionArgs) {
+    const qb = this.app.db.dataSource.manager.createQueryBuilder(Customer, "c").where("c.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
+    const search = filter?.search?.trim();
+    if (search) {
+      const term = search.slice(0, LIMITS.search);
+      const conditions = ["c.displayName ILIKE :pattern ESCAPE '\\'", "c.email ILIKE :pattern ESCAPE '\\'"];
+      const params: Record<string, string> = { pattern: `%${escapeLike(term)}%` };
+      const digits = term.replace(/[\s()+-]/g, "");
+      if (/^\d{3,}$/.test(digits)) {
+        conditions.push("c.phone LIKE :digits");
+        params.digits = `%${digits}%`;
+      }
+      const e164 = normalizePhone(term, this.phoneRegion);
+      if (e164) {
+        conditions.push("c.phone = :e164");
+        params.e164 = e164;
+      }
+      qb.andWhere(`(${conditions.join(" OR ")})`, params);
+    }
+    if (filter?.tags?.length) qb.andWhere("c.tags @> :tags::text[]", { tags: filter.tags.map((t) => t.trim()) });
+    if (filter?.createdAfter) qb.andWhere("c.createdAt >= :createdAfter", { createdAfter: filter.createdAfter });
+    if (filter?.createdBefore) qb.andWhere("c.createdAt < :createdBefore", { createdBefore: filter.createdBefore });
+    const sort = SORT[order?.field ?? CustomerSortField.CREATED_AT];
+    return paginate(
+      qb,
+      {
+        args,
+        sortColumn: sort.column,
+        idColumn: "c.id",
+        direction: order?.direction ?? SortDirection.DESC,
+        sortValue: sort.value,
+        id: (c) => c.id,
+      },
+      CustomerConnection,
+    );
+  }
+
+  /** The customer `value` of `type` resolves to, after normalizing it (null for invalid or unknown). */
+  async findByIdentity(ctx: Ctx, type: IdentityTypeName, value: string): Promise<Customer | null> {
+    const normalized = normalizeIdentity(type, value, this.phoneRegion);
+    if (!normalized) return null;
+    return this.app.db.dataSource.manager
+      .createQueryBuilder(Customer, "c")
+      .innerJoin(CustomerIdentity, "i", "i.customerId = c.id AND i.tenantId = c.tenantId")
+      .where("c.tenantId = :tenantId AND i.type = :type AND i.value = :value", { tenantId: tenantOf(ctx), type, value: normalized })
+      .getOne();
+  }
+
+  // ---- writes -----------------------------------------------------------------------------
+
+  async create(ctx: Ctx, input: CreateCustomerInput): Promise<Result<Customer>> {
+    const tenantId = tenantOf(ctx);
+    const { patch, errors } = validateProfile(input, this.phoneRegion);
+    const tags = validateTags(input.tags ?? []);
+    const extra = validateIdentities(input.identities ?? [], this.phoneRegion, "identities");
+    errors.push(...tags.errors, ...extra.errors);
+    if (tags.tags.length > LIMITS.tags) errors.push(userError(["tags"], UserErrorCode.TOO_MANY, `At most ${LIMITS.tags} tags`));
+    if (errors.length) return fail(...errors);
+
+    // Primary phone/e-mail and identities stay in step both ways.
+    patch.phone ??= extra.identities.find((i) => i.type === "phone")?.value ?? null;
+    patch.email ??= extra.identities.find((i) => i.type === "email")?.value ?? null;
+    const identities: (NormalizedIdentity & { field: string[] })[] = [];
+    if (patch.phone) identities.push({ type: "phone", value: patch.phone, field: ["phone"] });
+    if (patch.email) identities.push({ type: "email", value: patch.email, field: ["email"] });
+    extra.identities.forEach((i, n) => {
+      if (!identities.some((x) => x.type === i.type && x.value === i.value)) identities.push({ ...i, field: ["identities", String(n), "value"] });
+    });
+
+    return this.writing(identities[0]?.field ?? ["identities"], () =>
+      inTransactionOrRollback(ctx, async (tx) => {
+        const taken = await this.owners(tx.manager, tenantId, identities);
+        if (taken.size) {
+          return fail<Customer>(
+            ...identities.filter((i) => taken.has(key(i))).map((i) => userError(i.field, UserErrorCode.TAKEN, `This ${i.type} belongs to another customer`)),
+          );
+        }
+        const now = new Date();
+        const customer = tx.manager.create(Customer, {
+          tenantId,
+          displayName: patch.displayName ?? "",
+          gender: patch.gender,
+          birthday: patch.birthday ?? null,
+          locale: patch.locale ?? null,
+          country: patch.country ?? null,
+          province: patch.province ?? null,
+          city: patch.city ?? null,
+          phone: patch.phone ?? null,
+          email: patch.email ?? null,
+          tags: tags.tags,
+          attributes: patch.attributes ?? {},
+          consent: (patch.consent ?? []).map((c) => ({ ...c, updatedAt: now.toISOString() })),
+          createdAt: now,
+          updatedAt: now,
+          firstSeenAt: now,
+          lastSeenAt: now,
+        });
+        await tx.manager.save(customer);
+        if (identities.length) {
+          await tx.manager.insert(
+            CustomerIdentity,
+            identities.map((i) => ({ tenantId, customerId: customer.id, type: i.type, value: i.value, sourceChannel: null, firstSeenAt: now, lastSeenAt: now })),
+          );
+        }
+        tx.emit({ type: "customer.created", tenantId, customerId: customer.id });
+        return ok(customer);
+      }),
+    );
+  }
+
+  async update(ctx: Ctx, input: UpdateCustomerInput): Promise<Result<Customer>> {
+    const tenantId = tenantOf(ctx);
+    const id = localId(input.id, "Customer");
+    if (!id) return fail(notFound("id"));
+    const { patch, errors } = validateProfile(input, this.phoneRegion);
+    if (errors.length) return fail(...errors);
+    const contactField = patch.phone !== undefined ? ["phone"] : ["email"];
+    return this.writing(contactField, () =>
+      inTransactionOrRollback(ctx, async (tx) => {
+        const customer = await this.lock(tx, id);
+        if (!customer) return fail<Customer>(notFound("id"));
+        const changed: string[] = [];
+        for (const kind of ["phone", "email"] as const) {
+          const next = patch[kind];
+          if (next === undefined || next === customer[kind]) continue;
+          if (next) {
+            const err = await this.addIdentity(tx, customer, { type: kind, value: next }, null, [kind]);
+            if (err) throw new Rollback(fail(err));
+          }
+          if (customer[kind]) await this.removeIdentity(tx, customer, { type: kind, value: customer[kind]! });
+        }
+        const { consent, ...columns } = patch;
+        for (const [k, v] of Object.entries(columns)) {
+          const before = (customer as unknown as Record<string, unknown>)[k];
+          if (JSON.stringify(before) !== JSON.stringify(v)) {
+            (customer as unknown as Record<string, unknown>)[k] = v;
+            changed.push(k === "country" || k === "province" || k === "city" ? "region" : k);
+          }
+        }
+        if (consent) {
+          const now = new Date().toISOString();
+          const merged = new Map(customer.consent.map((c) => [c.channel, c]));
+          for (const c of consent) {
+            const prev = merged.get(c.channel);
+            if (!prev || prev.granted !== c.granted) merged.set(c.channel, { ...c, updatedAt: now });
+          }
+          const next = [...merged.values()].sort((a, b) => a.channel.localeCompare(b.channel));
+          if (JSON.stringify(next) !== JSON.stringify(customer.consent)) {
+            customer.consent = next;
+            changed.push("marketingConsent");
+          }
+        }
+        if (changed.length) {
+          customer.updatedAt = new Date();
+          await tx.manager.save(Customer, customer);
+          tx.emit({ type: "customer.updated", tenantId, customerId: customer.id, changed: [...new Set(changed)] });
+        }
+        return ok(customer);
+      }),
+    );
+  }
+
+  async delete(ctx: Ctx, globalId: string): Promise<Result<string>> {
+    const tenantId = tenantOf(ctx);
+    const id = localId(globalId, "Customer");
+    if (!id) return fail(notFound("id"));
+    return inTransactionOrRollback(ctx, async (tx) => {
+      // Identities go with the customer (ON DELETE CASCADE): erasure leaves no personal data behind.
+      const rows: { id: string }[] = await tx.manager.query(`DELETE FROM customers WHERE id = $1 AND tenant_id = $2 RETURNING id`, [id, tenantId]);
+      if (!rows.length) return fail<string>(notFound("id"));
+      tx.emit({ type: "customer.deleted", tenantId, customerId: id });
+      return ok(globalId);
+    });
+  }
+
+  async changeTags(ctx: Ctx, globalId: string, tagsIn: string[], op: "add" | "remove"): Promise<Result<Customer>> {
+    const tenantId = tenantOf(ctx);
+    const id = localId(globalId, "Customer");
+    if (!id) return fail(notFound("id"));
+    const { tags, errors } = validateTags(tagsIn);
+    if (!tags.length && !errors.length) errors.push(userError(["tags"], UserErrorCode.REQUIRED, "Give at least one tag"));
+    if (errors.length) return fail(...errors);
+    return inTransactionOrRollback(ctx, async (tx) => {
+      const customer = await this.lock(tx, id);
+      if (!customer) return fail<Customer>(notFound("id"));
+      const next = op === "add" ? [...new Set([...customer.tags, ...tags])] : customer.tags.filter((t) => !tags.includes(t));
+      if (next.length > LIMITS.tags) return fail<Customer>(userError(["tags"], UserErrorCode.TOO_MANY, `A customer has at most ${LIMITS.tags} tags`));
+      if (next.length !== customer.tags.length) {
+        customer.tags = next;
+        customer.updatedAt = new Date();
+        await tx.manager.update(Customer, { id, tenantId }, { tags: next, updatedAt: customer.updatedAt });
+        tx.emit({ type: "customer.updated", tenantId, customerId: id, changed: ["tags"] });
+      }
+      return ok(customer);
+    });
+  }
+
+  async attachIdentity(ctx: Ctx, input: AttachCustomerIdentityInput): Promise<Result<{ customer: Customer; identity: CustomerIdentity }>> {
+    const tenantId = tenantOf(ctx);
+    const id = localId(input.customerId, "Customer");
+    if (!id) return fail(notFound("customerId"));
+    const value = normalizeIdentity(input.type, input.value, this.phoneRegion);
+    if (!value) return fail(userError(["value"], UserErrorCode.INVALID, `Not a valid ${input.type}`));
+    const source = input.sourceChannel?.trim() || null;
+    if (source && source.length > 64) return fail(userError(["sourceChannel"], UserErrorCode.TOO_LONG, "At most 64 characters"));
+    return this.writing(["value"], () =>
+      inTransactionOrRollback(ctx, async (tx) => {
+        const customer = await this.lock(tx, id);
+        if (!customer) return fail(notFound("customerId"));
+        const err = await this.addIdentity(tx, customer, { type: input.type, value }, source, ["value"]);
+        if (err) return fail(err);
+        const changed = ["identities"];
+        if ((input.type === "phone" || input.type === "email") && !customer[input.type]) {
+          customer[input.type] = value;
+          changed.push(input.type);
+        }
+        customer.updatedAt = new Date();
+        await tx.manager.update(Customer, { id, tenantId }, { phone: customer.phone, email: customer.email, updatedAt: customer.updatedAt });
+        tx.emit({ type: "customer.updated", tenantId, customerId: id, changed });
+        const identity = await tx.manager.findOneOrFail(CustomerIdentity, { where: { tenantId, type: input.type, value } });
+        return ok({ customer, identity });
+      }),
+    );
+  }
+
+  async detachIdentity(ctx: Ctx, input: DetachCustomerIdentityInput): Promise<Result<Customer>> {
+    const tenantId = tenantOf(ctx);
+    const id = localId(input.customerId, "Customer");
+    if (!id) return fail(notFound("customerId"));
+    const value = normalizeIdentity(input.type, input.value, this.phoneRegion) ?? input.value;
+    return inTransactionOrRollback(ctx, async (tx) => {
+      const customer = await this.lock(tx, id);
+      if (!customer) return fail<Customer>(notFound("customerId"));
+      const removed = await this.removeIdentity(tx, customer, { type: input.type, value });
+      if (!removed) return fail<Customer>(userError(["value"], UserErrorCode.NOT_FOUND, "The customer has no such identity"));
+      const changed = ["identities"];
+      if ((input.type === "phone" || input.type === "email") && customer[input.type] === value) {
+        // Promote another identity of the same type, if the customer has one.
+        const next = await tx.manager.findOne(CustomerIdentity, {
+          where: { tenantId, customerId: id, type: input.type },
+          order: { lastSeenAt: "DESC" },
+        });
+        customer[input.type] = next?.value ?? null;
+        changed.push(input.type);
+      }
+      customer.updatedAt = new Date();
+      await tx.manager.update(Customer, { id, tenantId }, { phone: customer.phone, email: customer.email, updatedAt: customer.updatedAt });
+      tx.emit({ type: "customer.updated", tenantId, customerId: id, changed });
+      return ok(customer);
+    });
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  private lock(tx: TxCtx, id: string): Promise<Customer | null> {
+    return tx.manager.findOne(Customer, { where: { id, tenantId: tenantOf(tx) }, lock: { mode: "pessimistic_write" } });
+  }
+
+  /** Which of `identities` belong to some customer already: one statement for the whole list. */
+  private async owners(manager: EntityManager, tenantId: string, identities: NormalizedIdentity[]): Promise<Map<string, string>> {
+    if (!identities.length) return new Map();
+    const rows: { type: string; value: string; customer_id: string }[] = await manager.query(
+      `SELECT type, value, customer_id FROM customer_identities
+        WHERE tenant_id = $1 AND (type, value) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+      [tenantId, identities.map((i) => i.type), identities.map((i) => i.value)],
+    );
+    return new Map(rows.map((r) => [`${r.type}\u0000${r.value}`, r.customer_id]));
+  }
+
+  /** Attaches an identity, or refreshes it when the customer has it already; a UserError when another customer owns it. */
+  private async addIdentity(tx: TxCtx, customer: Customer, idn: NormalizedIdentity, source: string | null, field: string[]): Promise<UserError | null> {
+    const owner = (await this.owners(tx.manager, customer.tenantId, [idn])).get(key(idn));
+    const now = new Date();
+    if (owner && owner !== customer.id) return userError(field, UserErrorCode.TAKEN, `This ${idn.type} belongs to another customer`);
+    if (owner) {
+      await tx.manager.update(CustomerIdentity, { tenantId: customer.tenantId, type: idn.type, value: idn.value }, { lastSeenAt: now });
+      return null;
+    }
+    await tx.manager.insert(CustomerIdentity, {
+      tenantId: customer.tenantId,
+      customerId: customer.id,
+      type: idn.type,
+      value: idn.value,
+      sourceChannel: source,
+      firstSeenAt: now,
+      lastSeenAt: now,
+    });
+    return null;
+  }
+
+  private async removeIdentity(tx: TxCtx, customer: Customer, idn: NormalizedIdentity): Promise<boolean> {
+    const rows = await tx.manager.query(
+      `DELETE FROM customer_identities WHERE tenant_id = $1 AND customer_id = $2 AND type = $3 AND value = $4 RETURNING id`,
+      [customer.tenantId, customer.id, idn.type, idn.value],
+    );
+    return rows.length > 0;
+  }
+
+  /** Two writers racing for the same identity: the loser's unique violation becomes a TAKEN userError. */
+  private async writing<T>(field: string[], run: () => Promise<Result<T>>): Promise<Result<T>> {
+    try {
+      return await run();
+    } catch (err) {
+      if (isUniqueViolation(err)) return fail(userError(field, UserErrorCode.TAKEN, "This identity belongs to another customer"));
+      throw err;
+    }
+  }
+}
+
+function key(i: NormalizedIdentity): string {
+  return `${i.type}\u0000${i.value}`;
+}
+
+export type { ProfilePatch };

@@ -1,0 +1,160 @@
+import "reflect-metadata";
+import http from "node:http";
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import express, { type NextFunction, type Request, type Response } from "express";
+import { ApolloServer } from "@apollo/server";
+import { expressMiddleware } from "@as-integrations/express5";
+import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import {
+  ApolloServerPluginLandingPageLocalDefault,
+  ApolloServerPluginLandingPageProductionDefault,
+} from "@apollo/server/plugin/landingPage/default";
+import { ApolloArmor } from "@escape.tech/graphql-armor";
+import type { Logger } from "pino";
+import { createApp, type App, type CreateAppOptions } from "./app";
+import type { Config } from "./config";
+import type { RequestCtx } from "./core/context";
+import { formatError, unauthenticated } from "./core/errors";
+import { createSchema } from "./graphql/schema";
+import { createLoaders } from "./graphql/loaders";
+import { bearerToken } from "./graphql/http-auth";
+import { attachWebSocketServer } from "./graphql/ws";
+
+export interface RunningServer {
+  app: App;
+  /** http://host:port (no trailing slash). */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface StartOptions extends CreateAppOptions {
+  log: Logger;
+  /** Where the one-time admin key line goes (stdout by default). */
+  print?: (line: string) => void;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
+
+/** Composition root: database → migrations → bootstrap → schema → HTTP + WebSocket → outbox. */
+export async function startServer(config: Config, opts: StartOptions): Promise<RunningServer> {
+  const { log } = opts;
+  const app = await createApp(config, log, opts);
+  let closed = false;
+  try {
+    await app.tenancy.bootstrap(log, opts.print ?? ((line) => process.stdout.write(`${line}\n`)));
+    const schema = await createSchema();
+    const armor = new ApolloArmor({
+      maxDepth: { n: config.graphql.maxDepth },
+      maxAliases: { n: config.graphql.maxAliases },
+      costLimit: { maxCost: config.graphql.maxCost },
+      maxTokens: { n: config.graphql.maxTokens },
+      maxDirectives: { n: 50 },
+      blockFieldSuggestion: { enabled: config.env === "production" },
+    }).protect();
+
+    const expressApp = express();
+    expressApp.disable("x-powered-by");
+    const httpServer = http.createServer(expressApp);
+    const ws = attachWebSocketServer(httpServer, app, schema, armor.validationRules);
+
+    const apollo = new ApolloServer<RequestCtx>({
+      schema,
+      introspection: config.graphql.introspection,
+      includeStacktraceInErrorResponses: false,
+      // Auth is a bearer header, never a cookie, so cross-site request forgery has nothing to ride on;
+      // with CSRF prevention on, plain `curl` GET queries would need an extra header.
+      csrfPrevention: false,
+      allowBatchedHttpRequests: false,
+      validationRules: armor.validationRules,
+      formatError: (formatted, error) => formatError(formatted, error, log),
+      plugins: [
+        ...armor.plugins,
+        ApolloServerPluginDrainHttpServer({ httpServer }),
+        config.env === "production"
+          ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
+          : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
+      ],
+    });
+    await apollo.start();
+
+    expressApp.use((req: Request, res: Response, next: NextFunction) => {
+      const given = req.header("x-request-id");
+      const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+      res.locals.requestId = requestId;
+      res.setHeader("x-request-id", requestId);
+      const started = process.hrtime.bigint();
+      res.on("finish", () => {
+        log.info(
+          { requestId, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+          "request",
+        );
+      });
+      next();
+    });
+
+    expressApp.get("/healthz", (_req, res) => {
+      res.json({ status: "ok" });
+    });
+    expressApp.get("/readyz", async (_req, res) => {
+      try {
+        await app.db.dataSource.query("SELECT 1");
+        res.json({ status: "ready", database: app.db.kind });
+      } catch {
+        res.status(503).json({ status: "unavailable", reason: "database unreachable" });
+      }
+    });
+
+    expressApp.use(
+      "/graphql",
+      express.json({ limit: "1mb" }),
+      expressMiddleware(apollo, {
+        context: async ({ req, res }) => {
+          const principal = await app.tenancy.authenticate(bearerToken(req.header("authorization")));
+          if (!principal) throw unauthenticated();
+          const requestId = res.locals.requestId as string;
+          const ctx = { requestId, principal, app, log: log.child({ requestId }) } as RequestCtx;
+          ctx.loaders = createLoaders(ctx);
+          return ctx;
+        },
+      }),
+    );
+
+    expressApp.use((_req: Request, res: Response) => {
+      res.status(404).json({ error: "not_found", message: "No such endpoint" });
+    });
+    // Body-parser and other middleware errors: a 4xx with a reason, never a stack trace.
+    expressApp.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+      const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+      if (status === 500) log.error({ err: err.message }, "unhandled HTTP error");
+      const message =
+        err.type === "entity.parse.failed" ? "Request body is not valid JSON" : status === 500 ? "Internal server error" : err.message;
+      res.status(status).json({ errors: [{ message, extensions: { code: status === 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST" } }] });
+    });
+
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(config.port, () => resolve());
+    });
+    const port = (httpServer.address() as AddressInfo).port;
+    app.outbox.start(config.outboxPollMs);
+
+    return {
+      app,
+      port,
+      url: `http://localhost:${port}`,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await ws.close();
+        await apollo.stop();
+        await app.outbox.stop();
+        await app.db.close();
+      },
+    };
+  } catch (err) {
+    if (!closed) await app.db.close().catch(() => undefined);
+    throw err;
+  }
+}
