@@ -237,8 +237,9 @@ export class CustomersService {
     if (!id) return fail(notFound("id"));
     return inTransactionOrRollback(ctx, async (tx) => {
       // Identities go with the customer (ON DELETE CASCADE): erasure leaves no personal data behind.
-      const rows: { id: string }[] = await tx.manager.query(`DELETE FROM customers WHERE id = $1 AND tenant_id = $2 RETURNING id`, [id, tenantId]);
-      if (!rows.length) return fail<string>(notFound("id"));
+      // TypeORM answers DELETE/UPDATE statements with [rows, affectedCount].
+      const [, deleted]: [unknown[], number] = await tx.manager.query(`DELETE FROM customers WHERE id = $1 AND tenant_id = $2`, [id, tenantId]);
+      if (!deleted) return fail<string>(notFound("id"));
       tx.emit({ type: "customer.deleted", tenantId, customerId: id });
       return ok(globalId);
     });
@@ -360,11 +361,11 @@ export class CustomersService {
   }
 
   private async removeIdentity(tx: TxCtx, customer: Customer, idn: NormalizedIdentity): Promise<boolean> {
-    const rows = await tx.manager.query(
-      `DELETE FROM customer_identities WHERE tenant_id = $1 AND customer_id = $2 AND type = $3 AND value = $4 RETURNING id`,
+    const [, deleted]: [unknown[], number] = await tx.manager.query(
+      `DELETE FROM customer_identities WHERE tenant_id = $1 AND customer_id = $2 AND type = $3 AND value = $4`,
       [customer.tenantId, customer.id, idn.type, idn.value],
     );
-    return rows.length > 0;
+    return deleted > 0;
   }
 
   /** Two writers racing for the same identity: the loser's unique violation becomes a TAKEN userError. */
