@@ -49,7 +49,9 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
       maxDepth: { n: config.graphql.maxDepth },
       maxAliases: { n: config.graphql.maxAliases },
       costLimit: { maxCost: config.graphql.maxCost },
-      maxTokens: { n: config.graphql.maxTokens },
+      // graphql-js enforces the token limit while parsing (parseOptions below): a 400 parse failure,
+      // where armor's plugin would re-parse and turn syntax errors into 500s.
+      maxTokens: { enabled: false },
       maxDirectives: { n: 50 },
       blockFieldSuggestion: { enabled: config.env === "production" },
     }).protect();
@@ -68,6 +70,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
       csrfPrevention: false,
       allowBatchedHttpRequests: false,
       validationRules: armor.validationRules,
+      parseOptions: { maxTokens: config.graphql.maxTokens },
       formatError: (formatted, error) => formatError(formatted, error, log),
       plugins: [
         ...armor.plugins,

@@ -50,10 +50,6 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown, lo
     const { stacktrace: _s, exception: _e, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;
     return { ...formatted, extensions };
   }
-  // Armor and other validation rules raise plain GraphQLErrors without a code.
-  if (original instanceof GraphQLError && !original.originalError && code === undefined) {
-    return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } };
-  }
   log.error({ err: original instanceof Error ? { message: original.message, stack: original.stack } : String(original), path: formatted.path }, "unexpected error");
   return {
     message: "Internal server error",

@@ -1,0 +1,105 @@
+import { createTestServer, type TestServer } from "../helpers/test-server";
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await createTestServer({ GRAPHQL_MAX_DEPTH: "4", GRAPHQL_MAX_ALIASES: "5", GRAPHQL_MAX_TOKENS: "300" });
+});
+afterAll(() => t?.close());
+
+const auth = () => ({ authorization: `Bearer ${t.adminKey}` });
+
+describe("GraphQL over HTTP", () => {
+  it("answers POST with application/graphql-response+json when the client accepts it", async () => {
+    const res = await fetch(`${t.url}/graphql`, {
+      method: "POST",
+      headers: { ...auth(), "content-type": "application/json", accept: "application/graphql-response+json" },
+      body: JSON.stringify({ query: "{ viewer { isPlatform } }" }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^application\/graphql-response\+json/);
+    expect(await res.json()).toEqual({ data: { viewer: { isPlatform: false } } });
+  });
+
+  it("answers POST with application/json by default", async () => {
+    const res = await fetch(`${t.url}/graphql`, {
+      method: "POST",
+      headers: { ...auth(), "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ viewer { scopes } }" }),
+    });
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    expect((await res.json()).data.viewer.scopes).toEqual(["admin"]);
+  });
+
+  it("runs queries over GET and refuses mutations over GET with 405", async () => {
+    const q = encodeURIComponent("{ viewer { isPlatform } }");
+    const ok = await fetch(`${t.url}/graphql?query=${q}`, { headers: auth() });
+    expect(ok.status).toBe(200);
+    expect((await ok.json()).data.viewer.isPlatform).toBe(false);
+    const m = encodeURIComponent('mutation { createCustomer(input: {displayName: "x"}) { customer { id } } }');
+    const refused = await fetch(`${t.url}/graphql?query=${m}`, { headers: auth() });
+    expect(refused.status).toBe(405);
+    const count = await t.gql("{ customers { totalCount } }");
+    expect(count.data.customers.totalCount).toBe(0);
+  });
+
+  it("answers a body that is not JSON with 400 and a reason", async () => {
+    const res = await fetch(`${t.url}/graphql`, { method: "POST", headers: { ...auth(), "content-type": "application/json" }, body: "{not json" });
+    expect(res.status).toBe(400);
+    const body = await res.json();
+    expect(body.errors[0].message).toMatch(/JSON/);
+    expect(JSON.stringify(body)).not.toMatch(/stack|at .*\.js/);
+  });
+
+  it("answers a syntax error with 400 and GRAPHQL_PARSE_FAILED, and an unknown field with GRAPHQL_VALIDATION_FAILED", async () => {
+    const parse = await t.gql("{ viewer { ");
+    expect(parse.status).toBe(400);
+    expect(parse.errors?.[0].extensions?.code).toBe("GRAPHQL_PARSE_FAILED");
+    const unknown = await t.gql("{ nope }");
+    expect(unknown.status).toBe(400);
+    expect(unknown.errors?.[0].extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
+  });
+
+  it("answers a bad variable with 400 and BAD_USER_INPUT", async () => {
+    const r = await t.gql("query($n: Int) { customers(first: $n) { totalCount } }", { n: "many" });
+    expect(r.status).toBe(400);
+    expect(r.errors?.[0].extensions?.code).toBe("BAD_USER_INPUT");
+  });
+
+  it("limits query depth, aliases and tokens", async () => {
+    const ok = await t.gql("{ customers { edges { node { id } } } }");
+    expect(ok.errors).toBeUndefined();
+    const tooDeep = await t.gql("{ customers { edges { node { identities { id } } } } }");
+    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.errors?.[0].message).toMatch(/depth/i);
+    const aliases = await t.gql(`{ ${Array.from({ length: 6 }, (_, i) => `a${i}: viewer { isPlatform }`).join(" ")} }`);
+    expect(aliases.status).toBe(400);
+    expect(aliases.errors?.[0].message).toMatch(/alias/i);
+    const tokens = await t.gql(`{ viewer { ${"isPlatform ".repeat(400)} } }`);
+    expect(tokens.status).toBe(400);
+    expect(tokens.errors?.[0].extensions?.code).toBe("GRAPHQL_PARSE_FAILED");
+  });
+
+  it("carries a request id: echoes a valid X-Request-Id and makes one up otherwise", async () => {
+    const given = await fetch(`${t.url}/healthz`, { headers: { "x-request-id": "req-123" } });
+    expect(given.headers.get("x-request-id")).toBe("req-123");
+    const made = await fetch(`${t.url}/healthz`, { headers: { "x-request-id": "bad id with spaces" } });
+    expect(made.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("serves /healthz, /readyz and a JSON 404", async () => {
+    expect(await (await fetch(`${t.url}/healthz`)).json()).toEqual({ status: "ok" });
+    const ready = await fetch(`${t.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect((await ready.json()).status).toBe("ready");
+    const missing = await fetch(`${t.url}/nope`);
+    expect(missing.status).toBe(404);
+    expect((await missing.json()).error).toBe("not_found");
+  });
+
+  it("serves a GraphQL explorer to browsers", async () => {
+    const res = await fetch(`${t.url}/graphql`, { headers: { accept: "text/html" } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/text\/html/);
+    expect(await res.text()).toMatch(/sandbox|graphql/i);
+  });
+});

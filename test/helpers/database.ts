@@ -1,0 +1,28 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { loadConfig, type Config } from "../../src/config";
+import { openDatabase, type Database } from "../../src/db/data-source";
+import { freshPostgresDatabase, randomKey, usingPostgres } from "./test-server";
+
+export const silentLog = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+
+/**
+ * A database that can be closed and opened again (to simulate a restart): a fresh PostgreSQL
+ * database when DATABASE_URL is set, else PGlite files in a temporary folder.
+ */
+export async function reopenableDatabase(): Promise<{ config: Config; open(): Promise<Database>; dispose(): Promise<void> }> {
+  if (usingPostgres()) {
+    const pgDb = await freshPostgresDatabase();
+    const config = loadConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", OUTBOX_POLL_MS: "0", DATABASE_URL: pgDb.url, CRM_PLATFORM_KEY: randomKey() });
+    return { config, open: () => openDatabase({ databaseUrl: pgDb.url, log: silentLog }), dispose: () => pgDb.drop() };
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crm-test-"));
+  const config = loadConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", OUTBOX_POLL_MS: "0", DATA_DIR: dir, CRM_PLATFORM_KEY: randomKey() });
+  return {
+    config,
+    open: () => openDatabase({ dataDir: dir, log: silentLog }),
+    dispose: async () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}

@@ -1,0 +1,98 @@
+import { createApp, type App } from "../../../src/app";
+import type { Ctx } from "../../../src/core/context";
+import { inTransaction } from "../../../src/core/transaction";
+import type { Delivered } from "../../../src/events/types";
+import { reopenableDatabase, silentLog } from "../../helpers/database";
+import { aCustomer } from "../../fixtures/customers";
+
+jest.setTimeout(60_000);
+
+async function appOn(db: Awaited<ReturnType<typeof reopenableDatabase>>): Promise<{ app: App; ctx: Ctx }> {
+  const app = await createApp(db.config, silentLog, { database: await db.open() });
+  await app.tenancy.bootstrap(silentLog, () => undefined);
+  const [tenant] = await app.db.dataSource.query(`SELECT id FROM tenants WHERE name = 'default'`);
+  const ctx: Ctx = { requestId: "test", principal: { kind: "api_key", keyId: "k", tenantId: tenant.id, scopes: new Set(["admin"]) }, app, log: silentLog };
+  return { app, ctx };
+}
+
+async function pendingRows(app: App): Promise<number> {
+  const [row] = await app.db.dataSource.query(`SELECT count(*)::int AS n FROM outbox WHERE dispatched_at IS NULL`);
+  return row.n;
+}
+
+describe("outbox", () => {
+  let db: Awaited<ReturnType<typeof reopenableDatabase>>;
+  beforeEach(async () => {
+    db = await reopenableDatabase();
+  });
+  afterEach(() => db.dispose());
+
+  it("dispatches an event to handlers only after its transaction commits", async () => {
+    const { app, ctx } = await appOn(db);
+    const seen: Delivered[] = [];
+    app.outbox.on("customer.created", (e) => void seen.push(e));
+    const result = await app.customers.create(ctx, aCustomer() as never);
+    expect(result.ok).toBe(true);
+    await app.outbox.idle();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ type: "customer.created", customerId: (result as { value: { id: string } }).value.id });
+    expect(seen[0].eventId).toMatch(/^\d+$/);
+    expect(await pendingRows(app)).toBe(0);
+    await app.db.close();
+  });
+
+  it("writes no event when the transaction rolls back", async () => {
+    const { app, ctx } = await appOn(db);
+    const seen: Delivered[] = [];
+    app.outbox.on("customer.deleted", (e) => void seen.push(e));
+    await expect(
+      inTransaction(ctx, async (tx) => {
+        tx.emit({ type: "customer.deleted", tenantId: "00000000-0000-0000-0000-000000000000", customerId: "x" });
+        throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
+    app.outbox.kick();
+    await app.outbox.idle();
+    expect(seen).toEqual([]);
+    const [row] = await app.db.dataSource.query(`SELECT count(*)::int AS n FROM outbox WHERE type = 'customer.deleted'`);
+    expect(row.n).toBe(0);
+    await app.db.close();
+  });
+
+  it("dispatches at the next start what a crash left undispatched after commit", async () => {
+    const first = await appOn(db);
+    await first.app.outbox.stop(); // from here on nothing is dispatched: the process "dies" after commit
+    const result = await first.app.customers.create(first.ctx, aCustomer() as never);
+    expect(result.ok).toBe(true);
+    expect(await pendingRows(first.app)).toBe(1);
+    await first.app.db.close();
+
+    const second = await appOn(db);
+    const seen: Delivered[] = [];
+    second.app.outbox.on("customer.created", (e) => void seen.push(e));
+    second.app.outbox.start(0);
+    await second.app.outbox.idle();
+    expect(seen.map((e) => e.type)).toEqual(["customer.created"]);
+    expect(await pendingRows(second.app)).toBe(0);
+    await second.app.outbox.stop();
+    await second.app.db.close();
+  });
+
+  it("keeps an event pending while a handler fails, and delivers it on the next run", async () => {
+    const { app, ctx } = await appOn(db);
+    let calls = 0;
+    app.outbox.on("customer.created", () => {
+      calls++;
+      if (calls === 1) throw new Error("downstream unavailable");
+    });
+    await app.customers.create(ctx, aCustomer() as never);
+    await app.outbox.idle();
+    expect(calls).toBe(1);
+    expect(await pendingRows(app)).toBe(1);
+    app.outbox.kick();
+    await app.outbox.idle();
+    expect(calls).toBe(2);
+    expect(await pendingRows(app)).toBe(0);
+    await app.db.close();
+  });
+});

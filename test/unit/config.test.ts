@@ -1,0 +1,31 @@
+import { ConfigError, loadConfig } from "../../src/config";
+
+describe("configuration", () => {
+  it("has defaults for everything", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ port: 4000, dataDir: "./data", databaseUrl: undefined, publicUrl: "http://localhost:4000", logLevel: "info", defaultPhoneRegion: "CN" });
+  });
+  it("derives PUBLIC_URL from PORT and strips a trailing slash from a given one", () => {
+    expect(loadConfig({ PORT: "8080" }).publicUrl).toBe("http://localhost:8080");
+    expect(loadConfig({ PUBLIC_URL: "https://crm.example.cn/" }).publicUrl).toBe("https://crm.example.cn");
+  });
+  it.each([
+    [{ PORT: "eighty" }, /PORT/],
+    [{ PORT: "70000" }, /PORT/],
+    [{ DATABASE_URL: "mysql://x" }, /DATABASE_URL/],
+    [{ LOG_LEVEL: "loud" }, /LOG_LEVEL/],
+    [{ CRM_BOOTSTRAP_TENANT_KEY: "short" }, /CRM_BOOTSTRAP_TENANT_KEY/],
+    [{ PUBLIC_URL: "crm.example.cn" }, /PUBLIC_URL/],
+    [{ DEFAULT_PHONE_REGION: "china" }, /DEFAULT_PHONE_REGION/],
+  ])("refuses %p with a one-line reason naming the variable", (env, name) => {
+    let error: unknown;
+    try {
+      loadConfig(env as NodeJS.ProcessEnv);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(name);
+    expect((error as Error).message).not.toContain("\n");
+  });
+});
