@@ -27,14 +27,14 @@ describe("GraphQL over HTTP", () => {
       body: JSON.stringify({ query: "{ viewer { scopes } }" }),
     });
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
-    expect((await res.json()).data.viewer.scopes).toEqual(["admin"]);
+    expect(((await res.json()) as any).data.viewer.scopes).toEqual(["admin"]);
   });
 
   it("runs queries over GET and refuses mutations over GET with 405", async () => {
     const q = encodeURIComponent("{ viewer { isPlatform } }");
     const ok = await fetch(`${t.url}/graphql?query=${q}`, { headers: auth() });
     expect(ok.status).toBe(200);
-    expect((await ok.json()).data.viewer.isPlatform).toBe(false);
+    expect(((await ok.json()) as any).data.viewer.isPlatform).toBe(false);
     const m = encodeURIComponent('mutation { createCustomer(input: {displayName: "x"}) { customer { id } } }');
     const refused = await fetch(`${t.url}/graphql?query=${m}`, { headers: auth() });
     expect(refused.status).toBe(405);
@@ -45,7 +45,7 @@ describe("GraphQL over HTTP", () => {
   it("answers a body that is not JSON with 400 and a reason", async () => {
     const res = await fetch(`${t.url}/graphql`, { method: "POST", headers: { ...auth(), "content-type": "application/json" }, body: "{not json" });
     expect(res.status).toBe(400);
-    const body = await res.json();
+    const body = (await res.json()) as any;
     expect(body.errors[0].message).toMatch(/JSON/);
     expect(JSON.stringify(body)).not.toMatch(/stack|at .*\.js/);
   });
@@ -87,13 +87,13 @@ describe("GraphQL over HTTP", () => {
   });
 
   it("serves /healthz, /readyz and a JSON 404", async () => {
-    expect(await (await fetch(`${t.url}/healthz`)).json()).toEqual({ status: "ok" });
+    expect((await (await fetch(`${t.url}/healthz`)).json()) as any).toEqual({ status: "ok" });
     const ready = await fetch(`${t.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect((await ready.json()).status).toBe("ready");
+    expect(((await ready.json()) as any).status).toBe("ready");
     const missing = await fetch(`${t.url}/nope`);
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error).toBe("not_found");
+    expect(((await missing.json()) as any).error).toBe("not_found");
   });
 
   it("serves a GraphQL explorer to browsers", async () => {

@@ -81,7 +81,7 @@ export async function createTestServer(env: Record<string, string> = {}): Promis
       headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
       body: JSON.stringify({ query, variables }),
     });
-    const body = await res.json();
+    const body = (await res.json()) as any;
     return { status: res.status, data: body.data, errors: body.errors, body };
   };
 
