@@ -7,7 +7,7 @@ import type { App } from "../app";
 import type { Principal, RequestCtx } from "../core/context";
 import { createLoaders } from "./loaders";
 import { bearerToken } from "./http-auth";
-import { formatError } from "../core/errors";
+import { forbidden, formatError } from "../core/errors";
 
 /** graphql-ws close code for a refused or withdrawn authorization (as graphql-ws uses for onConnect → false). */
 export const CLOSE_FORBIDDEN = 4403;
@@ -49,9 +49,21 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
         }
         return true;
       },
+      // An open socket outlives a key's expiry (revocation closes it; expiry sends no event), so every
+      // operation re-checks the key, as every HTTP request does.
+      onSubscribe: async (ctx) => {
+        const p = ctx.extra.principal;
+        if (!p || !(await app.tenancy.stillValid(p))) {
+          ctx.extra.socket.close(CLOSE_FORBIDDEN, "Forbidden: API key no longer valid");
+          return [forbidden("The API key of this connection is no longer valid")];
+        }
+      },
       onClose: (ctx) => {
         const p = ctx.extra.principal;
-        if (p?.kind === "api_key") byKey.get(p.keyId)?.delete(ctx.extra.socket);
+        if (p?.kind !== "api_key") return;
+        const set = byKey.get(p.keyId);
+        set?.delete(ctx.extra.socket);
+        if (set && !set.size) byKey.delete(p.keyId);
       },
       context: (ctx): RequestCtx => {
         const requestId = ctx.extra.requestId ?? randomUUID();
