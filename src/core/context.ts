@@ -34,6 +34,8 @@ export interface TxCtx extends Ctx {
 
 export function hasScope(principal: Principal, scope: string): boolean {
   if (principal.kind === "platform") return scope === "platform";
+  // `admin` implies every tenant scope, never the operator's.
+  if (scope === "platform") return false;
   return principal.scopes.has(scope) || principal.scopes.has("admin");
 }
 

@@ -105,6 +105,7 @@ export class TenancyService {
   }
 
   async createTenant(ctx: Ctx, name: string): Promise<Result<{ tenant: Tenant; apiKey: string }>> {
+    if (ctx.principal.kind !== "platform") throw new Error("createTenant needs the platform principal (missing scope guard?)");
     const trimmed = name.trim();
     const errors = validateName(trimmed, ["name"], 100);
     if (errors.length) return fail(...errors);
@@ -148,13 +149,14 @@ export class TenancyService {
     }
     const name = args.name.trim();
     errors.push(...validateName(name, ["name"], 100));
-    const scopes = [...new Set(args.scopes.map((s) => s.trim()))];
-    if (scopes.length === 0) errors.push(userError(["scopes"], UserErrorCode.REQUIRED, "Give at least one scope"));
-    scopes.forEach((s, i) => {
+    if (args.scopes.length === 0) errors.push(userError(["scopes"], UserErrorCode.REQUIRED, "Give at least one scope"));
+    args.scopes.forEach((raw, i) => {
+      const s = raw.trim();
       if (!(SCOPES as readonly string[]).includes(s)) {
         errors.push(userError(["scopes", String(i)], UserErrorCode.INVALID, `Unknown scope "${s}"; known: ${SCOPES.join(", ")}`));
       }
     });
+    const scopes = [...new Set(args.scopes.map((s) => s.trim()))];
     if (args.expiresAt && args.expiresAt.getTime() <= Date.now()) {
       errors.push(userError(["expiresAt"], UserErrorCode.INVALID, "expiresAt must be in the future"));
     }
