@@ -1,7 +1,11 @@
 import { Foundation1764310000000 } from "./1764310000000-foundation";
+import { Ingestion1764320000000 } from "./1764320000000-ingestion";
 
 /**
  * Every migration, in order. `npm run migration:generate -- migrations/<name>` writes a new file;
  * add its class here (an explicit list works the same from ts sources and the compiled build).
  */
-export const migrations = [Foundation1764310000000];
+export const migrations = [
+  Foundation1764310000000,
+  Ingestion1764320000000,
+];

@@ -5,13 +5,15 @@ import type { DomainEvent } from "../events/types";
 import type { Loaders } from "../graphql/loaders";
 
 /** Scopes an API key can hold. `admin` implies every other tenant scope. */
-export const SCOPES = ["customers:read", "customers:write", "admin"] as const;
+export const SCOPES = ["customers:read", "customers:write", "orders:read", "ingest", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export type Principal =
   | { kind: "api_key"; keyId: string; tenantId: string; scopes: ReadonlySet<string> }
   /** The operator's key (CRM_PLATFORM_KEY): manages tenants, reads no tenant's data. */
-  | { kind: "platform" };
+  | { kind: "platform" }
+  /** The server acting for a tenant on its own (a verified channel webhook, a job, an import). */
+  | { kind: "system"; tenantId: string; actor: string };
 
 /** What every service call receives first: who asks, for which tenant, and the app's parts. */
 export interface Ctx {
@@ -34,6 +36,7 @@ export interface TxCtx extends Ctx {
 
 export function hasScope(principal: Principal, scope: string): boolean {
   if (principal.kind === "platform") return scope === "platform";
+  if (principal.kind === "system") return scope !== "platform";
   // `admin` implies every tenant scope, never the operator's.
   if (scope === "platform") return false;
   return principal.scopes.has(scope) || principal.scopes.has("admin");
@@ -41,6 +44,6 @@ export function hasScope(principal: Principal, scope: string): boolean {
 
 /** The caller's tenant; every repository query is scoped by it. */
 export function tenantOf(ctx: Ctx): string {
-  if (ctx.principal.kind !== "api_key") throw new Error("tenantOf called without a tenant principal (missing scope guard?)");
+  if (ctx.principal.kind === "platform") throw new Error("tenantOf called without a tenant principal (missing scope guard?)");
   return ctx.principal.tenantId;
 }

@@ -101,6 +101,10 @@ export class Customer implements Node {
   @Column({ type: "jsonb", name: "marketing_consent", default: () => "'[]'" })
   consent: StoredConsent[];
 
+  /** When each profile field was last set by a channel event (ISO strings); out-of-order events lose to newer ones. */
+  @Column({ type: "jsonb", default: () => "'{}'" })
+  fieldTimes: Record<string, string>;
+
   @Field(() => Date)
   @Column({ type: "timestamptz", precision: 3 })
   createdAt: Date;

@@ -1,20 +1,8 @@
 import { parsePhoneNumberFromString, type CountryCode } from "libphonenumber-js/max";
 
-/** Identity types a customer can be known by; (type, value) is unique per tenant. */
-export const IDENTITY_TYPES = [
-  "wechat_unionid",
-  "wechat_openid",
-  "phone",
-  "email",
-  "youzan_buyer",
-  "taobao_buyer",
-  "pos_member",
-  "zoho_contact",
-  "external",
-] as const;
-export type IdentityTypeName = (typeof IDENTITY_TYPES)[number];
+import { IDENTITY_TYPES, MAX_IDENTITY_VALUE, type IdentityTypeName } from "../../plugins/identity";
 
-export const MAX_IDENTITY_VALUE = 200;
+export { IDENTITY_TYPES, MAX_IDENTITY_VALUE, type IdentityTypeName };
 
 /** E.164 (`+8613800138000`) or null when the input is not a valid number for `defaultRegion`. */
 export function normalizePhone(input: string, defaultRegion: string): string | null {

@@ -17,6 +17,10 @@ export class Tenant implements Node {
   @Column({ type: "timestamptz", precision: 3 })
   createdAt: Date;
 
+  /** Tenant settings (identity resolution, currency); see TenantSettings in tenancy/settings.ts. */
+  @Column({ type: "jsonb", default: () => "'{}'" })
+  settings: Record<string, unknown>;
+
   get globalId(): string {
     return toGlobalId("Tenant", this.id);
   }

@@ -44,7 +44,7 @@ export class TenancyService {
 
   /** Whether a principal authenticated earlier is still good (subscriptions re-check per event). */
   async stillValid(principal: Principal): Promise<boolean> {
-    if (principal.kind === "platform") return true;
+    if (principal.kind !== "api_key") return true;
     const rows = await this.app.db.dataSource.query(
       `SELECT 1 FROM api_keys WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
       [principal.keyId],

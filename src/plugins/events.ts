@@ -1,0 +1,123 @@
+import { z } from "zod";
+import { IDENTITY_TYPES, MAX_IDENTITY_VALUE } from "./identity";
+
+/**
+ * Normalized events, version 1: what every channel adapter turns its payloads into, and what
+ * `ingestEvents` and the `http-json` channel accept as JSON. Validated with these schemas only.
+ * The channel comes from the connection an event arrives through, never from the event.
+ */
+export const NORMALIZED_EVENT_VERSION = 1;
+
+const money = z.number().int("must be an integer amount in minor units").min(0).max(Number.MAX_SAFE_INTEGER);
+const currency = z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as CNY");
+const text = (max: number) => z.string().max(max);
+
+export const identitySchema = z.object({
+  type: z.enum(IDENTITY_TYPES),
+  value: z.string().trim().min(1).max(MAX_IDENTITY_VALUE),
+});
+
+const common = {
+  /** Idempotency key within (tenant, channel): a replay with the same key changes nothing. */
+  externalId: z.string().trim().min(1).max(200),
+  occurredAt: z.iso.datetime({ offset: true }),
+  identities: z.array(identitySchema).max(20).default([]),
+  version: z
+    .number()
+    .optional()
+    .refine((v) => v === undefined || v === NORMALIZED_EVENT_VERSION, { message: `unsupported version; this server speaks version ${NORMALIZED_EVENT_VERSION}` }),
+};
+
+const region = z.object({ country: text(2).optional(), province: text(100).optional(), city: text(100).optional() });
+
+export const customerUpsertedPayload = z.object({
+  displayName: text(200).optional(),
+  phone: text(40).optional(),
+  email: text(254).optional(),
+  gender: z.enum(["MALE", "FEMALE", "UNKNOWN"]).optional(),
+  birthday: z.iso.date().optional(),
+  region: region.optional(),
+  tags: z.array(z.string().trim().min(1).max(64)).max(100).optional(),
+  attributes: z.record(z.string(), z.unknown()).optional(),
+});
+
+const orderItem = z.object({
+  sku: z.string().trim().min(1).max(100),
+  title: text(500).optional(),
+  category: text(200).optional(),
+  quantity: z.number().int().positive().max(1_000_000),
+  unitPrice: money,
+  discount: money.optional(),
+});
+
+export const orderPayload = z.object({
+  orderId: z.string().trim().min(1).max(100),
+  currency,
+  total: money,
+  subtotal: money.optional(),
+  discount: money.optional(),
+  shipping: money.optional(),
+  storeId: text(100).optional(),
+  items: z.array(orderItem).max(1000).optional(),
+});
+
+export const orderRefundedPayload = z.object({
+  orderId: z.string().trim().min(1).max(100),
+  refundId: z.string().trim().min(1).max(100),
+  amount: money,
+  items: z.array(z.object({ sku: z.string().trim().min(1).max(100), quantity: z.number().int().positive(), amount: money })).max(1000).optional(),
+});
+
+export const cartUpdatedPayload = z.object({
+  cartId: z.string().trim().min(1).max(100),
+  items: z.array(z.object({ sku: z.string().trim().min(1).max(100), title: text(500).optional(), quantity: z.number().int().min(0), unitPrice: money })).max(1000),
+  total: money,
+  currency,
+});
+
+export const messageReceivedPayload = z.object({
+  threadId: z.string().trim().min(1).max(200),
+  text: text(20_000).optional(),
+  html: text(100_000).optional(),
+  subject: text(500).optional(),
+  attachments: z
+    .array(z.object({ type: text(50).optional(), url: text(2000).optional(), mediaId: text(500).optional(), name: text(500).optional() }))
+    .max(50)
+    .optional(),
+});
+
+/** Shapes are owned by the feedback module; until it lands, any JSON object is kept as it is. */
+export const openPayload = z.record(z.string(), z.unknown());
+
+export const normalizedEventSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("customer.upserted"), ...common, payload: customerUpsertedPayload }),
+  z.object({ type: z.literal("order.placed"), ...common, payload: orderPayload }),
+  z.object({ type: z.literal("order.paid"), ...common, payload: orderPayload }),
+  z.object({ type: z.literal("order.cancelled"), ...common, payload: orderPayload }),
+  z.object({ type: z.literal("order.completed"), ...common, payload: orderPayload }),
+  z.object({ type: z.literal("order.refunded"), ...common, payload: orderRefundedPayload }),
+  z.object({ type: z.literal("cart.updated"), ...common, payload: cartUpdatedPayload }),
+  z.object({ type: z.literal("message.received"), ...common, payload: messageReceivedPayload }),
+  z.object({ type: z.literal("feedback.submitted"), ...common, payload: openPayload }),
+  z.object({ type: z.literal("review.posted"), ...common, payload: openPayload }),
+]);
+
+/** A validated event (defaults applied). */
+export type NormalizedEvent = z.output<typeof normalizedEventSchema>;
+/** What an adapter's `normalize` returns; the host validates it. */
+export type NormalizedEventInput = z.input<typeof normalizedEventSchema>;
+export type NormalizedEventType = NormalizedEvent["type"];
+export const NORMALIZED_EVENT_TYPES = normalizedEventSchema.options.map((o) => o.shape.type.value) as NormalizedEventType[];
+
+export type OrderEvent = Extract<NormalizedEvent, { type: `order.${string}` }>;
+
+/** Validates one event; the reason names the first offending field. */
+export function parseNormalizedEvent(input: unknown): { ok: true; event: NormalizedEvent } | { ok: false; reason: string } {
+  if (typeof input === "object" && input !== null && "type" in input && !NORMALIZED_EVENT_TYPES.includes((input as { type: never }).type)) {
+    return { ok: false, reason: `type: unknown event type ${JSON.stringify((input as { type: unknown }).type).slice(0, 60)}` };
+  }
+  const r = normalizedEventSchema.safeParse(input);
+  if (r.success) return { ok: true, event: r.data };
+  const issue = r.error.issues[0];
+  return { ok: false, reason: `${issue.path.join(".") || "event"}: ${issue.message}` };
+}

@@ -1,0 +1,8 @@
+/**
+ * The public plugin contract: everything an adapter may import. Adapters import from here
+ * (`src/plugins`) and nothing else of the server.
+ */
+export * from "./types";
+export * from "./events";
+export * from "./identity";
+export type { Delivered, DomainEvent, DomainEventType } from "../events/types";

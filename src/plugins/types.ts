@@ -1,0 +1,121 @@
+import type { Logger } from "pino";
+import type { ZodType } from "zod";
+import type { Delivered, DomainEventType, EventOf } from "../events/types";
+import type { NormalizedEventInput } from "./events";
+import type { IdentityTypeName } from "./identity";
+
+/** An HTTP request to `/channels/<channel>/<connectionId>`, as the plugin sees it. */
+export interface ChannelRequest {
+  method: "GET" | "POST";
+  headers: Readonly<Record<string, string>>;
+  /** Query string parameters (first value of each). */
+  query: Readonly<Record<string, string>>;
+  /** The body exactly as received: signatures are computed over these bytes. */
+  rawBody: Buffer;
+  receivedAt: Date;
+}
+
+/** One merchant account on a channel: the plugin's validated config plus where it belongs. */
+export interface ChannelConnectionInfo<C = unknown> {
+  id: string;
+  tenantId: string;
+  channel: string;
+  name: string;
+  config: C;
+}
+
+/** What the host sends back; `body` objects are sent as JSON, strings as text/plain unless headers say otherwise. */
+export interface ChannelResponse {
+  status?: number;
+  headers?: Record<string, string>;
+  body: string | Buffer | object;
+}
+
+/** Per-event outcome of ingestion, in request order. */
+export interface IngestResult {
+  externalId: string;
+  status: "accepted" | "duplicate" | "rejected";
+  reason?: string;
+}
+
+/** The request is not authentic (bad signature, stale timestamp, replay, wrong app): answered 401, nothing written. */
+export class VerificationError extends Error {
+  readonly status = 401;
+}
+
+/** The payload is authentic but cannot be understood: answered 400 with the message, nothing written. */
+export class NormalizationError extends Error {
+  readonly status = 400;
+}
+
+/** A small key–value store per plugin and connection (cursors, tokens, seen nonces). Values are JSON. */
+export interface KeyValueStore {
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  set(key: string, value: unknown, ttlSeconds?: number): Promise<void>;
+  /** Sets the key only if absent (or expired); true when it was set. Use it for replay protection. */
+  setIfAbsent(key: string, value: unknown, ttlSeconds?: number): Promise<boolean>;
+  delete(key: string): Promise<void>;
+}
+
+/** What the host lends a plugin: no entities or repositories, only these. */
+export interface PluginContext<C = unknown> {
+  log: Logger;
+  /** State scoped to this plugin and connection. */
+  state(connectionId: string): KeyValueStore;
+  /** Runs events through the ingestion pipeline as if they had arrived on that connection. */
+  ingest(connectionId: string, events: NormalizedEventInput[]): Promise<IngestResult[]>;
+  customers: {
+    findByIdentity(tenantId: string, type: IdentityTypeName, value: string): Promise<{ id: string } | null>;
+  };
+  /** Enabled connections of this plugin's channel, across tenants. */
+  connections(): Promise<ChannelConnectionInfo<C>[]>;
+}
+
+export interface ChannelDefinition<C = unknown> {
+  /**
+   * Checks authenticity and returns the payload to normalize (parsed, decrypted…). Throw
+   * VerificationError to answer 401. Must not write anything but replay markers in `ctx.state`.
+   */
+  verify(req: ChannelRequest, connection: ChannelConnectionInfo<C>, ctx: PluginContext<C>): unknown | Promise<unknown>;
+  /** Turns a verified payload into events (possibly none). Throw NormalizationError to answer 400. */
+  normalize(payload: unknown, connection: ChannelConnectionInfo<C>): NormalizedEventInput[] | Promise<NormalizedEventInput[]>;
+  /** GET on the webhook path (URL verification handshakes). Without it GET answers 405. */
+  handshake?(req: ChannelRequest, connection: ChannelConnectionInfo<C>, ctx: PluginContext<C>): ChannelResponse | Promise<ChannelResponse>;
+  /** The answer the channel expects after ingestion. Default: 200 `{ results }`. */
+  acknowledge?(results: IngestResult[], payload: unknown, connection: ChannelConnectionInfo<C>): ChannelResponse;
+  /** The channel's error form for a rejected request. Default: `{ error, reason }` with the status. */
+  reject?(status: number, reason: string): ChannelResponse;
+}
+
+export type EventHandlers<C> = {
+  [T in DomainEventType]?: (event: Delivered<EventOf<T>>, ctx: PluginContext<C>) => Promise<void> | void;
+};
+
+export interface JobDefinition<C = unknown> {
+  name: string;
+  /** Interval between the end of one run and the start of the next. */
+  everyMs: number;
+  run(ctx: PluginContext<C>): Promise<void>;
+}
+
+export interface PluginDefinition<C = unknown> {
+  /** Unique; also the channel name in `/channels/<name>/…` and `createChannelConnection(channel:)`. */
+  name: string;
+  version: string;
+  description?: string;
+  /** Validates a connection's config; bad config becomes `userErrors` with field ["config", key]. */
+  configSchema?: ZodType<C>;
+  /** Config keys never returned by the API. */
+  secretKeys?: readonly string[];
+  channel?: ChannelDefinition<C>;
+  /** Handlers of committed domain events (at least once: make them idempotent with `event.eventId`). */
+  onEvent?: EventHandlers<C>;
+  jobs?: JobDefinition<C>[];
+  init?(ctx: PluginContext<C>): Promise<void> | void;
+  destroy?(): Promise<void> | void;
+}
+
+/** Declares a plugin; the identity function that gives partners type checking. */
+export function definePlugin<C>(definition: PluginDefinition<C>): PluginDefinition<C> {
+  return definition;
+}
