@@ -1,5 +1,6 @@
 import { Foundation1764310000000 } from "./1764310000000-foundation";
 import { Ingestion1764320000000 } from "./1764320000000-ingestion";
+import { Orders1764330000000 } from "./1764330000000-orders";
 
 /**
  * Every migration, in order. `npm run migration:generate -- migrations/<name>` writes a new file;
@@ -8,4 +9,5 @@ import { Ingestion1764320000000 } from "./1764320000000-ingestion";
 export const migrations = [
   Foundation1764310000000,
   Ingestion1764320000000,
+  Orders1764330000000,
 ];

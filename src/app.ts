@@ -5,6 +5,12 @@ import { Outbox } from "./events/outbox";
 import { PubSub } from "./events/pubsub";
 import { CustomersService } from "./modules/customers/service";
 import { TenancyService } from "./modules/tenancy/service";
+import { ChannelsService } from "./modules/channels/service";
+import { IngestionService } from "./modules/ingestion/service";
+import { OrdersService } from "./modules/orders/service";
+import { PluginHost } from "./plugins/host";
+import type { PluginDefinition } from "./plugins/types";
+import { builtinPlugins } from "../adapters";
 
 /** The composed application: configuration, database, event plumbing and every module's service. */
 export interface App {
@@ -15,11 +21,17 @@ export interface App {
   outbox: Outbox;
   tenancy: TenancyService;
   customers: CustomersService;
+  channels: ChannelsService;
+  ingestion: IngestionService;
+  orders: OrdersService;
+  plugins: PluginHost;
 }
 
 export interface CreateAppOptions {
   /** Use this database instead of opening one from `config` (tests share a prepared one). */
   database?: Database;
+  /** Plugins besides the built-in adapters and CRM_PLUGINS (tests register theirs here). */
+  plugins?: PluginDefinition<any>[];
 }
 
 /** Opens the database, runs pending migrations and wires the services. Does not listen. */
@@ -44,5 +56,11 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
   const app = { config, log, db, pubsub, outbox } as App;
   app.tenancy = new TenancyService(app);
   app.customers = new CustomersService(app);
+  app.channels = new ChannelsService(app);
+  app.ingestion = new IngestionService(app);
+  app.orders = new OrdersService(app);
+  app.customers.merges.hooks.push(app.ingestion.mergeHook);
+  app.customers.merges.hooks.push(app.orders.mergeHook);
+  app.plugins = PluginHost.load(app, [...builtinPlugins, ...(opts.plugins ?? [])], config.plugins);
   return app;
 }

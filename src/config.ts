@@ -52,6 +52,7 @@ const envSchema = z.object({
   GRAPHQL_MAX_TOKENS: intFrom(5000, 100, 1_000_000),
   GRAPHQL_INTROSPECTION: z.enum(["true", "false"]).optional(),
   OUTBOX_POLL_MS: intFrom(1000, 0, 3_600_000),
+  CRM_PLUGINS: optionalString,
 });
 
 export interface Config {
@@ -70,6 +71,8 @@ export interface Config {
   graphql: { maxDepth: number; maxAliases: number; maxCost: number; maxTokens: number; introspection: boolean };
   /** How often undispatched outbox rows are polled for; 0 disables polling (dispatch then happens after each commit only). */
   outboxPollMs: number;
+  /** Module paths or package names of partner plugins to load besides the built-in adapters. */
+  plugins: string[];
 }
 
 export class ConfigError extends Error {}
@@ -100,5 +103,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       introspection: e.GRAPHQL_INTROSPECTION ? e.GRAPHQL_INTROSPECTION === "true" : true,
     },
     outboxPollMs: e.OUTBOX_POLL_MS,
+    plugins: e.CRM_PLUGINS ? e.CRM_PLUGINS.split(",").map((x) => x.trim()).filter(Boolean) : [],
   };
 }

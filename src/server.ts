@@ -65,6 +65,8 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
       schema,
       introspection: config.graphql.introspection,
       includeStacktraceInErrorResponses: false,
+      // main.ts owns the signals and closes everything in order; Apollo's own handler would race it.
+      stopOnTerminationSignals: false,
       // Auth is a bearer header, never a cookie, so cross-site request forgery has nothing to ride on;
       // with CSRF prevention on, plain `curl` GET queries would need an extra header.
       csrfPrevention: false,
@@ -109,6 +111,9 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
       }
     });
 
+    // Channel webhooks read their raw body themselves (signatures are computed over the exact bytes).
+    expressApp.use("/channels", app.plugins.router());
+
     expressApp.use(
       "/graphql",
       express.json({ limit: "1mb" }),
@@ -141,6 +146,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
       httpServer.listen(config.port, () => resolve());
     });
     const port = (httpServer.address() as AddressInfo).port;
+    await app.plugins.start();
     app.outbox.start(config.outboxPollMs);
 
     return {
@@ -152,6 +158,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
         closed = true;
         await ws.close();
         await apollo.stop();
+        await app.plugins.stop();
         await app.outbox.stop();
         await app.db.close();
       },

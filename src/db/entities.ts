@@ -1,6 +1,9 @@
 import { OutboxRow } from "../events/outbox-entity";
 import { Customer, CustomerIdentity } from "../modules/customers/entity";
 import { ApiKey, Tenant } from "../modules/tenancy/entity";
+import { ChannelConnection } from "../modules/channels/entity";
+import { CustomerMerge } from "../modules/customers/merge";
+import { CustomerStats, Order, OrderRefund } from "../modules/orders/entity";
 
 /** Every TypeORM entity; migrations/ must create exactly these tables. */
-export const entities = [Tenant, ApiKey, Customer, CustomerIdentity, OutboxRow];
+export const entities = [Tenant, ApiKey, Customer, CustomerIdentity, OutboxRow, ChannelConnection, CustomerMerge, Order, OrderRefund, CustomerStats];

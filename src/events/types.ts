@@ -7,6 +7,8 @@ export type DomainEvent =
   | { type: "customer.created"; tenantId: string; customerId: string }
   | { type: "customer.updated"; tenantId: string; customerId: string; changed: string[] }
   | { type: "customer.deleted"; tenantId: string; customerId: string }
+  | { type: "customer.merged"; tenantId: string; customerId: string; sourceId: string; mergeId: string }
+  | { type: "customer.unmerged"; tenantId: string; customerId: string; sourceId: string; mergeId: string }
   | { type: "api_key.revoked"; tenantId: string; keyId: string };
 
 export type DomainEventType = DomainEvent["type"];

@@ -7,8 +7,20 @@ import { CustomerResolver } from "../modules/customers/resolver";
 import { CustomerSubscriptionResolver } from "../modules/customers/subscriptions";
 import { NodeResolver } from "../modules/nodes/resolver";
 import { TenancyResolver } from "../modules/tenancy/resolver";
+import { ChannelConnectionResolver } from "../modules/channels/resolver";
+import { IngestionResolver } from "../modules/ingestion/resolver";
+import { CustomerOrdersResolver, OrderResolver } from "../modules/orders/resolver";
 
-export const resolvers = [NodeResolver, TenancyResolver, CustomerResolver, CustomerSubscriptionResolver] as const;
+export const resolvers = [
+  NodeResolver,
+  TenancyResolver,
+  CustomerResolver,
+  CustomerSubscriptionResolver,
+  ChannelConnectionResolver,
+  IngestionResolver,
+  OrderResolver,
+  CustomerOrdersResolver,
+] as const;
 
 let cached: Promise<GraphQLSchema> | null = null;
 

@@ -41,11 +41,13 @@ export interface IngestResult {
 /** The request is not authentic (bad signature, stale timestamp, replay, wrong app): answered 401, nothing written. */
 export class VerificationError extends Error {
   readonly status = 401;
+  override readonly name = "VerificationError";
 }
 
 /** The payload is authentic but cannot be understood: answered 400 with the message, nothing written. */
 export class NormalizationError extends Error {
   readonly status = 400;
+  override readonly name = "NormalizationError";
 }
 
 /** A small key–value store per plugin and connection (cursors, tokens, seen nonces). Values are JSON. */
@@ -73,8 +75,9 @@ export interface PluginContext<C = unknown> {
 
 export interface ChannelDefinition<C = unknown> {
   /**
-   * Checks authenticity and returns the payload to normalize (parsed, decrypted…). Throw
-   * VerificationError to answer 401. Must not write anything but replay markers in `ctx.state`.
+   * Checks authenticity and returns the payload to normalize (parsed, decrypted…). Throw only
+   * VerificationError (answered 401); a body that is authentic but unreadable is passed on for
+   * `normalize` to refuse. Must not write anything but replay markers in `ctx.state`.
    */
   verify(req: ChannelRequest, connection: ChannelConnectionInfo<C>, ctx: PluginContext<C>): unknown | Promise<unknown>;
   /** Turns a verified payload into events (possibly none). Throw NormalizationError to answer 400. */

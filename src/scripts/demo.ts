@@ -69,7 +69,7 @@ async function load(app: App): Promise<{ created: number; present: number }> {
   }
   if (failures.length) {
     throw new DemoFailure(
-      `Demo data is invalid: ${failures.length} error(s); ${created} customer(s) created, ${present} already present`,
+      `Demo data not fully loaded: ${failures.length} userError(s) above; ${created} customer(s) created, ${present} already present`,
       failures,
     );
   }

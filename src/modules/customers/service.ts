@@ -6,6 +6,7 @@ import { ConnectionType, paginate, SortDirection, type ConnectionArgs } from "..
 import { inTransactionOrRollback, Rollback } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
 import { Customer, CustomerIdentity } from "./entity";
+import { MergeService } from "./merge";
 import {
   CustomerSortField,
   type AttachCustomerIdentityInput,
@@ -40,7 +41,11 @@ function escapeLike(s: string): string {
 
 /** Customer profiles and their identities. Every query is scoped by the caller's tenant. */
 export class CustomersService {
-  constructor(private readonly app: App) {}
+  readonly merges: MergeService;
+
+  constructor(private readonly app: App) {
+    this.merges = new MergeService(app);
+  }
 
   private get phoneRegion() {
     return this.app.config.defaultPhoneRegion;

@@ -9,6 +9,9 @@ const READ_SCOPE: Record<string, string> = {
   CustomerIdentity: "customers:read",
   Tenant: "customers:read",
   ApiKey: "admin",
+  ChannelConnection: "admin",
+  CustomerMerge: "customers:read",
+  Order: "orders:read",
 };
 
 @Resolver()

@@ -1,0 +1,14 @@
+import type { PluginDefinition } from "../src/plugins";
+import { examplePlugin } from "./example";
+import { httpJsonPlugin } from "./http-json";
+
+/**
+ * The adapters the host registers at start. A new built-in channel is one more entry here;
+ * partners' plugins come from CRM_PLUGINS instead (see docs/plugins.md).
+ */
+// Each plugin is typed by its own config; the host treats them alike and validates each config
+// with the plugin's own schema, hence `any` here.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const builtinPlugins: PluginDefinition<any>[] = [httpJsonPlugin, examplePlugin];
+
+export { examplePlugin, httpJsonPlugin };

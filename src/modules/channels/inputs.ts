@@ -1,0 +1,37 @@
+import { Field, ID, InputType, ObjectType } from "type-graphql";
+import { GraphQLJSONObject } from "graphql-scalars";
+import { UserError } from "../../core/user-error";
+import { ChannelConnection } from "./entity";
+
+@InputType()
+export class CreateChannelConnectionInput {
+  @Field(() => String, { description: "A registered channel plugin's name." }) channel: string;
+  @Field(() => String) name: string;
+  @Field(() => GraphQLJSONObject, { description: "Validated by the channel plugin's config schema." }) config: Record<string, unknown>;
+}
+
+@InputType()
+export class UpdateChannelConnectionInput {
+  @Field(() => ID) id: string;
+  @Field(() => String, { nullable: true }) name?: string | null;
+  @Field(() => GraphQLJSONObject, { nullable: true, description: "Keys given replace the stored ones (rotate a secret by giving it); the result is validated again." })
+  config?: Record<string, unknown> | null;
+  @Field(() => Boolean, { nullable: true }) enabled?: boolean | null;
+}
+
+@InputType()
+export class DisableChannelConnectionInput {
+  @Field(() => ID) id: string;
+}
+
+@ObjectType()
+export class ChannelConnectionPayload {
+  @Field(() => ChannelConnection, { nullable: true }) connection: ChannelConnection | null;
+  @Field(() => [UserError]) userErrors: UserError[];
+}
+@ObjectType()
+export class CreateChannelConnectionPayload extends ChannelConnectionPayload {}
+@ObjectType()
+export class UpdateChannelConnectionPayload extends ChannelConnectionPayload {}
+@ObjectType()
+export class DisableChannelConnectionPayload extends ChannelConnectionPayload {}

@@ -1,0 +1,64 @@
+import { Arg, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
+import { GraphQLJSONObject } from "graphql-scalars";
+import type { RequestCtx } from "../../core/context";
+import { localId } from "../../core/global-id";
+import { toPayload } from "../../core/payload";
+import { registerNodeType } from "../nodes/node";
+import { ChannelConnection } from "./entity";
+import {
+  CreateChannelConnectionInput,
+  CreateChannelConnectionPayload,
+  DisableChannelConnectionInput,
+  DisableChannelConnectionPayload,
+  UpdateChannelConnectionInput,
+  UpdateChannelConnectionPayload,
+} from "./inputs";
+
+registerNodeType("ChannelConnection", (ctx, id) => ctx.app.channels.byId(ctx, id));
+
+@Resolver(() => ChannelConnection)
+export class ChannelConnectionResolver {
+  @FieldResolver(() => String, { description: "Where the channel must send its pushes: PUBLIC_URL/channels/<channel>/<id>." })
+  webhookUrl(@Root() c: ChannelConnection, @Ctx() ctx: RequestCtx): string {
+    return ctx.app.channels.webhookUrl(c);
+  }
+
+  @FieldResolver(() => GraphQLJSONObject, { description: "The connection's config without its secrets." })
+  config(@Root() c: ChannelConnection, @Ctx() ctx: RequestCtx): Record<string, unknown> {
+    return ctx.app.channels.publicConfig(c);
+  }
+
+  @Authorized("admin")
+  @Query(() => [ChannelConnection])
+  channelConnections(@Arg("channel", () => String, { nullable: true }) channel: string | null, @Ctx() ctx: RequestCtx) {
+    return ctx.app.channels.list(ctx, channel);
+  }
+
+  @Authorized("admin")
+  @Query(() => ChannelConnection, { nullable: true })
+  channelConnection(@Arg("id", () => ID) id: string, @Ctx() ctx: RequestCtx) {
+    const local = localId(id, "ChannelConnection");
+    return local ? ctx.app.channels.byId(ctx, local) : null;
+  }
+
+  @Authorized("admin")
+  @Mutation(() => CreateChannelConnectionPayload)
+  async createChannelConnection(@Arg("input", () => CreateChannelConnectionInput) input: CreateChannelConnectionInput, @Ctx() ctx: RequestCtx) {
+    const r = await ctx.app.channels.create(ctx, input);
+    return toPayload(CreateChannelConnectionPayload, r, (connection) => ({ connection }), { connection: null });
+  }
+
+  @Authorized("admin")
+  @Mutation(() => UpdateChannelConnectionPayload)
+  async updateChannelConnection(@Arg("input", () => UpdateChannelConnectionInput) input: UpdateChannelConnectionInput, @Ctx() ctx: RequestCtx) {
+    const r = await ctx.app.channels.update(ctx, input);
+    return toPayload(UpdateChannelConnectionPayload, r, (connection) => ({ connection }), { connection: null });
+  }
+
+  @Authorized("admin")
+  @Mutation(() => DisableChannelConnectionPayload, { description: "Its webhook answers 404 from now on; enable it again with updateChannelConnection." })
+  async disableChannelConnection(@Arg("input", () => DisableChannelConnectionInput) input: DisableChannelConnectionInput, @Ctx() ctx: RequestCtx) {
+    const r = await ctx.app.channels.disable(ctx, input.id);
+    return toPayload(DisableChannelConnectionPayload, r, (connection) => ({ connection }), { connection: null });
+  }
+}

@@ -1,0 +1,116 @@
+import type { z } from "zod";
+import type { App } from "../../app";
+import { tenantOf, type Ctx } from "../../core/context";
+import { localId } from "../../core/global-id";
+import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
+import type { ChannelConnectionInfo, PluginDefinition } from "../../plugins/types";
+import { ChannelConnection } from "./entity";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Channel connections: which merchant accounts feed us, with each plugin's validated config. */
+export class ChannelsService {
+  constructor(private readonly app: App) {}
+
+  webhookUrl(c: ChannelConnection): string {
+    return `${this.app.config.publicUrl}/channels/${encodeURIComponent(c.channel)}/${c.id}`;
+  }
+
+  /** The config as the API shows it: the plugin's secret keys are left out. */
+  publicConfig(c: ChannelConnection): Record<string, unknown> {
+    const secret = new Set(this.app.plugins.get(c.channel)?.secretKeys ?? []);
+    return Object.fromEntries(Object.entries(c.config).filter(([k]) => !secret.has(k)));
+  }
+
+  list(ctx: Ctx, channel?: string | null): Promise<ChannelConnection[]> {
+    return this.app.db.dataSource.manager.find(ChannelConnection, {
+      where: { tenantId: tenantOf(ctx), ...(channel ? { channel } : {}) },
+      order: { createdAt: "ASC", id: "ASC" },
+    });
+  }
+
+  byId(ctx: Ctx, id: string): Promise<ChannelConnection | null> {
+    return this.app.db.dataSource.manager.findOne(ChannelConnection, { where: { id, tenantId: tenantOf(ctx) } });
+  }
+
+  /** For the webhook path, where the connection id is what names the tenant. */
+  async forWebhook(channel: string, id: string): Promise<ChannelConnectionInfo | null> {
+    if (!UUID.test(id)) return null;
+    const c = await this.app.db.dataSource.manager.findOne(ChannelConnection, { where: { id, channel, enabled: true } });
+    if (!c) return null;
+    return this.info(c);
+  }
+
+  /** Connection info with the config parsed by the plugin's schema (defaults applied). */
+  info(c: ChannelConnection): ChannelConnectionInfo {
+    const schema = this.app.plugins.get(c.channel)?.configSchema;
+    const parsed = schema ? schema.safeParse(c.config) : null;
+    return { id: c.id, tenantId: c.tenantId, channel: c.channel, name: c.name, config: parsed?.success ? parsed.data : c.config };
+  }
+
+  async enabledOf(channel: string): Promise<ChannelConnectionInfo[]> {
+    const rows = await this.app.db.dataSource.manager.find(ChannelConnection, { where: { channel, enabled: true } });
+    return rows.map((c) => this.info(c));
+  }
+
+  async create(ctx: Ctx, input: { channel: string; name: string; config: Record<string, unknown> }): Promise<Result<ChannelConnection>> {
+    const plugin = this.app.plugins.get(input.channel);
+    const errors: UserError[] = [];
+    if (!plugin?.channel) {
+      errors.push(userError(["channel"], UserErrorCode.NOT_FOUND, `No channel plugin named "${input.channel}"; known: ${this.app.plugins.channelNames().join(", ")}`));
+    }
+    errors.push(...checkName(input.name));
+    const config = plugin ? validateConfig(plugin, input.config, errors) : null;
+    if (errors.length || !config) return fail(...errors);
+    const now = new Date();
+    const manager = this.app.db.dataSource.manager;
+    const connection = await manager.save(
+      manager.create(ChannelConnection, { tenantId: tenantOf(ctx), channel: input.channel, name: input.name.trim(), config: input.config, enabled: true, createdAt: now, updatedAt: now }),
+    );
+    return ok(connection);
+  }
+
+  async update(ctx: Ctx, input: { id: string; name?: string | null; config?: Record<string, unknown> | null; enabled?: boolean | null }): Promise<Result<ChannelConnection>> {
+    const id = localId(input.id, "ChannelConnection");
+    const existing = id ? await this.byId(ctx, id) : null;
+    if (!existing) return fail(userError(["id"], UserErrorCode.NOT_FOUND, "No such channel connection"));
+    const errors: UserError[] = [];
+    if (input.name != null) errors.push(...checkName(input.name));
+    let config = existing.config;
+    if (input.config) {
+      config = { ...existing.config, ...input.config };
+      const plugin = this.app.plugins.get(existing.channel);
+      if (plugin) validateConfig(plugin, config, errors);
+    }
+    if (errors.length) return fail(...errors);
+    existing.name = input.name?.trim() ?? existing.name;
+    existing.config = config;
+    if (input.enabled != null) existing.enabled = input.enabled;
+    existing.updatedAt = new Date();
+    await this.app.db.dataSource.manager.save(existing);
+    return ok(existing);
+  }
+
+  disable(ctx: Ctx, globalId: string): Promise<Result<ChannelConnection>> {
+    return this.update(ctx, { id: globalId, enabled: false });
+  }
+}
+
+function checkName(name: string): UserError[] {
+  const n = name.trim();
+  if (!n) return [userError(["name"], UserErrorCode.REQUIRED, "Must not be empty")];
+  if (n.length > 100) return [userError(["name"], UserErrorCode.TOO_LONG, "At most 100 characters")];
+  return [];
+}
+
+/** Runs the plugin's schema; each issue becomes a userError at ["config", …path]. */
+function validateConfig(plugin: PluginDefinition<unknown>, config: Record<string, unknown>, errors: UserError[]): unknown {
+  if (!plugin.configSchema) return config;
+  const r = (plugin.configSchema as z.ZodType).safeParse(config);
+  if (r.success) return r.data;
+  for (const issue of r.error.issues) {
+    const missing = issue.code === "invalid_type" && (issue as { input?: unknown }).input === undefined;
+    errors.push(userError(["config", ...issue.path.map(String)], missing ? UserErrorCode.REQUIRED : UserErrorCode.INVALID, issue.message));
+  }
+  return null;
+}

@@ -1,0 +1,235 @@
+import { randomUUID } from "node:crypto";
+import type { EntityManager } from "typeorm";
+import { Customer, CustomerIdentity, Gender } from "../customers/entity";
+import type { IdentityTypeName } from "../../plugins/identity";
+
+type Idn = { type: IdentityTypeName; value: string };
+const key = (i: { type: string; value: string }) => `${i.type}\u0000${i.value}`;
+
+interface CustomerState {
+  row: Customer;
+  identities: Idn[];
+  isNew: boolean;
+  /** Fields changed since the last flush (for the UPDATE) and since the start (for events). */
+  dirty: boolean;
+  changed: Set<string>;
+}
+
+/**
+ * The customers and identities one ingest batch touches, held in memory so that the batch costs a
+ * fixed number of statements: one read of identities, one of customers, then one multi-row write per
+ * table at flush time (and again after a merge, which is rare).
+ */
+export class BatchState {
+  private readonly owners = new Map<string, string>();
+  private readonly customers = new Map<string, CustomerState>();
+  private newIdentities: (Idn & { id: string; customerId: string; sourceChannel: string; at: string })[] = [];
+  private seen = new Map<string, string>();
+  private readonly mergedInto = new Map<string, string>();
+  readonly created = new Set<string>();
+
+  private constructor(private readonly tenantId: string) {}
+
+  static async load(m: EntityManager, tenantId: string, identities: Idn[]): Promise<BatchState> {
+    const s = new BatchState(tenantId);
+    await s.loadOwners(m, identities);
+    return s;
+  }
+
+  private async loadOwners(m: EntityManager, identities: Idn[]) {
+    if (!identities.length) return;
+    const rows: { type: string; value: string; customer_id: string }[] = await m.query(
+      `SELECT type, value, customer_id FROM customer_identities
+        WHERE tenant_id = $1 AND (type, value) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+      [this.tenantId, identities.map((i) => i.type), identities.map((i) => i.value)],
+    );
+    for (const r of rows) this.owners.set(key(r), r.customer_id);
+    await this.loadCustomers(m, [...new Set(rows.map((r) => r.customer_id))]);
+  }
+
+  private async loadCustomers(m: EntityManager, ids: string[]) {
+    const missing = ids.filter((id) => !this.customers.has(id));
+    if (!missing.length) return;
+    const rows = await m.createQueryBuilder(Customer, "c").where("c.tenantId = :t AND c.id = ANY(:ids)", { t: this.tenantId, ids: missing }).getMany();
+    const idns = await m
+      .createQueryBuilder(CustomerIdentity, "i")
+      .where("i.tenantId = :t AND i.customerId = ANY(:ids)", { t: this.tenantId, ids: missing })
+      .getMany();
+    for (const row of rows) {
+      this.customers.set(row.id, { row, identities: idns.filter((i) => i.customerId === row.id).map((i) => ({ type: i.type, value: i.value })), isNew: false, dirty: false, changed: new Set() });
+    }
+  }
+
+  owner(i: Idn): string | undefined {
+    return this.owners.get(key(i));
+  }
+
+  get(id: string): CustomerState {
+    const c = this.customers.get(id);
+    if (!c) throw new Error(`customer ${id} not loaded in batch`);
+    return c;
+  }
+
+  create(at: string): CustomerState {
+    const now = new Date();
+    const row = Object.assign(new Customer(), {
+      id: randomUUID(),
+      tenantId: this.tenantId,
+      displayName: "",
+      gender: Gender.UNKNOWN,
+      birthday: null,
+      locale: null,
+      country: null,
+      province: null,
+      city: null,
+      phone: null,
+      email: null,
+      tags: [],
+      attributes: {},
+      consent: [],
+      fieldTimes: {},
+      createdAt: now,
+      updatedAt: now,
+      firstSeenAt: new Date(at),
+      lastSeenAt: new Date(at),
+    });
+    const state: CustomerState = { row, identities: [], isNew: true, dirty: true, changed: new Set() };
+    this.customers.set(row.id, state);
+    this.created.add(row.id);
+    return state;
+  }
+
+  attach(c: CustomerState, i: Idn, channel: string, at: string): void {
+    this.owners.set(key(i), c.row.id);
+    c.identities.push(i);
+    this.newIdentities.push({ ...i, id: randomUUID(), customerId: c.row.id, sourceChannel: channel, at });
+    // Primary phone and e-mail follow the identities when the customer has none yet.
+    if ((i.type === "phone" || i.type === "email") && !c.row[i.type]) {
+      c.row[i.type] = i.value;
+      this.mark(c, i.type);
+    }
+    if (!c.isNew) this.mark(c, "identities");
+  }
+
+  /** An identity the customer already has was seen again. */
+  touch(i: Idn, at: string): void {
+    const prev = this.seen.get(key(i));
+    if (!prev || at > prev) this.seen.set(key(i), at);
+  }
+
+  seenAt(c: CustomerState, at: string): void {
+    const t = new Date(at);
+    if (t > c.row.lastSeenAt) {
+      c.row.lastSeenAt = t;
+      this.mark(c, "lastSeenAt");
+    }
+    if (t < c.row.firstSeenAt) {
+      c.row.firstSeenAt = t;
+      this.mark(c, "firstSeenAt");
+    }
+  }
+
+  mark(c: CustomerState, field: string): void {
+    c.dirty = true;
+    c.changed.add(field);
+  }
+
+  /** Writes everything pending: new customers, new identities, changed customers, identity sightings. */
+  async flush(m: EntityManager): Promise<void> {
+    const now = new Date().toISOString();
+    const fresh = [...this.customers.values()].filter((c) => c.isNew && c.dirty);
+    const changed = [...this.customers.values()].filter((c) => !c.isNew && c.dirty);
+    const columns = `id uuid, display_name text, gender text, birthday date, country text, province text, city text, phone text,
+      email text, tags text[], attributes jsonb, field_times jsonb, created_at timestamptz, updated_at timestamptz,
+      first_seen_at timestamptz, last_seen_at timestamptz`;
+    const record = (c: CustomerState) => ({
+      id: c.row.id,
+      display_name: c.row.displayName,
+      gender: c.row.gender,
+      birthday: c.row.birthday,
+      country: c.row.country,
+      province: c.row.province,
+      city: c.row.city,
+      phone: c.row.phone,
+      email: c.row.email,
+      tags: c.row.tags,
+      attributes: c.row.attributes,
+      field_times: c.row.fieldTimes,
+      created_at: c.row.createdAt.toISOString(),
+      updated_at: c.isNew ? c.row.updatedAt.toISOString() : now,
+      first_seen_at: c.row.firstSeenAt.toISOString(),
+      last_seen_at: c.row.lastSeenAt.toISOString(),
+    });
+    if (fresh.length) {
+      await m.query(
+        `INSERT INTO customers (id, tenant_id, display_name, gender, birthday, country, province, city, phone, email, tags, attributes,
+                                field_times, created_at, updated_at, first_seen_at, last_seen_at)
+         SELECT x.id, $1, x.display_name, x.gender, x.birthday, x.country, x.province, x.city, x.phone, x.email, x.tags, x.attributes,
+                x.field_times, x.created_at, x.updated_at, x.first_seen_at, x.last_seen_at
+           FROM jsonb_to_recordset($2::jsonb) AS x(${columns})`,
+        [this.tenantId, JSON.stringify(fresh.map(record))],
+      );
+    }
+    if (this.newIdentities.length) {
+      await m.query(
+        `INSERT INTO customer_identities (id, tenant_id, customer_id, type, value, source_channel, first_seen_at, last_seen_at)
+         SELECT x.id, $1, x.customer_id, x.type, x.value, x.source_channel, x.at, x.at
+           FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, customer_id uuid, type text, value text, source_channel text, at timestamptz)`,
+        [this.tenantId, JSON.stringify(this.newIdentities.map((i) => ({ id: i.id, customer_id: i.customerId, type: i.type, value: i.value, source_channel: i.sourceChannel, at: i.at })))],
+      );
+      this.newIdentities = [];
+    }
+    if (changed.length) {
+      await m.query(
+        `UPDATE customers c SET display_name = x.display_name, gender = x.gender, birthday = x.birthday, country = x.country,
+                province = x.province, city = x.city, phone = x.phone, email = x.email, tags = x.tags, attributes = x.attributes,
+                field_times = x.field_times, updated_at = x.updated_at, first_seen_at = x.first_seen_at, last_seen_at = x.last_seen_at
+           FROM jsonb_to_recordset($2::jsonb) AS x(${columns})
+          WHERE c.tenant_id = $1 AND c.id = x.id`,
+        [this.tenantId, JSON.stringify(changed.map(record))],
+      );
+    }
+    if (this.seen.size) {
+      const seen = [...this.seen].map(([k, at]) => {
+        const [type, value] = k.split("\u0000");
+        return { type, value, at };
+      });
+      await m.query(
+        `UPDATE customer_identities i SET last_seen_at = GREATEST(i.last_seen_at, x.at)
+           FROM jsonb_to_recordset($2::jsonb) AS x(type text, value text, at timestamptz)
+          WHERE i.tenant_id = $1 AND i.type = x.type AND i.value = x.value`,
+        [this.tenantId, JSON.stringify(seen)],
+      );
+      this.seen = new Map();
+    }
+    for (const c of [...fresh, ...changed]) {
+      c.isNew = false;
+      c.dirty = false;
+    }
+  }
+
+  /** After `sourceId` was merged into `targetId` in the database: forget the source, re-read the target. */
+  async afterMerge(m: EntityManager, targetId: string, sourceId: string): Promise<void> {
+    const changed = new Set([...(this.customers.get(targetId)?.changed ?? []), ...(this.customers.get(sourceId)?.changed ?? [])]);
+    this.mergedInto.set(sourceId, targetId);
+    this.customers.delete(sourceId);
+    this.customers.delete(targetId);
+    this.created.delete(sourceId);
+    for (const [k, owner] of this.owners) if (owner === sourceId) this.owners.set(k, targetId);
+    await this.loadCustomers(m, [targetId]);
+    const t = this.customers.get(targetId);
+    if (t) changed.forEach((f) => t.changed.add(f));
+  }
+
+  /** The customer `id` ended up as, following merges made in this batch. */
+  survivor(id: string): string {
+    let current = id;
+    while (this.mergedInto.has(current)) current = this.mergedInto.get(current)!;
+    return current;
+  }
+
+  /** Customers that existed before the batch and changed, with what changed. */
+  updated(): { id: string; changed: string[] }[] {
+    return [...this.customers.values()].filter((c) => !this.created.has(c.row.id) && c.changed.size).map((c) => ({ id: c.row.id, changed: [...c.changed] }));
+  }
+}

@@ -1,0 +1,227 @@
+import { QueryFailedError } from "typeorm";
+import type { App } from "../../app";
+import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
+import { inTransaction } from "../../core/transaction";
+import type { IngestResult } from "../../plugins/types";
+import type { IdentityTypeName } from "../../plugins/identity";
+import { applyProfile } from "../customers/profile";
+import type { MergeHook } from "../customers/merge";
+import { BatchState } from "./batch";
+import { prepareEvent, type PreparedEvent } from "./prepare";
+import { identitySettings, type IdentitySettings } from "./settings";
+
+export interface IngestSource {
+  /** The channel the events came through (a plugin name, or "api" / "import"). */
+  channel: string;
+  connectionId: string | null;
+}
+
+type Idn = { type: IdentityTypeName; value: string };
+const RETRYABLE = new Set(["40P01", "40001"]); // deadlock, serialization failure
+
+/**
+ * The ingestion pipeline: per batch, in one transaction — dedupe on (tenant, channel, externalId),
+ * resolve identities to customers (create, attach, merge, or record a conflict), apply to modules,
+ * write outbox rows. A bad event is rejected with its reason and does not sink the batch; a replay
+ * is a duplicate and changes nothing.
+ */
+export class IngestionService {
+  constructor(private readonly app: App) {}
+
+  /** Keeps ingested events pointing at the customer that absorbed their owner (and back on unmerge). */
+  readonly mergeHook: MergeHook = {
+    name: "ingested_events",
+    move: async (tx, sourceId, targetId) => {
+      const [rows] = await tx.manager.query(
+        `UPDATE ingested_events SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3 RETURNING channel, external_id`,
+        [targetId, tenantOf(tx), sourceId],
+      );
+      return (rows as { channel: string; external_id: string }[]).map((r) => JSON.stringify([r.channel, r.external_id]));
+    },
+    restore: async (tx, ids, sourceId) => {
+      if (!ids.length) return;
+      const pairs = ids.map((id) => JSON.parse(id) as [string, string]);
+      await tx.manager.query(
+        `UPDATE ingested_events e SET customer_id = $1 FROM unnest($3::text[], $4::text[]) AS x(channel, external_id)
+          WHERE e.tenant_id = $2 AND e.channel = x.channel AND e.external_id = x.external_id`,
+        [sourceId, tenantOf(tx), pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+      );
+    },
+  };
+
+  async settings(tenantId: string): Promise<IdentitySettings> {
+    const rows: { settings: Record<string, unknown> }[] = await this.app.db.dataSource.query(`SELECT settings FROM tenants WHERE id = $1`, [tenantId]);
+    return identitySettings(rows[0]?.settings);
+  }
+
+  async ingest(ctx: Ctx, source: IngestSource, inputs: readonly unknown[]): Promise<IngestResult[]> {
+    const tenantId = tenantOf(ctx);
+    const settings = await this.settings(tenantId);
+    const results: IngestResult[] = new Array(inputs.length);
+    const batch: PreparedEvent[] = [];
+    const seen = new Set<string>();
+    inputs.forEach((input, index) => {
+      const p = prepareEvent(input, index, settings, this.app.config.defaultPhoneRegion);
+      if (!p.ok) results[index] = { externalId: p.externalId, status: "rejected", reason: p.reason };
+      else if (seen.has(p.value.event.externalId)) results[index] = { externalId: p.value.event.externalId, status: "duplicate" };
+      else {
+        seen.add(p.value.event.externalId);
+        batch.push(p.value);
+      }
+    });
+    if (!batch.length) return results;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const accepted = await inTransaction(ctx, (tx) => this.apply(tx, source, batch, settings));
+        for (const p of batch) {
+          results[p.index] = { externalId: p.event.externalId, status: accepted.has(p.event.externalId) ? "accepted" : "duplicate" };
+        }
+        return results;
+      } catch (err) {
+        const code = err instanceof QueryFailedError ? (err as QueryFailedError & { driverError?: { code?: string } }).driverError?.code : undefined;
+        if (!code || !RETRYABLE.has(code) || attempt >= 5) throw err;
+        ctx.log.debug({ attempt, code }, "ingest transaction retried");
+      }
+    }
+  }
+
+  private async apply(tx: TxCtx, source: IngestSource, batch: PreparedEvent[], settings: IdentitySettings): Promise<Set<string>> {
+    const tenantId = tenantOf(tx);
+    const m = tx.manager;
+    // 1. Idempotency: only events whose key is new go on.
+    const claimed: { external_id: string }[] = await m.query(
+      `INSERT INTO ingested_events (tenant_id, channel, external_id, connection_id, type, occurred_at, payload)
+       SELECT $1, $2, x.external_id, $3, x.type, x.occurred_at, x.payload
+         FROM jsonb_to_recordset($4::jsonb) AS x(external_id text, type text, occurred_at timestamptz, payload jsonb)
+       ON CONFLICT DO NOTHING RETURNING external_id`,
+      [tenantId, source.channel, source.connectionId, JSON.stringify(batch.map((p) => ({ external_id: p.event.externalId, type: p.event.type, occurred_at: p.at, payload: p.event })))],
+    );
+    const accepted = new Set(claimed.map((r) => r.external_id));
+    const todo = batch.filter((p) => accepted.has(p.event.externalId));
+    if (!todo.length) return accepted;
+
+    // 2. Serialize only what must be: the identity keys this batch touches, locked in sorted order.
+    const keys = [...new Set(todo.flatMap((p) => p.identities.map((i) => `${tenantId}:${i.type}:${i.value}`)))];
+    if (keys.length) {
+      await m.query(`SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(s, 0) AS k FROM unnest($1::text[]) s ORDER BY 1) o`, [keys]);
+    }
+
+    // 3. Resolve identities against one read of the owners.
+    const state = await BatchState.load(m, tenantId, uniqueIdentities(todo));
+    const eventCustomer = new Map<string, string>();
+    const orderItems: { channel: string; event: Extract<PreparedEvent["event"], { type: `order.${string}` }>; customerId: string | null }[] = [];
+    const conflicts: { externalId: string; identities: Idn[]; customerIds: string[]; reason: string }[] = [];
+
+    for (const p of todo) {
+      const customerId = p.identities.length ? await this.resolve(tx, state, p, source, settings, conflicts) : null;
+      if (customerId) {
+        eventCustomer.set(p.event.externalId, customerId);
+        const c = state.get(customerId);
+        state.seenAt(c, p.at);
+        if (p.profile) {
+          const own = new Set(c.identities.map((i) => `${i.type}\u0000${i.value}`));
+          const profile = { ...p.profile };
+          if (profile.phone && !own.has(`phone\u0000${profile.phone}`)) delete profile.phone;
+          if (profile.email && !own.has(`email\u0000${profile.email}`)) delete profile.email;
+          for (const f of applyProfile(c.row, profile, p.at)) state.mark(c, f);
+        }
+      }
+      if (p.event.type.startsWith("order.")) orderItems.push({ channel: source.channel, event: p.event as (typeof orderItems)[number]["event"], customerId });
+    }
+    await state.flush(m);
+    // Customers merged away later in the batch hand their events and orders to the survivor.
+    for (const [ext, id] of eventCustomer) eventCustomer.set(ext, state.survivor(id));
+    for (const item of orderItems) if (item.customerId) item.customerId = state.survivor(item.customerId);
+
+    // 4. Apply to modules and record what happened.
+    if (eventCustomer.size) {
+      await m.query(
+        `UPDATE ingested_events e SET customer_id = x.customer_id
+           FROM jsonb_to_recordset($3::jsonb) AS x(external_id text, customer_id uuid)
+          WHERE e.tenant_id = $1 AND e.channel = $2 AND e.external_id = x.external_id`,
+        [tenantId, source.channel, JSON.stringify([...eventCustomer].map(([external_id, customer_id]) => ({ external_id, customer_id })))],
+      );
+    }
+    if (orderItems.length) {
+      const statsChanged = await this.app.orders.applyEvents(tx, orderItems);
+      if (statsChanged.length) await this.app.orders.refreshStats(tx, statsChanged);
+    }
+    if (conflicts.length) {
+      await m.query(
+        `INSERT INTO identity_conflicts (tenant_id, channel, external_id, identities, customer_ids, reason)
+         SELECT $1, $2, x.external_id, x.identities, x.customer_ids, x.reason
+           FROM jsonb_to_recordset($3::jsonb) AS x(external_id text, identities jsonb, customer_ids uuid[], reason text)`,
+        [tenantId, source.channel, JSON.stringify(conflicts.map((c) => ({ external_id: c.externalId, identities: c.identities, customer_ids: c.customerIds, reason: c.reason })))],
+      );
+    }
+    for (const id of state.created) tx.emit({ type: "customer.created", tenantId, customerId: id });
+    for (const u of state.updated()) tx.emit({ type: "customer.updated", tenantId, customerId: u.id, changed: u.changed });
+    return accepted;
+  }
+
+  /** The customer an event belongs to: existing, new, or several merged into one. Records conflicts. */
+  private async resolve(
+    tx: TxCtx,
+    state: BatchState,
+    p: PreparedEvent,
+    source: IngestSource,
+    settings: IdentitySettings,
+    conflicts: { externalId: string; identities: Idn[]; customerIds: string[]; reason: string }[],
+  ): Promise<string> {
+    const rank = (t: IdentityTypeName) => settings.precedence.indexOf(t);
+    const byPrecedence = [...p.identities].sort((a, b) => rank(a.type) - rank(b.type));
+    let matched = [...new Set(byPrecedence.map((i) => state.owner(i)).filter((x): x is string => Boolean(x)))];
+    let target: string;
+    if (matched.length === 0) {
+      target = state.create(p.at).row.id;
+    } else if (matched.length === 1) {
+      target = matched[0];
+    } else {
+      // Several customers are one person: merge them into the oldest, unless limits forbid it.
+      const rows = matched.map((id) => state.get(id));
+      rows.sort((a, b) => a.row.createdAt.getTime() - b.row.createdAt.getTime() || a.row.id.localeCompare(b.row.id));
+      const all = rows.flatMap((r) => r.identities);
+      const violations = Object.entries(settings.limits).filter(([type, max]) => new Set(all.filter((i) => i.type === type).map((i) => i.value)).size > max);
+      if (violations.length) {
+        target = matched[0]; // the customer the highest-precedence identity names
+        conflicts.push({
+          externalId: p.event.externalId,
+          identities: p.identities,
+          customerIds: matched,
+          reason: `matches ${matched.length} customers that cannot be merged (more than the allowed ${violations.map(([t]) => t).join(", ")})`,
+        });
+      } else {
+        target = rows[0].row.id;
+        await state.flush(tx.manager);
+        for (const r of rows.slice(1)) {
+          const merged = await this.app.customers.merges.merge(tx, target, r.row.id, { reason: "identity", channel: source.channel, externalId: p.event.externalId }, settings.limits);
+          if (!merged.ok) throw new Error(`merge refused after limits check: ${merged.errors[0]?.message}`);
+          await state.afterMerge(tx.manager, target, r.row.id);
+        }
+        matched = [target];
+      }
+    }
+    const c = state.get(target);
+    for (const i of p.identities) {
+      const owner = state.owner(i);
+      if (owner === target) {
+        state.touch(i, p.at);
+        continue;
+      }
+      if (owner) continue; // another customer's, recorded as a conflict above
+      const max = settings.limits[i.type];
+      if (max !== undefined && new Set(c.identities.filter((x) => x.type === i.type).map((x) => x.value)).size >= max) {
+        conflicts.push({ externalId: p.event.externalId, identities: [i], customerIds: [target], reason: `customer already has the allowed number of ${i.type} identities` });
+        continue;
+      }
+      state.attach(c, i, source.channel, p.at);
+    }
+    return target;
+  }
+}
+
+function uniqueIdentities(batch: PreparedEvent[]): Idn[] {
+  const map = new Map<string, Idn>();
+  for (const p of batch) for (const i of p.identities) map.set(`${i.type}\u0000${i.value}`, i);
+  return [...map.values()];
+}

@@ -1,0 +1,297 @@
+import type { App } from "../../app";
+import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
+import { badUserInput } from "../../core/errors";
+import { localId } from "../../core/global-id";
+import { ConnectionType, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
+import type { MergeHook } from "../customers/merge";
+import { CustomerStats, Order } from "./entity";
+import { foldOrderEvents, type FoldedOrder, type OrderEventItem } from "./fold-events";
+import type { OrderFilter } from "./inputs";
+
+export type { OrderEventItem };
+
+export const OrderConnection = ConnectionType(Order, "Order");
+
+/** The list order, newest first. Must match the expression in the orders indexes (migration 1764330000000). */
+const SORT_KEY = "coalesce(o.placed_at, o.created_at)";
+
+/** The tenant's currency: stats count only orders in it. */
+const TENANT_CURRENCY = `(SELECT coalesce(settings->>'currency', 'CNY') FROM tenants WHERE id = $1)`;
+
+const ORDER_COLUMNS = [
+  ["channel", "text"],
+  ["external_order_id", "text"],
+  ["customer_id", "uuid"],
+  ["store_id", "text"],
+  ["currency", "text"],
+  ["subtotal", "bigint"],
+  ["discount", "bigint"],
+  ["shipping", "bigint"],
+  ["total", "bigint"],
+  ["items", "jsonb"],
+  ["amounts_at", "timestamptz"],
+  ["amounts_rank", "smallint"],
+  ["amounts_event_id", "text"],
+  ["placed_at", "timestamptz"],
+  ["paid_at", "timestamptz"],
+  ["cancelled_at", "timestamptz"],
+  ["completed_at", "timestamptz"],
+] as const satisfies readonly (readonly [keyof FoldedOrder, string])[];
+
+const AMOUNT_COLUMNS = ["store_id", "currency", "subtotal", "discount", "shipping", "total", "items", "amounts_at", "amounts_rank", "amounts_event_id"];
+const TIME_COLUMNS = ["placed_at", "paid_at", "cancelled_at", "completed_at"];
+
+// The incoming row carries newer amounts than the stored one. `amounts_event_id` is COLLATE "C" (byte order, as the fold).
+const NEWER = `(EXCLUDED.amounts_at IS NOT NULL AND (o.amounts_at IS NULL
+  OR (EXCLUDED.amounts_at, EXCLUDED.amounts_rank, EXCLUDED.amounts_event_id) > (o.amounts_at, o.amounts_rank, o.amounts_event_id)))`;
+
+/**
+ * One statement for a whole batch: insert its refunds (a refund id seen before is skipped), then upsert
+ * each order once, merging the folded row into the stored one. `refunded` grows by the refunds this
+ * statement inserted — added to the row as locked by the upsert, so concurrent batches cannot lose one.
+ * Rows go in key order so two batches lock shared orders in the same order (no deadlock). Only orders
+ * that changed are updated and returned.
+ */
+const UPSERT_SQL = `
+WITH incoming AS (
+  SELECT * FROM jsonb_to_recordset($2::jsonb) AS e(${ORDER_COLUMNS.map(([c, t]) => `${c} ${t}`).join(", ")})
+), new_refunds AS (
+  INSERT INTO order_refunds (tenant_id, channel, external_order_id, refund_id, amount, items, occurred_at)
+  SELECT $1, r.channel, r.external_order_id, r.refund_id, r.amount, r.items, r.occurred_at
+    FROM jsonb_to_recordset($3::jsonb) AS r(channel text, external_order_id text, refund_id text, amount bigint, items jsonb, occurred_at timestamptz)
+   ORDER BY r.channel COLLATE "C", r.external_order_id COLLATE "C", r.refund_id COLLATE "C"
+  ON CONFLICT DO NOTHING
+  RETURNING channel, external_order_id, amount
+), added AS (
+  SELECT channel, external_order_id, sum(amount) AS amount FROM new_refunds GROUP BY channel, external_order_id
+)
+INSERT INTO orders AS o (tenant_id, ${ORDER_COLUMNS.map(([c]) => c).join(", ")}, refunded, created_at, updated_at)
+SELECT $1, ${ORDER_COLUMNS.map(([c]) => (c === "total" ? "coalesce(i.total, 0)" : c === "items" ? `coalesce(i.items, '[]')` : `i.${c}`)).join(", ")},
+       coalesce(a.amount, 0), now(), now()
+  FROM incoming i LEFT JOIN added a USING (channel, external_order_id)
+ ORDER BY i.channel COLLATE "C", i.external_order_id COLLATE "C"
+ON CONFLICT (tenant_id, channel, external_order_id) DO UPDATE SET
+  customer_id = coalesce(o.customer_id, EXCLUDED.customer_id),
+  ${AMOUNT_COLUMNS.map((c) => `${c} = CASE WHEN ${NEWER} THEN EXCLUDED.${c} ELSE o.${c} END`).join(",\n  ")},
+  ${TIME_COLUMNS.map((c) => `${c} = least(o.${c}, EXCLUDED.${c})`).join(",\n  ")},
+  refunded = o.refunded + EXCLUDED.refunded,
+  updated_at = EXCLUDED.updated_at
+WHERE ${NEWER}
+   OR EXCLUDED.refunded <> 0
+   OR (o.customer_id IS NULL AND EXCLUDED.customer_id IS NOT NULL)
+   OR ${TIME_COLUMNS.map((c) => `least(o.${c}, EXCLUDED.${c}) IS DISTINCT FROM o.${c}`).join("\n   OR ")}
+RETURNING o.customer_id`;
+
+/**
+ * Serializes stats refreshes of the same customers: each recomputation then reads the orders the
+ * previous one committed. Taken in hash order, so two transactions cannot wait on each other here.
+ */
+const LOCK_STATS_SQL = `
+SELECT count(pg_advisory_xact_lock(h))::int AS locked
+  FROM (SELECT DISTINCT hashtextextended('crm.customer_stats:' || c, 0) AS h FROM unnest($1::text[]) AS c ORDER BY h) AS keys`;
+
+/**
+ * Recomputes stats from the orders (never incrementally, so they cannot drift), writes rows that
+ * changed, deletes rows of customers left with no counted order, and returns whose stats changed.
+ */
+const REFRESH_STATS_SQL = `
+WITH tenant AS (SELECT ${TENANT_CURRENCY} AS currency),
+fresh AS (
+  SELECT o.customer_id,
+         count(*)::int AS orders_count,
+         sum(o.total - o.refunded) AS total_spent,
+         min(coalesce(o.placed_at, o.paid_at, o.completed_at)) AS first_order_at,
+         max(coalesce(o.placed_at, o.paid_at, o.completed_at)) AS last_order_at
+    FROM orders o JOIN tenant t ON o.currency = t.currency
+   WHERE o.tenant_id = $1 AND o.customer_id = ANY($2::uuid[])
+     AND (o.paid_at IS NOT NULL OR o.completed_at IS NOT NULL)
+     AND o.refunded < o.total
+   GROUP BY o.customer_id
+), upserted AS (
+  INSERT INTO customer_stats AS s (customer_id, tenant_id, orders_count, total_spent, first_order_at, last_order_at, currency)
+  SELECT f.customer_id, $1, f.orders_count, f.total_spent, f.first_order_at, f.last_order_at, t.currency
+    FROM fresh f CROSS JOIN tenant t
+   ORDER BY f.customer_id
+  ON CONFLICT (customer_id, tenant_id) DO UPDATE SET
+    orders_count = EXCLUDED.orders_count, total_spent = EXCLUDED.total_spent, first_order_at = EXCLUDED.first_order_at,
+    last_order_at = EXCLUDED.last_order_at, currency = EXCLUDED.currency
+  WHERE (s.orders_count, s.total_spent, s.first_order_at, s.last_order_at, s.currency)
+        IS DISTINCT FROM (EXCLUDED.orders_count, EXCLUDED.total_spent, EXCLUDED.first_order_at, EXCLUDED.last_order_at, EXCLUDED.currency)
+  RETURNING s.customer_id
+), deleted AS (
+  DELETE FROM customer_stats s
+   WHERE s.tenant_id = $1 AND s.customer_id = ANY($2::uuid[])
+     AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.customer_id = s.customer_id)
+  RETURNING s.customer_id
+)
+SELECT customer_id::text AS id FROM upserted UNION SELECT customer_id::text FROM deleted`;
+
+/** Orders folded from channel events, their refunds, and the per-customer stats derived from them. */
+export class OrdersService {
+  constructor(private readonly app: App) {}
+
+  /** Registered with the customers' merge service: orders follow a merge and go back on unmerge. */
+  readonly mergeHook: MergeHook = {
+    name: "orders",
+    move: (tx, sourceId, targetId) => this.moveOrders(tx, sourceId, targetId),
+    restore: (tx, ids, sourceId) => this.restoreOrders(tx, ids, sourceId),
+    after: (tx, customerIds) => this.refreshStats(tx, customerIds),
+  };
+
+  // ---- reads ------------------------------------------------------------------------------
+
+  /** Orders of `tenantId` by local id, in no particular order (loaders re-order). */
+  byIds(tenantId: string, ids: readonly string[]): Promise<Order[]> {
+    return this.app.db.dataSource.manager
+      .createQueryBuilder(Order, "o")
+      .where("o.tenantId = :tenantId AND o.id = ANY(:ids)", { tenantId, ids })
+      .getMany();
+  }
+
+  list(ctx: Ctx, filter: OrderFilter | null | undefined, args: ConnectionArgs) {
+    const qb = this.app.db.dataSource.manager.createQueryBuilder(Order, "o").where("o.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
+    if (filter?.customerId != null) {
+      const customerId = localId(filter.customerId, "Customer");
+      if (!customerId) throw badUserInput('"filter.customerId" is not a Customer id', "filter.customerId");
+      qb.andWhere("o.customerId = :customerId", { customerId });
+    }
+    if (filter?.status) qb.andWhere("o.status = :status", { status: filter.status });
+    if (filter?.channel != null) qb.andWhere("o.channel = :channel", { channel: filter.channel });
+    if (filter?.placedAfter) qb.andWhere(`${SORT_KEY} >= :placedAfter`, { placedAfter: filter.placedAfter });
+    if (filter?.placedBefore) qb.andWhere(`${SORT_KEY} < :placedBefore`, { placedBefore: filter.placedBefore });
+    return paginate(
+      qb,
+      {
+        args,
+        sortColumn: SORT_KEY,
+        idColumn: "o.id",
+        direction: SortDirection.DESC,
+        sortValue: (o) => (o.placedAt ?? o.createdAt).toISOString(),
+        id: (o) => o.id,
+      },
+      OrderConnection,
+    );
+  }
+
+  /** The newest `limit` orders of each customer, in one statement whatever the number of customers. */
+  latestOfCustomers(tenantId: string, customerIds: readonly string[], limit: number): Promise<Order[]> {
+    return this.app.db.dataSource.manager
+      .createQueryBuilder(Order, "o")
+      .where(
+        `o.id IN (
+          SELECT ranked.id FROM (
+            SELECT w.id, row_number() OVER (PARTITION BY w.customer_id ORDER BY coalesce(w.placed_at, w.created_at) DESC, w.id DESC) AS n
+              FROM orders w
+             WHERE w.tenant_id = :tenantId AND w.customer_id = ANY(:customerIds)
+          ) ranked
+          WHERE ranked.n <= :limit)`,
+        { tenantId, customerIds, limit },
+      )
+      .orderBy(SORT_KEY, "DESC")
+      .addOrderBy("o.id", "DESC")
+      .getMany();
+  }
+
+  /** Stats of each customer in key order; customers without a stats row get zeros in the tenant's currency. */
+  async statsOf(tenantId: string, customerIds: readonly string[]): Promise<CustomerStats[]> {
+    const rows: {
+      customer_id: string;
+      orders_count: number | null;
+      total_spent: string | null;
+      first_order_at: Date | string | null;
+      last_order_at: Date | string | null;
+      currency: string;
+    }[] = await this.app.db.dataSource.query(
+      `SELECT c.id AS customer_id, s.orders_count, s.total_spent, s.first_order_at, s.last_order_at,
+              coalesce(s.currency, ${TENANT_CURRENCY}) AS currency
+         FROM unnest($2::uuid[]) WITH ORDINALITY AS c(id, n)
+         LEFT JOIN customer_stats s ON s.customer_id = c.id AND s.tenant_id = $1
+        ORDER BY c.n`,
+      [tenantId, customerIds],
+    );
+    return rows.map((r) =>
+      Object.assign(new CustomerStats(), {
+        customerId: r.customer_id,
+        tenantId,
+        ordersCount: r.orders_count ?? 0,
+        totalSpent: Number(r.total_spent ?? 0),
+        firstOrderAt: r.first_order_at == null ? null : new Date(r.first_order_at),
+        lastOrderAt: r.last_order_at == null ? null : new Date(r.last_order_at),
+        currency: r.currency,
+      }),
+    );
+  }
+
+  /** Units refunded per SKU, for each of these orders that has refunds with lines. */
+  async refundedQuantities(tenantId: string, orderIds: readonly string[]): Promise<{ orderId: string; sku: string; quantity: number }[]> {
+    const rows: { order_id: string; sku: string; quantity: string }[] = await this.app.db.dataSource.query(
+      `SELECT o.id AS order_id, line->>'sku' AS sku, sum((line->>'quantity')::bigint) AS quantity
+         FROM orders o
+         JOIN order_refunds r ON r.tenant_id = o.tenant_id AND r.channel = o.channel AND r.external_order_id = o.external_order_id
+        CROSS JOIN LATERAL jsonb_array_elements(r.items) AS line
+        WHERE o.tenant_id = $1 AND o.id = ANY($2::uuid[])
+        GROUP BY o.id, line->>'sku'`,
+      [tenantId, orderIds],
+    );
+    return rows.map((r) => ({ orderId: r.order_id, sku: r.sku, quantity: Number(r.quantity) }));
+  }
+
+  // ---- writes (inside the caller's transaction) --------------------------------------------
+
+  /**
+   * Applies already-deduplicated order events of tx's tenant and refreshes the stats of the customers
+   * whose orders changed. A fixed number of statements per call (three at most), whatever the batch
+   * size. Any order and any split of the same events into batches ends in the same rows; replays
+   * change nothing. Returns the customers whose stats changed (already refreshed), e.g. to announce them.
+   *
+   * Lock order: order rows, then customers' stats. A transaction that also calls `refreshStats` should
+   * call it after this, not before, or it may deadlock with a concurrent batch.
+   */
+  async applyEvents(tx: TxCtx, items: OrderEventItem[]): Promise<string[]> {
+    if (!items.length) return [];
+    const tenantId = tenantOf(tx);
+    const { orders, refunds } = foldOrderEvents(items);
+    const changed: { customer_id: string | null }[] = await tx.manager.query(UPSERT_SQL, [tenantId, JSON.stringify(orders), JSON.stringify(refunds)]);
+    const customers = [...new Set(changed.map((r) => r.customer_id).filter((id): id is string => id !== null))];
+    return this.refresh(tx, customers);
+  }
+
+  /**
+   * Recomputes the stats of these customers of tx's tenant from their orders. Holds a lock per
+   * customer until the transaction ends, so concurrent refreshes of one customer cannot overwrite
+   * each other with stale counts.
+   */
+  async refreshStats(tx: TxCtx, customerIds: string[]): Promise<void> {
+    await this.refresh(tx, customerIds);
+  }
+
+  /** Merge hook: the source customer's orders now belong to the target. Returns exactly the orders moved. */
+  async moveOrders(tx: TxCtx, sourceId: string, targetId: string): Promise<string[]> {
+    const rows: { id: string }[] = await tx.manager.query(
+      `WITH moved AS (
+         UPDATE orders SET customer_id = $3, updated_at = now() WHERE tenant_id = $1 AND customer_id = $2 RETURNING id
+       ) SELECT id FROM moved ORDER BY id`,
+      [tenantOf(tx), sourceId, targetId],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Unmerge hook: puts exactly these orders back on the source customer. */
+  async restoreOrders(tx: TxCtx, orderIds: string[], sourceId: string): Promise<void> {
+    if (!orderIds.length) return;
+    await tx.manager.query(`UPDATE orders SET customer_id = $2, updated_at = now() WHERE tenant_id = $1 AND id = ANY($3::uuid[])`, [
+      tenantOf(tx),
+      sourceId,
+      orderIds,
+    ]);
+  }
+
+  private async refresh(tx: TxCtx, customerIds: string[]): Promise<string[]> {
+    const ids = [...new Set(customerIds)];
+    if (!ids.length) return [];
+    const tenantId = tenantOf(tx);
+    await tx.manager.query(LOCK_STATS_SQL, [ids.map((id) => `${tenantId}:${id}`)]);
+    const rows: { id: string }[] = await tx.manager.query(REFRESH_STATS_SQL, [tenantId, ids]);
+    return rows.map((r) => r.id).sort();
+  }
+}

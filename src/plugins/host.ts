@@ -1,0 +1,196 @@
+import express, { type Request, type Response, type Router } from "express";
+import { QueryFailedError } from "typeorm";
+import type { App } from "../app";
+import type { Ctx } from "../core/context";
+import type { DomainEventType } from "../events/types";
+import { PluginStateStore } from "./state-store";
+import {
+  NormalizationError,
+  VerificationError,
+  type ChannelConnectionInfo,
+  type ChannelRequest,
+  type ChannelResponse,
+  type PluginContext,
+  type PluginDefinition,
+} from "./types";
+
+const MAX_BODY = "5mb";
+
+/**
+ * Loads plugins (built-ins plus modules named in CRM_PLUGINS), mounts their channels on
+ * `/channels/<name>/<connectionId>`, feeds them committed domain events and runs their jobs.
+ * Plugins see only a PluginContext — never entities or repositories.
+ */
+export class PluginHost {
+  private readonly plugins = new Map<string, PluginDefinition<unknown>>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+  /** Requests refused per channel and status, for operators (exposed on /metrics later). */
+  readonly refusals = new Map<string, number>();
+
+  constructor(private readonly app: App) {}
+
+  register(plugin: PluginDefinition<any>): void {
+    if (!plugin?.name || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(plugin.name)) {
+      throw new Error(`A plugin needs a lower-case name of letters, digits and dashes (got ${JSON.stringify(plugin?.name)})`);
+    }
+    if (this.plugins.has(plugin.name)) throw new Error(`Two plugins are named "${plugin.name}"`);
+    this.plugins.set(plugin.name, plugin as PluginDefinition<unknown>);
+  }
+
+  get(name: string): PluginDefinition<unknown> | undefined {
+    return this.plugins.get(name);
+  }
+
+  channelNames(): string[] {
+    return [...this.plugins.values()].filter((p) => p.channel).map((p) => p.name);
+  }
+
+  context(plugin: PluginDefinition<unknown>): PluginContext<unknown> {
+    const app = this.app;
+    return {
+      log: app.log.child({ plugin: plugin.name }),
+      state: (connectionId) => new PluginStateStore(app.db.dataSource, plugin.name, connectionId),
+      ingest: async (connectionId, events) => {
+        const connection = await app.channels.forWebhook(plugin.name, connectionId);
+        if (!connection) throw new Error(`No enabled ${plugin.name} connection ${connectionId}`);
+        return app.ingestion.ingest(systemCtx(app, connection.tenantId, plugin.name), { channel: plugin.name, connectionId }, events);
+      },
+      customers: {
+        findByIdentity: async (tenantId, type, value) => {
+          const c = await app.customers.findByIdentity(systemCtx(app, tenantId, plugin.name), type, value);
+          return c ? { id: c.id } : null;
+        },
+      },
+      connections: () => app.channels.enabledOf(plugin.name),
+    };
+  }
+
+  /** init, event handlers and jobs of every plugin. */
+  async start(): Promise<void> {
+    for (const plugin of this.plugins.values()) {
+      const ctx = this.context(plugin);
+      await plugin.init?.(ctx);
+      for (const [type, handler] of Object.entries(plugin.onEvent ?? {})) {
+        this.app.outbox.on(type as DomainEventType, (event) => (handler as (e: unknown, c: PluginContext<unknown>) => Promise<void>)(event, ctx));
+      }
+      for (const job of plugin.jobs ?? []) this.schedule(plugin.name, job.name, job.everyMs, () => job.run(ctx));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timers.forEach(clearTimeout);
+    for (const plugin of this.plugins.values()) await plugin.destroy?.();
+  }
+
+  private schedule(plugin: string, name: string, everyMs: number, run: () => Promise<void>) {
+    const tick = async () => {
+      if (this.stopped) return;
+      try {
+        await run();
+      } catch (err) {
+        this.app.log.warn({ plugin, job: name, err: (err as Error).message }, "plugin job failed");
+      }
+      if (!this.stopped) this.timers.push(setTimeout(tick, everyMs).unref());
+    };
+    this.timers.push(setTimeout(tick, everyMs).unref());
+  }
+
+  /** `/channels/:channel/:connectionId` for every channel plugin. */
+  router(): Router {
+    const router = express.Router();
+    router.all("/:channel/:connectionId", express.raw({ type: () => true, limit: MAX_BODY }), (req, res) => {
+      this.handle(req, res).catch((err) => {
+        // Infrastructure failures (database down…): 503 asks the channel to retry; nothing was committed.
+        this.app.log.error({ err: (err as Error).message, channel: req.params.channel }, "channel request failed");
+        if (!res.headersSent) res.status(503).json({ error: "unavailable", reason: "temporarily unavailable, retry later" });
+      });
+    });
+    return router;
+  }
+
+  private async handle(req: Request, res: Response): Promise<void> {
+    const channelName = String(req.params.channel);
+    const plugin = this.plugins.get(channelName);
+    const channel = plugin?.channel;
+    const refuse = (status: number, reason: string) => {
+      const key = `${channelName}:${status}`;
+      this.refusals.set(key, (this.refusals.get(key) ?? 0) + 1);
+      this.app.log.info({ channel: channelName, status, reason, requestId: res.locals.requestId }, "channel request refused");
+      send(res, channel?.reject?.(status, reason) ?? { status, body: { error: statusName(status), reason } });
+    };
+    if (!plugin || !channel) return refuse(404, "unknown channel");
+    if (req.method !== "GET" && req.method !== "POST") return refuse(405, "use GET or POST");
+    const connection = await this.app.channels.forWebhook(channelName, String(req.params.connectionId));
+    if (!connection) return refuse(404, "unknown or disabled connection");
+    const ctx = this.context(plugin);
+    const creq: ChannelRequest = {
+      method: req.method,
+      headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v[0] : String(v ?? "")])),
+      query: Object.fromEntries(Object.entries(req.query).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : String(v ?? "")])),
+      rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+      receivedAt: new Date(),
+    };
+    if (req.method === "GET") {
+      if (!channel.handshake) return refuse(405, "this channel takes POST only");
+      const r = await guard(() => channel.handshake!(creq, connection, ctx));
+      return r.ok ? send(res, r.value) : refuse(r.status, r.reason);
+    }
+    const verified = await guard(() => channel.verify(creq, connection, ctx));
+    if (!verified.ok) return refuse(verified.status, verified.reason);
+    const normalized = await guard(() => channel.normalize(verified.value, connection));
+    if (!normalized.ok) return refuse(normalized.status, normalized.reason);
+    if (!Array.isArray(normalized.value)) return refuse(400, "the adapter produced no event list");
+    const results = await this.app.ingestion.ingest(systemCtx(this.app, connection.tenantId, channelName), { channel: channelName, connectionId: connection.id }, normalized.value);
+    send(res, channel.acknowledge?.(results, verified.value, connection as ChannelConnectionInfo<unknown>) ?? { status: 200, body: { results } });
+  }
+
+  /** Loads built-ins and the modules named in CRM_PLUGINS (comma-separated paths or package names). */
+  static load(app: App, builtins: PluginDefinition<any>[], extra: string[]): PluginHost {
+    const host = new PluginHost(app);
+    for (const p of builtins) host.register(p);
+    for (const spec of extra) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const mod = require(spec.startsWith(".") ? require("node:path").resolve(spec) : spec);
+      const plugin = mod.default ?? mod.plugin;
+      if (!plugin) throw new Error(`CRM_PLUGINS: ${spec} exports no plugin (default or "plugin" export)`);
+      host.register(plugin);
+    }
+    return host;
+  }
+}
+
+function systemCtx(app: App, tenantId: string, actor: string): Ctx {
+  return { requestId: `plugin:${actor}`, principal: { kind: "system", tenantId, actor }, app, log: app.log.child({ plugin: actor }) };
+}
+
+type Guarded<T> = { ok: true; value: T } | { ok: false; status: number; reason: string };
+
+/** Runs plugin code: contract errors map to their status; anything else is a plugin bug, answered 400 and logged. */
+async function guard<T>(fn: () => T | Promise<T>): Promise<Guarded<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (err) {
+    // By name too: a partner plugin may bundle its own copy of the contract, whose classes are not ours.
+    const name = (err as Error)?.name;
+    if (err instanceof VerificationError || name === "VerificationError") return { ok: false, status: 401, reason: (err as Error).message };
+    if (err instanceof NormalizationError || name === "NormalizationError") return { ok: false, status: 400, reason: (err as Error).message };
+    // The database failing under a plugin (its state store) is ours to report as 503, not the payload's fault.
+    if (err instanceof QueryFailedError) throw err;
+    return { ok: false, status: 400, reason: `the payload could not be processed (${(err as Error)?.name ?? "error"})` };
+  }
+}
+
+function send(res: Response, r: ChannelResponse): void {
+  res.status(r.status ?? 200);
+  for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
+  if (typeof r.body === "string" || Buffer.isBuffer(r.body)) {
+    if (!res.getHeader("content-type")) res.type("text/plain");
+    res.send(r.body);
+  } else res.json(r.body);
+}
+
+function statusName(status: number): string {
+  return ({ 400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed" } as Record<number, string>)[status] ?? "error";
+}

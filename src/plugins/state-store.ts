@@ -1,0 +1,45 @@
+import type { DataSource } from "typeorm";
+import type { KeyValueStore } from "./types";
+
+/** A plugin's key–value state in the `plugin_state` table, scoped by plugin and connection. */
+export class PluginStateStore implements KeyValueStore {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly plugin: string,
+    private readonly connectionId: string,
+  ) {}
+
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    const rows: { value: T }[] = await this.ds.query(
+      `SELECT value FROM plugin_state WHERE plugin = $1 AND connection_id = $2 AND key = $3 AND (expires_at IS NULL OR expires_at > now())`,
+      [this.plugin, this.connectionId, key],
+    );
+    return rows[0]?.value;
+  }
+
+  async set(key: string, value: unknown, ttlSeconds?: number): Promise<void> {
+    await this.ds.query(
+      `INSERT INTO plugin_state (plugin, connection_id, key, value, expires_at, updated_at)
+       VALUES ($1, $2, $3, $4::jsonb, CASE WHEN $5::int IS NULL THEN NULL ELSE now() + make_interval(secs => $5::int) END, now())
+       ON CONFLICT (plugin, connection_id, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, updated_at = now()`,
+      [this.plugin, this.connectionId, key, JSON.stringify(value ?? null), ttlSeconds ?? null],
+    );
+  }
+
+  async setIfAbsent(key: string, value: unknown, ttlSeconds?: number): Promise<boolean> {
+    // One statement: insert, or take over an expired row; a live row wins and nothing is returned.
+    const rows = await this.ds.query(
+      `INSERT INTO plugin_state (plugin, connection_id, key, value, expires_at, updated_at)
+       VALUES ($1, $2, $3, $4::jsonb, CASE WHEN $5::int IS NULL THEN NULL ELSE now() + make_interval(secs => $5::int) END, now())
+       ON CONFLICT (plugin, connection_id, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, updated_at = now()
+         WHERE plugin_state.expires_at IS NOT NULL AND plugin_state.expires_at <= now()
+       RETURNING key`,
+      [this.plugin, this.connectionId, key, JSON.stringify(value ?? null), ttlSeconds ?? null],
+    );
+    return rows.length > 0;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.ds.query(`DELETE FROM plugin_state WHERE plugin = $1 AND connection_id = $2 AND key = $3`, [this.plugin, this.connectionId, key]);
+  }
+}

@@ -1,0 +1,147 @@
+import fc from "fast-check";
+import { signHttpJson } from "../../adapters/http-json";
+import { createKey, createTenant, createTestServer, type TestServer } from "../helpers/test-server";
+
+let t: TestServer;
+const SECRET = "s3cret-for-tests-0123456789";
+let connectionId: string;
+let webhook: string;
+
+beforeAll(async () => {
+  t = await createTestServer({ PUBLIC_URL: "https://crm.example.cn" });
+  const r = await t.gql(
+    `mutation($config: JSONObject!) { createChannelConnection(input: {channel: "http-json", name: "ERP 推送", config: $config}) { connection { id channel name enabled webhookUrl config } userErrors { field code message } } }`,
+    { config: { secret: SECRET } },
+  );
+  expect(r.data.createChannelConnection.userErrors).toEqual([]);
+  const c = r.data.createChannelConnection.connection;
+  connectionId = c.id;
+  const local = Buffer.from(c.id, "base64url").toString().split(":")[1];
+  expect(c.webhookUrl).toBe(`https://crm.example.cn/channels/http-json/${local}`);
+  expect(c.config).toEqual({}); // the secret is never returned
+  webhook = `${t.url}/channels/http-json/${local}`;
+});
+afterAll(() => t?.close());
+
+const at = (m: number) => new Date(Date.parse("2026-08-01T00:00:00Z") + m * 60_000).toISOString();
+const event = (externalId: string, phone = "139 0000 0001") => ({
+  type: "customer.upserted",
+  externalId,
+  occurredAt: at(1),
+  identities: [{ type: "phone", value: phone }],
+  payload: { displayName: "陈静" },
+});
+
+async function post(body: string, headers: Record<string, string> = {}, url = webhook) {
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, json, text };
+}
+
+const signed = (body: string, secret = SECRET, ts?: number) => ({ "x-crm-signature": signHttpJson(secret, body, ts) });
+const customers = async () => (await t.gql(`{ customers { totalCount } }`)).data.customers.totalCount as number;
+
+describe("channel connections", () => {
+  it("validates config with the plugin's schema and reports the key at fault", async () => {
+    const r = await t.gql(`mutation { createChannelConnection(input: {channel: "http-json", name: "x", config: {secret: "short"}}) { connection { id } userErrors { field code } } }`);
+    expect(r.data.createChannelConnection).toEqual({ connection: null, userErrors: [{ field: ["config", "secret"], code: "INVALID" }] });
+    const missing = await t.gql(`mutation { createChannelConnection(input: {channel: "http-json", name: "x", config: {}}) { userErrors { field code } } }`);
+    expect(missing.data.createChannelConnection.userErrors).toEqual([{ field: ["config", "secret"], code: "REQUIRED" }]);
+    const unknown = await t.gql(`mutation { createChannelConnection(input: {channel: "fax", name: "x", config: {}}) { userErrors { field code } } }`);
+    expect(unknown.data.createChannelConnection.userErrors).toEqual([{ field: ["channel"], code: "NOT_FOUND" }]);
+  });
+
+  it("lists connections without secrets, to admins only", async () => {
+    const r = await t.gql(`{ channelConnections { id channel name config } }`);
+    expect(JSON.stringify(r.body)).not.toContain(SECRET);
+    expect(r.data.channelConnections.map((c: any) => c.channel)).toContain("http-json");
+    const { key } = await createKey(t, ["customers:read"]);
+    expect((await t.gql(`{ channelConnections { id } }`, {}, key)).errors?.[0].extensions?.code).toBe("FORBIDDEN");
+  });
+});
+
+describe("http-json webhook", () => {
+  it("ingests signed events and answers per event in request order", async () => {
+    const body = JSON.stringify({ events: [event("w1"), event("w1"), { type: "order.paid", externalId: "w2" }] });
+    const r = await post(body, signed(body));
+    expect(r.status).toBe(200);
+    expect(r.json.results.map((x: any) => x.status)).toEqual(["accepted", "duplicate", "rejected"]);
+    expect(r.json.results[2].reason).toBeTruthy();
+    const c = await t.gql(`{ customerByIdentity(type: phone, value: "13900000001") { displayName identities { type sourceChannel } } }`);
+    expect(c.data.customerByIdentity).toEqual({ displayName: "陈静", identities: [{ type: "phone", sourceChannel: "http-json" }] });
+  });
+
+  it("answers 401 and writes nothing for a forged, stale, future or missing signature", async () => {
+    const before = await customers();
+    const body = JSON.stringify({ events: [event("forged", "139 0000 0002")] });
+    const now = Math.floor(Date.now() / 1000);
+    for (const headers of [signed(body, "another-secret-0123456789"), signed(body, SECRET, now - 301), signed(body, SECRET, now + 301), {}, { "x-crm-signature": "garbage" }]) {
+      const r = await post(body, headers);
+      expect(r.status).toBe(401);
+      expect(r.json.reason).toBeTruthy();
+    }
+    const tampered = body.replace("forged", "forgeD");
+    expect((await post(tampered, signed(body))).status).toBe(401);
+    expect(await customers()).toBe(before);
+  });
+
+  it("answers 404 for unknown, malformed and disabled connections", async () => {
+    const body = JSON.stringify({ events: [] });
+    expect((await post(body, signed(body), `${t.url}/channels/http-json/00000000-0000-0000-0000-000000000000`)).status).toBe(404);
+    expect((await post(body, signed(body), `${t.url}/channels/http-json/not-a-uuid`)).status).toBe(404);
+    expect((await post(body, signed(body), `${t.url}/channels/nope/00000000-0000-0000-0000-000000000000`)).status).toBe(404);
+    const c = await t.gql(`mutation { createChannelConnection(input: {channel: "http-json", name: "临时", config: {secret: "${SECRET}"}}) { connection { id webhookUrl } } }`);
+    const conn = c.data.createChannelConnection.connection;
+    const url = `${t.url}${new URL(conn.webhookUrl).pathname}`;
+    expect((await post(body, signed(body), url)).status).toBe(200);
+    await t.gql(`mutation($id: ID!) { disableChannelConnection(input: {id: $id}) { connection { enabled } } }`, { id: conn.id });
+    expect((await post(body, signed(body), url)).status).toBe(404);
+  });
+
+  it("answers 400 with a reason for a signed body that does not normalize", async () => {
+    for (const body of ["{not json", JSON.stringify({ events: "nope" }), JSON.stringify([1, 2])]) {
+      const r = await post(body, signed(body));
+      expect(r.status).toBe(400);
+      expect(r.json.reason).toBeTruthy();
+    }
+  });
+
+  it("never answers 500 to malformed signed payloads, and never writes a rejected event", async () => {
+    const before = await customers();
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.json(), fc.jsonValue().map((events) => JSON.stringify({ events: [events] })), fc.string()), async (body) => {
+        const r = await post(body, signed(body));
+        expect([200, 400]).toContain(r.status);
+        if (r.status === 200) expect(r.json.results.every((x: any) => x.status === "rejected")).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+    expect(await customers()).toBe(before);
+  });
+});
+
+describe("ingestEvents", () => {
+  const M = `mutation($input: IngestEventsInput!) { ingestEvents(input: $input) { results { externalId status reason } userErrors { field code } } }`;
+
+  it("gives trusted producers the webhook's semantics", async () => {
+    const { key } = await createKey(t, ["ingest"]);
+    const r = await t.gql(M, { input: { connectionId, events: [event("g1", "139 0000 0003"), event("g1", "139 0000 0003"), { nope: true }] } }, key);
+    expect(r.data.ingestEvents.results.map((x: any) => x.status)).toEqual(["accepted", "duplicate", "rejected"]);
+    const replay = await t.gql(M, { input: { connectionId, events: [event("g1", "139 0000 0003")] } }, key);
+    expect(replay.data.ingestEvents.results[0].status).toBe("duplicate");
+  });
+
+  it("needs the ingest scope and a connection of the caller's tenant", async () => {
+    const { key } = await createKey(t, ["customers:write"]);
+    expect((await t.gql(M, { input: { connectionId, events: [] } }, key)).errors?.[0].extensions?.code).toBe("FORBIDDEN");
+    const other = await createTenant(t, "其他商户");
+    const r = await t.gql(M, { input: { connectionId, events: [event("x")] } }, other.key);
+    expect(r.data.ingestEvents.userErrors).toEqual([{ field: ["connectionId"], code: "NOT_FOUND" }]);
+  });
+});

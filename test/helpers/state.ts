@@ -1,0 +1,45 @@
+import type { DataSource } from "typeorm";
+
+/**
+ * The tenant's customer data with database ids replaced by each customer's identity list, so two
+ * runs that created customers in another order (other uuids) compare equal when they mean the same.
+ */
+export async function snapshot(ds: DataSource, tenantId: string): Promise<unknown> {
+  const customers: any[] = await ds.query(
+    `SELECT c.id, c.display_name, c.gender, c.birthday, c.country, c.province, c.city, c.phone, c.email,
+            (SELECT coalesce(array_agg(t ORDER BY t), '{}') FROM unnest(c.tags) t) AS tags, c.attributes,
+            c.first_seen_at, c.last_seen_at,
+            (SELECT array_agg(i.type || ':' || i.value ORDER BY i.type, i.value) FROM customer_identities i WHERE i.customer_id = c.id) AS identities
+       FROM customers c WHERE c.tenant_id = $1`,
+    [tenantId],
+  );
+  const keyOf = new Map(customers.map((c) => [c.id, (c.identities ?? []).join(",")]));
+  const orders: any[] = await hasTable(ds, "orders")
+    ? await ds.query(
+        `SELECT channel, external_order_id, customer_id, currency, subtotal, discount, shipping, total, refunded, items,
+                placed_at, paid_at, cancelled_at, completed_at
+           FROM orders WHERE tenant_id = $1 ORDER BY channel, external_order_id`,
+        [tenantId],
+      )
+    : [];
+  const stats: any[] = await hasTable(ds, "customer_stats")
+    ? await ds.query(`SELECT customer_id, orders_count, total_spent, first_order_at, last_order_at FROM customer_stats WHERE tenant_id = $1`, [tenantId])
+    : [];
+  const strip = ({ id, ...rest }: any) => ({ key: keyOf.get(id), ...rest, first_seen_at: iso(rest.first_seen_at), last_seen_at: iso(rest.last_seen_at) });
+  return {
+    customers: customers.map(strip).sort((a, b) => cmp(a.key, b.key)),
+    orders: orders.map(({ customer_id, ...o }) => ({ ...o, customer: keyOf.get(customer_id) ?? null, placed_at: iso(o.placed_at), paid_at: iso(o.paid_at), cancelled_at: iso(o.cancelled_at), completed_at: iso(o.completed_at) })),
+    stats: stats
+      .filter((s) => Number(s.orders_count) > 0 || Number(s.total_spent) > 0)
+      .map(({ customer_id, ...s }) => ({ customer: keyOf.get(customer_id), ...s, first_order_at: iso(s.first_order_at), last_order_at: iso(s.last_order_at) }))
+      .sort((a, b) => cmp(a.customer, b.customer)),
+  };
+}
+
+const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : d ?? null);
+const cmp = (a: unknown, b: unknown) => String(a).localeCompare(String(b));
+
+async function hasTable(ds: DataSource, name: string): Promise<boolean> {
+  const rows = await ds.query(`SELECT 1 FROM information_schema.tables WHERE table_name = $1`, [name]);
+  return rows.length > 0;
+}

@@ -1,0 +1,182 @@
+import { inTransaction } from "../../../src/core/transaction";
+import { appWithTenant, ingestAll } from "../../helpers/app";
+import { snapshot } from "../../helpers/state";
+import { phoneOf, shuffle, syntheticEvents } from "../../fixtures/events";
+
+jest.setTimeout(120_000);
+
+type Env = Awaited<ReturnType<typeof appWithTenant>>;
+let env: Env;
+beforeEach(async () => {
+  env = await appWithTenant();
+});
+afterEach(() => env.close());
+
+const at = (minute: number) => new Date(Date.parse("2026-07-01T08:00:00Z") + minute * 60_000).toISOString();
+const upsert = (externalId: string, minute: number, identities: { type: string; value: string }[], payload: Record<string, unknown> = {}) => ({
+  type: "customer.upserted",
+  externalId,
+  occurredAt: at(minute),
+  identities,
+  payload,
+});
+const count = async (sql: string, params: unknown[] = []) => Number((await env.app.db.dataSource.query(sql, params))[0].n);
+
+describe("ingestion pipeline", () => {
+  it("accepts new events, answers replays as duplicates and rejects bad events with a reason, in request order", async () => {
+    const good = upsert("e1", 1, [{ type: "phone", value: "139 1234 5678" }], { displayName: "王芳" });
+    const results = await env.app.ingestion.ingest(env.ctx, { channel: "http-json", connectionId: null }, [
+      good,
+      { ...good },
+      { type: "order.paid", externalId: "bad-money", occurredAt: at(2), identities: [], payload: { orderId: "T1", currency: "CNY", total: 12.5 } },
+      { type: "nope", externalId: "x" },
+      upsert("no-identity", 3, [], { displayName: "无名" }),
+      upsert("bad-phone", 4, [{ type: "phone", value: "12345" }]),
+      { ...good, externalId: "v2", version: 2 },
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["accepted", "duplicate", "rejected", "rejected", "rejected", "rejected", "rejected"]);
+    expect(results[2].reason).toMatch(/payload\.total/);
+    expect(results[3].reason).toMatch(/unknown event type/);
+    expect(results[4].reason).toMatch(/identity/);
+    expect(results[5].reason).toMatch(/phone/);
+    expect(results[6].reason).toMatch(/version/);
+    const again = await env.app.ingestion.ingest(env.ctx, { channel: "http-json", connectionId: null }, [good]);
+    expect(again).toEqual([{ externalId: "e1", status: "duplicate" }]);
+    expect(await count(`SELECT count(*) n FROM customers`)).toBe(1);
+    const c = await env.app.customers.findByIdentity(env.ctx, "phone", "13912345678");
+    expect(c?.displayName).toBe("王芳");
+  });
+
+  it("treats the same externalId on another channel as a different event", async () => {
+    const e = upsert("same", 1, [{ type: "phone", value: phoneOf(1) }], { tags: ["有赞"] });
+    await env.app.ingestion.ingest(env.ctx, { channel: "youzan", connectionId: null }, [e]);
+    const r = await env.app.ingestion.ingest(env.ctx, { channel: "pos", connectionId: null }, [e]);
+    expect(r[0].status).toBe("accepted");
+  });
+
+  it("keeps the most recent non-empty value whatever order profile events arrive in", async () => {
+    const id = [{ type: "phone", value: phoneOf(7) }];
+    await env.app.ingestion.ingest(env.ctx, { channel: "pos", connectionId: null }, [upsert("new", 10, id, { displayName: "新名字", region: { country: "CN", city: "杭州市" } })]);
+    await env.app.ingestion.ingest(env.ctx, { channel: "pos", connectionId: null }, [upsert("old", 5, id, { displayName: "旧名字", gender: "FEMALE", region: { country: "CN", city: "宁波市" } })]);
+    const c = await env.app.customers.findByIdentity(env.ctx, "phone", phoneOf(7));
+    expect(c).toMatchObject({ displayName: "新名字", gender: "FEMALE", city: "杭州市" });
+  });
+
+  it("merges two customers when one event's identifiers point to both, and unmerge restores both exactly", async () => {
+    await env.app.ingestion.ingest(env.ctx, { channel: "pos", connectionId: null }, [
+      upsert("a", 1, [{ type: "pos_member", value: "M1" }], { displayName: "李娜", phone: phoneOf(1), tags: ["门店"] }),
+      upsert("b", 2, [{ type: "email", value: "li.na@shop.example.cn" }], { displayName: "Lina", tags: ["小程序"], attributes: { 来源: "小程序" } }),
+    ]);
+    const before = await snapshot(env.app.db.dataSource, env.tenantId);
+    expect(await count(`SELECT count(*) n FROM customers`)).toBe(2);
+    const r = await env.app.ingestion.ingest(env.ctx, { channel: "youzan", connectionId: null }, [
+      upsert("link", 3, [{ type: "phone", value: phoneOf(1) }, { type: "email", value: "li.na@shop.example.cn" }], { tags: ["有赞"] }),
+    ]);
+    expect(r[0].status).toBe("accepted");
+    expect(await count(`SELECT count(*) n FROM customers`)).toBe(1);
+    const merged = await env.app.customers.findByIdentity(env.ctx, "email", "li.na@shop.example.cn");
+    expect(merged!.tags.sort()).toEqual(["小程序", "有赞", "门店"].sort());
+    expect(merged!.displayName).toBe("Lina"); // the newer name wins
+    const [merge] = await env.app.db.dataSource.query(`SELECT id, reason, channel, external_id FROM customer_merges`);
+    expect(merge).toMatchObject({ reason: "identity", channel: "youzan", external_id: "link" });
+
+    // Unmerge restores both customers as they were before the merge, but keeps what the linking event added.
+    const undone = await inTransaction(env.ctx, (tx) => env.app.customers.merges.unmerge(tx, merge.id));
+    expect(undone.ok).toBe(true);
+    expect(await count(`SELECT count(*) n FROM customers`)).toBe(2);
+    const after: any = await snapshot(env.app.db.dataSource, env.tenantId);
+    const expected: any = before;
+    // The linking event's own effects (its tag, lastSeenAt) stay on the target; everything else is as before.
+    const strip = (s: any) => s.customers.map((c: any) => ({ ...c, tags: c.tags.filter((t: string) => t !== "有赞"), last_seen_at: undefined }));
+    expect(strip(after)).toEqual(strip(expected));
+  });
+
+  it("does not merge customers whose union would hold two unionids, and records an identity conflict", async () => {
+    await env.app.ingestion.ingest(env.ctx, { channel: "wechat", connectionId: null }, [
+      upsert("u1", 1, [{ type: "wechat_unionid", value: "oUnion111" }, { type: "phone", value: phoneOf(2) }]),
+      upsert("u2", 2, [{ type: "wechat_unionid", value: "oUnion222" }]),
+      upsert("u3", 3, [{ type: "wechat_unionid", value: "oUnion222" }, { type: "phone", value: phoneOf(2) }]),
+    ]);
+    expect(await count(`SELECT count(*) n FROM customers`)).toBe(2);
+    expect(await count(`SELECT count(*) n FROM customer_merges`)).toBe(0);
+    expect(await count(`SELECT count(*) n FROM identity_conflicts WHERE external_id = 'u3'`)).toBe(1);
+  });
+
+  it("never matches anyone on a blocked value: a shared service number or a placeholder e-mail", async () => {
+    const r = await env.app.ingestion.ingest(env.ctx, { channel: "pos", connectionId: null }, [
+      upsert("p1", 1, [{ type: "pos_member", value: "M1" }, { type: "phone", value: "138 0013 8000" }], { email: "test@test.com" }),
+      upsert("p2", 2, [{ type: "pos_member", value: "M2" }, { type: "phone", value: "13800138000" }], { email: "TEST@test.com" }),
+    ]);
+    expect(r.map((x) => x.status)).toEqual(["accepted", "accepted"]);
+    expect(await count(`SELECT count(*) n FROM customers`)).toBe(2);
+    expect(await count(`SELECT count(*) n FROM customer_identities WHERE type IN ('phone', 'email')`)).toBe(0);
+    expect(await count(`SELECT count(*) n FROM customers WHERE phone IS NOT NULL OR email IS NOT NULL`)).toBe(0);
+  });
+
+  it("rejects an event whose identity value is invalid for its type, with the identity named", async () => {
+    const r = await env.app.ingestion.ingest(env.ctx, { channel: "pos", connectionId: null }, [upsert("bad", 1, [{ type: "phone", value: "11111111111" }])]);
+    expect(r[0]).toMatchObject({ status: "rejected", reason: expect.stringMatching(/^identities\.0\.value/) });
+  });
+
+  it("creates exactly one customer when two connections ingest the same new customer at once", async () => {
+    const phone = [{ type: "phone", value: phoneOf(99) }];
+    const runs = await Promise.all([
+      env.app.ingestion.ingest(env.ctx, { channel: "youzan", connectionId: null }, [upsert("y1", 1, [...phone, { type: "youzan_buyer", value: "Y1" }], { displayName: "赵敏" })]),
+      env.app.ingestion.ingest(env.ctx, { channel: "pos", connectionId: null }, [upsert("p1", 2, [...phone, { type: "pos_member", value: "P1" }], { tags: ["门店"] })]),
+      env.app.ingestion.ingest(env.ctx, { channel: "taobao", connectionId: null }, [upsert("t1", 3, [...phone, { type: "taobao_buyer", value: "AAG1" }])]),
+    ]);
+    expect(runs.flat().map((r) => r.status)).toEqual(["accepted", "accepted", "accepted"]);
+    expect(await count(`SELECT count(*) n FROM customers`)).toBe(1);
+    expect(await count(`SELECT count(*) n FROM customer_identities`)).toBe(4);
+  });
+
+  it("replaying the same 1,000 events twice leaves identical state", async () => {
+    const events = syntheticEvents(1000, 7);
+    const first = await ingestAll(env.app, env.ctx, events);
+    expect(first.filter((r) => r.status === "rejected")).toEqual([]);
+    const state = await snapshot(env.app.db.dataSource, env.tenantId);
+    const second = await ingestAll(env.app, env.ctx, events);
+    expect(second.every((r) => r.status === "duplicate")).toBe(true);
+    expect(await snapshot(env.app.db.dataSource, env.tenantId)).toEqual(state);
+  });
+
+  it.each([3, 29])("reaches the same state when the same events arrive shuffled (seed %i)", async (seed) => {
+    const events = syntheticEvents(600, 11 + seed);
+    await ingestAll(env.app, env.ctx, events, 100);
+    const inOrder = await snapshot(env.app.db.dataSource, env.tenantId);
+    const other = await appWithTenant();
+    try {
+      await ingestAll(other.app, other.ctx, shuffle(events, seed), 70);
+      expect(await snapshot(other.app.db.dataSource, other.tenantId)).toEqual(inOrder);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe("manual merge", () => {
+  it("merge then unmerge leaves both customers, their identities and events exactly as before", async () => {
+    await env.app.ingestion.ingest(env.ctx, { channel: "pos", connectionId: null }, [
+      upsert("a", 1, [{ type: "pos_member", value: "M1" }], { displayName: "周杰", phone: phoneOf(3), tags: ["门店"], attributes: { 等级: "VIP1" } }),
+      upsert("b", 5, [{ type: "wechat_openid", value: "o6_abc" }], { displayName: "Jay", gender: "MALE", tags: ["小程序"], attributes: { 来源: "小程序" } }),
+    ]);
+    const a = (await env.app.customers.findByIdentity(env.ctx, "pos_member", "M1"))!;
+    const b = (await env.app.customers.findByIdentity(env.ctx, "wechat_openid", "o6_abc"))!;
+    const before = await snapshot(env.app.db.dataSource, env.tenantId);
+    const rawBefore = await env.app.db.dataSource.query(`SELECT * FROM customers ORDER BY id`);
+    const merged = await inTransaction(env.ctx, (tx) => env.app.customers.merges.merge(tx, a.id, b.id, { reason: "manual" }, { wechat_unionid: 1 }));
+    expect(merged.ok).toBe(true);
+    const m = (merged as any).value;
+    const target = (await env.app.customers.findByIdentity(env.ctx, "wechat_openid", "o6_abc"))!;
+    expect(target.id).toBe(a.id);
+    expect(target).toMatchObject({ displayName: "Jay", gender: "MALE", attributes: { 等级: "VIP1", 来源: "小程序" } });
+    expect(await count(`SELECT count(*) n FROM ingested_events WHERE customer_id = $1`, [a.id])).toBe(2);
+    const undone = await inTransaction(env.ctx, (tx) => env.app.customers.merges.unmerge(tx, m.id));
+    expect(undone.ok).toBe(true);
+    expect(await snapshot(env.app.db.dataSource, env.tenantId)).toEqual(before);
+    expect(await env.app.db.dataSource.query(`SELECT * FROM customers ORDER BY id`)).toEqual(rawBefore);
+    expect(await count(`SELECT count(*) n FROM ingested_events WHERE customer_id = $1`, [b.id])).toBe(1);
+    const again = await inTransaction(env.ctx, (tx) => env.app.customers.merges.unmerge(tx, m.id));
+    expect(again.ok).toBe(false);
+  });
+});
