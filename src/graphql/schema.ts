@@ -9,6 +9,7 @@ import { NodeResolver } from "../modules/nodes/resolver";
 import { TenancyResolver } from "../modules/tenancy/resolver";
 import { ChannelConnectionResolver } from "../modules/channels/resolver";
 import { IngestionResolver } from "../modules/ingestion/resolver";
+import { IdentitySettingsResolver } from "../modules/ingestion/settings-graphql";
 import { CustomerOrdersResolver, OrderResolver } from "../modules/orders/resolver";
 
 export const resolvers = [
@@ -18,6 +19,7 @@ export const resolvers = [
   CustomerSubscriptionResolver,
   ChannelConnectionResolver,
   IngestionResolver,
+  IdentitySettingsResolver,
   OrderResolver,
   CustomerOrdersResolver,
 ] as const;
