@@ -1,10 +1,10 @@
 import { createApp, type App } from "../../src/app";
 import type { Ctx } from "../../src/core/context";
-import { reopenableDatabase, silentLog } from "./database";
+import { freshDatabase, silentLog } from "./database";
 
 /** An app (no HTTP) on a fresh database with tenant "default", and a system ctx for it. */
 export async function appWithTenant(): Promise<{ app: App; ctx: Ctx; tenantId: string; close(): Promise<void> }> {
-  const db = await reopenableDatabase();
+  const db = await freshDatabase();
   const app = await createApp(db.config, silentLog, { database: await db.open() });
   await app.tenancy.bootstrap(silentLog, () => undefined);
   const [tenant] = await app.db.dataSource.query(`SELECT id FROM tenants WHERE name = 'default'`);

@@ -26,3 +26,10 @@ export async function reopenableDatabase(): Promise<{ config: Config; open(): Pr
     dispose: async () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** A fresh database that lives as long as the test needs it: PostgreSQL (DATABASE_URL) or in-memory PGlite. */
+export async function freshDatabase(): Promise<{ config: Config; open(): Promise<Database>; dispose(): Promise<void> }> {
+  if (usingPostgres()) return reopenableDatabase();
+  const config = loadConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", OUTBOX_POLL_MS: "0", CRM_PLATFORM_KEY: randomKey() });
+  return { config, open: () => openDatabase({ log: silentLog }), dispose: async () => undefined };
+}

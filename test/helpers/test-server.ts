@@ -4,6 +4,7 @@ import pino from "pino";
 import { loadConfig, type Config } from "../../src/config";
 import { openDatabase } from "../../src/db/data-source";
 import { startServer, type RunningServer } from "../../src/server";
+import type { PluginDefinition } from "../../src/plugins";
 
 /**
  * A real server on a real database for one test file: a fresh PostgreSQL database when
@@ -56,7 +57,7 @@ export async function freshPostgresDatabase(): Promise<{ url: string; drop(): Pr
   };
 }
 
-export async function createTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function createTestServer(env: Record<string, string> = {}, opts: { plugins?: PluginDefinition<any>[] } = {}): Promise<TestServer> {
   const adminKey = randomKey();
   const platformKey = randomKey();
   const pgDb = usingPostgres() ? await freshPostgresDatabase() : null;
@@ -72,7 +73,7 @@ export async function createTestServer(env: Record<string, string> = {}): Promis
   });
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const database = pgDb ? undefined : await openDatabase({ log });
-  const server = await startServer(config, { log, database, print: () => undefined });
+  const server = await startServer(config, { log, database, print: () => undefined, plugins: opts.plugins });
   const url = `http://127.0.0.1:${server.port}`;
 
   const gql = async (query: string, variables?: Record<string, unknown>, key: string | null = adminKey) => {

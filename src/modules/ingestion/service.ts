@@ -143,8 +143,8 @@ export class IngestionService {
       );
     }
     if (orderItems.length) {
-      const statsChanged = await this.app.orders.applyEvents(tx, orderItems);
-      if (statsChanged.length) await this.app.orders.refreshStats(tx, statsChanged);
+      // Recomputes the stats of the customers whose orders changed, too.
+      await this.app.orders.applyEvents(tx, orderItems);
     }
     if (conflicts.length) {
       await m.query(

@@ -2,7 +2,7 @@ import { createApp, type App } from "../../../src/app";
 import type { Ctx } from "../../../src/core/context";
 import { inTransaction } from "../../../src/core/transaction";
 import type { Delivered } from "../../../src/events/types";
-import { reopenableDatabase, silentLog } from "../../helpers/database";
+import { freshDatabase, reopenableDatabase, silentLog } from "../../helpers/database";
 import { aCustomer } from "../../fixtures/customers";
 
 jest.setTimeout(60_000);
@@ -23,7 +23,7 @@ async function pendingRows(app: App): Promise<number> {
 describe("outbox", () => {
   let db: Awaited<ReturnType<typeof reopenableDatabase>>;
   beforeEach(async () => {
-    db = await reopenableDatabase();
+    db = await freshDatabase();
   });
   afterEach(() => db.dispose());
 
@@ -60,14 +60,15 @@ describe("outbox", () => {
   });
 
   it("dispatches at the next start what a crash left undispatched after commit", async () => {
-    const first = await appOn(db);
+    const durable = await reopenableDatabase(); // this one must survive a "restart"
+    const first = await appOn(durable);
     await first.app.outbox.stop(); // from here on nothing is dispatched: the process "dies" after commit
     const result = await first.app.customers.create(first.ctx, aCustomer() as never);
     expect(result.ok).toBe(true);
     expect(await pendingRows(first.app)).toBe(1);
     await first.app.db.close();
 
-    const second = await appOn(db);
+    const second = await appOn(durable);
     const seen: Delivered[] = [];
     second.app.outbox.on("customer.created", (e) => void seen.push(e));
     second.app.outbox.start(0);
@@ -76,6 +77,7 @@ describe("outbox", () => {
     expect(await pendingRows(second.app)).toBe(0);
     await second.app.outbox.stop();
     await second.app.db.close();
+    await durable.dispose();
   });
 
   it("keeps an event pending while a handler fails, and delivers it on the next run", async () => {

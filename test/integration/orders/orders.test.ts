@@ -5,18 +5,18 @@ import { toGlobalId } from "../../../src/core/global-id";
 import { inTransaction } from "../../../src/core/transaction";
 import type { OrderEventItem } from "../../../src/modules/orders/service";
 import type { OrderEvent } from "../../../src/plugins/events";
-import { reopenableDatabase, silentLog } from "../../helpers/database";
+import { freshDatabase, silentLog } from "../../helpers/database";
 import { anOrderEvent, aRefundEvent, minute, uniqueId } from "../../fixtures/orders";
 
 jest.setTimeout(300_000);
 
-let db: Awaited<ReturnType<typeof reopenableDatabase>>;
+let db: Awaited<ReturnType<typeof freshDatabase>>;
 let app: App;
 let ctx: Ctx;
 let tenantId: string;
 
 beforeAll(async () => {
-  db = await reopenableDatabase();
+  db = await freshDatabase();
   app = await createApp(db.config, silentLog, { database: await db.open() });
   await app.tenancy.bootstrap(silentLog, () => undefined);
   [{ id: tenantId }] = await app.db.dataSource.query(`SELECT id FROM tenants WHERE name = 'default'`);

@@ -1,0 +1,113 @@
+import path from "node:path";
+import { z } from "zod";
+import { definePlugin, NormalizationError, VerificationError, type Delivered, type PluginContext } from "../../src/plugins";
+import { aCustomer, createCustomer } from "../fixtures/customers";
+import { createTestServer, type TestServer } from "../helpers/test-server";
+
+const delivered: Delivered[] = [];
+const jobRuns: number[] = [];
+let context: PluginContext<{ token: string }> | null = null;
+
+const probe = definePlugin<{ token: string }>({
+  name: "probe",
+  version: "1.0.0",
+  configSchema: z.object({ token: z.string().min(4) }),
+  secretKeys: ["token"],
+  init: (ctx) => {
+    context = ctx;
+  },
+  onEvent: {
+    "customer.created": (event) => void delivered.push(event),
+  },
+  jobs: [{ name: "tick", everyMs: 30, run: async () => void jobRuns.push(Date.now()) }],
+  channel: {
+    async verify(req, connection, ctx) {
+      if (req.headers["x-token"] !== connection.config.token) throw new VerificationError("bad token");
+      // Replay protection through the plugin's own state.
+      const nonce = req.headers["x-nonce"] ?? "";
+      if (!(await ctx.state(connection.id).setIfAbsent(`nonce:${nonce}`, true, 300))) throw new VerificationError("replayed nonce");
+      return JSON.parse(req.rawBody.toString("utf8"));
+    },
+    normalize(payload) {
+      const p = payload as { phone?: string; boom?: boolean; crash?: boolean };
+      if (p.crash) throw new TypeError("plugin bug");
+      if (!p.phone) throw new NormalizationError("phone is required");
+      return [{ type: "customer.upserted", externalId: `probe:${p.phone}`, occurredAt: "2026-09-01T10:00:00Z", identities: [{ type: "phone", value: p.phone }], payload: { tags: ["探针"] } }];
+    },
+    handshake: (req) => ({ status: 200, body: req.query.echostr ?? "" }),
+    acknowledge: () => ({ status: 200, body: "success" }),
+    reject: (status, reason) => ({ status, body: { code: status, msg: reason } }),
+  },
+});
+
+let t: TestServer;
+let url: string;
+beforeAll(async () => {
+  t = await createTestServer({ CRM_PLUGINS: path.join(__dirname, "../fixtures/plugins/loaded-plugin.ts") }, { plugins: [probe] });
+  const r = await t.gql(`mutation { createChannelConnection(input: {channel: "probe", name: "探针", config: {token: "t0ken"}}) { connection { webhookUrl } userErrors { code } } }`);
+  url = `${t.url}${new URL(r.data.createChannelConnection.connection.webhookUrl).pathname}`;
+});
+afterAll(() => t?.close());
+
+const post = (body: unknown, headers: Record<string, string>) =>
+  fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+
+describe("plugin host", () => {
+  it("answers a channel's GET handshake and POSTs in the channel's own forms", async () => {
+    const hs = await fetch(`${url}?echostr=hello`);
+    expect(await hs.text()).toBe("hello");
+    const ok = await post({ phone: "139 2222 3333" }, { "x-token": "t0ken", "x-nonce": "n1" });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe("success");
+    const c = await t.gql(`{ customerByIdentity(type: phone, value: "13922223333") { tags } }`);
+    expect(c.data.customerByIdentity.tags).toEqual(["探针"]);
+  });
+
+  it("maps VerificationError to 401, NormalizationError and plugin bugs to 400, in the channel's error form", async () => {
+    const bad = await post({ phone: "139 2222 4444" }, { "x-token": "wrong", "x-nonce": "n2" });
+    expect(bad.status).toBe(401);
+    expect(await bad.json()).toEqual({ code: 401, msg: "bad token" });
+    const replay = await post({ phone: "139 2222 3333" }, { "x-token": "t0ken", "x-nonce": "n1" });
+    expect(replay.status).toBe(401);
+    expect((await replay.json()).msg).toBe("replayed nonce");
+    const invalid = await post({}, { "x-token": "t0ken", "x-nonce": "n3" });
+    expect(invalid.status).toBe(400);
+    expect((await invalid.json()).msg).toBe("phone is required");
+    const crash = await post({ crash: true }, { "x-token": "t0ken", "x-nonce": "n4" });
+    expect(crash.status).toBe(400);
+    expect(JSON.stringify(await crash.json())).not.toMatch(/stack|at /);
+    expect(t.server.app.plugins.refusals.get("probe:401")).toBe(2);
+  });
+
+  it("delivers committed domain events to plugins' handlers, and runs their jobs", async () => {
+    const c = await createCustomer(t, aCustomer());
+    await t.server.app.outbox.idle();
+    const local = Buffer.from(c.id, "base64url").toString().split(":")[1];
+    expect(delivered.some((e) => e.type === "customer.created" && (e as { customerId?: string }).customerId === local)).toBe(true);
+    const runs = jobRuns.length;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(jobRuns.length).toBeGreaterThan(runs);
+  });
+
+  it("gives plugins a state store with expiry and set-if-absent", async () => {
+    const store = context!.state("00000000-0000-0000-0000-000000000001");
+    expect(await store.get("cursor")).toBeUndefined();
+    await store.set("cursor", { since: "2026-09-01" });
+    expect(await store.get("cursor")).toEqual({ since: "2026-09-01" });
+    expect(await store.setIfAbsent("cursor", 1)).toBe(false);
+    await store.set("short", 1, 1);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await store.get("short")).toBeUndefined();
+    expect(await store.setIfAbsent("short", 2, 60)).toBe(true);
+    await store.delete("cursor");
+    expect(await store.get("cursor")).toBeUndefined();
+  });
+
+  it("loads partner plugins named in CRM_PLUGINS", async () => {
+    const r = await t.gql(`mutation { createChannelConnection(input: {channel: "loaded-from-env", name: "x", config: {token: "abcd"}}) { connection { webhookUrl config } userErrors { code } } }`);
+    expect(r.data.createChannelConnection.connection.config).toEqual({});
+    const u = `${t.url}${new URL(r.data.createChannelConnection.connection.webhookUrl).pathname}`;
+    const res = await fetch(u, { method: "POST", headers: { "x-token": "abcd" }, body: "{}" });
+    expect(await res.text()).toBe("success");
+  });
+});
