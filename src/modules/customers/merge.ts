@@ -61,9 +61,9 @@ export class CustomerMerge implements Node {
   get sourceCustomerId(): string {
     return toGlobalId("Customer", this.sourceId);
   }
-  @Field(() => [String], { description: "Target fields the merge changed." })
+  @Field(() => [String], { description: "Customer fields (as in the Customer type) the merge changed on the target, sorted." })
   get changedFields(): string[] {
-    return Object.keys(this.changes);
+    return customerFields(Object.keys(this.changes));
   }
 }
 
@@ -133,7 +133,7 @@ export class MergeService {
       tx.manager.create(CustomerMerge, { tenantId, targetId, sourceId, reason: why.reason, channel: why.channel ?? null, externalId: why.externalId ?? null, changes, snapshot, moved, mergedAt: now, unmergedAt: null }),
     );
     tx.emit({ type: "customer.merged", tenantId, customerId: targetId, sourceId, mergeId: merge.id });
-    tx.emit({ type: "customer.updated", tenantId, customerId: targetId, changed: ["identities", ...Object.keys(changes)] });
+    tx.emit({ type: "customer.updated", tenantId, customerId: targetId, changed: customerFields(["identities", ...Object.keys(changes)]) });
     return ok(merge);
   }
 
@@ -185,6 +185,12 @@ export class MergeService {
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Column names as the Customer GraphQL type calls them; bookkeeping columns are not fields. */
+const FIELD_OF: Record<string, string | null> = { country: "region", province: "region", city: "region", consent: "marketingConsent", fieldTimes: null };
+function customerFields(columns: string[]): string[] {
+  return [...new Set(columns.map((c) => (c in FIELD_OF ? FIELD_OF[c] : c)).filter((f): f is string => f !== null))].sort();
+}
 
 /**
  * What a field goes back to on unmerge: what the merge brought is taken away, what happened since

@@ -22,7 +22,8 @@ function stable(v: unknown): string {
 }
 
 export function wins(at: string, value: unknown, prevAt: string | undefined, prevValue: unknown): boolean {
-  if (!prevAt || at > prevAt) return true;
+  // "" is a time too (the oldest: a value no event dated), so two undated values fall to the tie-break.
+  if (prevAt === undefined || at > prevAt) return true;
   return at === prevAt && stable(value) > stable(prevValue);
 }
 

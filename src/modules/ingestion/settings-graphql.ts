@@ -44,7 +44,8 @@ class BlockedIdentityInput {
 export class UpdateIdentitySettingsInput {
   @Field(() => [IdentityType], { nullable: true, description: "Replaces the order; types left out follow in the default order." })
   precedence?: IdentityTypeName[] | null;
-  @Field(() => [IdentityLimitInput], { nullable: true, description: "Replaces all limits." }) limits?: IdentityLimitInput[] | null;
+  @Field(() => [IdentityLimitInput], { nullable: true, description: "Replaces the tenant's limits; the built-in one wechat_unionid per customer stays unless this list sets wechat_unionid itself." })
+  limits?: IdentityLimitInput[] | null;
   @Field(() => [BlockedIdentityInput], { nullable: true, description: "Replaces the tenant's blocked values." }) blocked?: BlockedIdentityInput[] | null;
 }
 
@@ -102,7 +103,8 @@ export class IdentitySettingsResolver {
   private async save(ctx: RequestCtx, patch: Record<string, unknown>): Promise<IdentitySettings> {
     const tenantId = tenantOf(ctx);
     // One statement: merge into settings.identity without a read-modify-write race.
-    const rows: { settings: Record<string, unknown> }[] = await ctx.app.db.dataSource.query(
+    // TypeORM answers UPDATE … RETURNING with [rows, affectedCount].
+    const [rows]: [{ settings: Record<string, unknown> }[], number] = await ctx.app.db.dataSource.query(
       `UPDATE tenants SET settings = jsonb_set(settings, '{identity}', coalesce(settings->'identity', '{}') || $2::jsonb) WHERE id = $1 RETURNING settings`,
       [tenantId, JSON.stringify(patch)],
     );
