@@ -69,10 +69,10 @@ describe("plugin host", () => {
     expect(await bad.json()).toEqual({ code: 401, msg: "bad token" });
     const replay = await post({ phone: "139 2222 3333" }, { "x-token": "t0ken", "x-nonce": "n1" });
     expect(replay.status).toBe(401);
-    expect((await replay.json()).msg).toBe("replayed nonce");
+    expect(((await replay.json()) as { msg: string }).msg).toBe("replayed nonce");
     const invalid = await post({}, { "x-token": "t0ken", "x-nonce": "n3" });
     expect(invalid.status).toBe(400);
-    expect((await invalid.json()).msg).toBe("phone is required");
+    expect(((await invalid.json()) as { msg: string }).msg).toBe("phone is required");
     const crash = await post({ crash: true }, { "x-token": "t0ken", "x-nonce": "n4" });
     expect(crash.status).toBe(400);
     expect(JSON.stringify(await crash.json())).not.toMatch(/stack|at /);
