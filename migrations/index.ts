@@ -1,6 +1,7 @@
 import { Foundation1764310000000 } from "./1764310000000-foundation";
 import { Ingestion1764320000000 } from "./1764320000000-ingestion";
 import { Orders1764330000000 } from "./1764330000000-orders";
+import { Imports1764340000000 } from "./1764340000000-imports";
 
 /**
  * Every migration, in order. `npm run migration:generate -- migrations/<name>` writes a new file;
@@ -10,4 +11,5 @@ export const migrations = [
   Foundation1764310000000,
   Ingestion1764320000000,
   Orders1764330000000,
+  Imports1764340000000,
 ];

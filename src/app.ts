@@ -8,6 +8,7 @@ import { TenancyService } from "./modules/tenancy/service";
 import { ChannelsService } from "./modules/channels/service";
 import { IngestionService } from "./modules/ingestion/service";
 import { OrdersService } from "./modules/orders/service";
+import { ImportsService } from "./modules/imports/service";
 import { PluginHost } from "./plugins/host";
 import type { PluginDefinition } from "./plugins/types";
 import { builtinPlugins } from "../adapters";
@@ -24,6 +25,7 @@ export interface App {
   channels: ChannelsService;
   ingestion: IngestionService;
   orders: OrdersService;
+  imports: ImportsService;
   plugins: PluginHost;
 }
 
@@ -59,6 +61,7 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
   app.channels = new ChannelsService(app);
   app.ingestion = new IngestionService(app);
   app.orders = new OrdersService(app);
+  app.imports = new ImportsService(app);
   app.customers.merges.hooks.push(app.ingestion.mergeHook);
   app.customers.merges.hooks.push(app.orders.mergeHook);
   app.plugins = PluginHost.load(app, [...builtinPlugins, ...(opts.plugins ?? [])], config.plugins);

@@ -20,6 +20,7 @@ import { createSchema } from "./graphql/schema";
 import { createLoaders } from "./graphql/loaders";
 import { bearerToken } from "./graphql/http-auth";
 import { attachWebSocketServer } from "./graphql/ws";
+import { createImportRoutes } from "./modules/imports/routes";
 
 export interface RunningServer {
   app: App;
@@ -44,6 +45,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
   let closed = false;
   try {
     await app.tenancy.bootstrap(log, opts.print ?? ((line) => process.stdout.write(`${line}\n`)));
+    await app.imports.failInterrupted();
     const schema = await createSchema();
     const armor = new ApolloArmor({
       maxDepth: { n: config.graphql.maxDepth },
@@ -59,6 +61,11 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
     const expressApp = express();
     expressApp.disable("x-powered-by");
     const httpServer = http.createServer(expressApp);
+    // POST /import/customers reads its upload to the end inside the request, for as long as the file takes:
+    // no whole-request deadline (that route has an idle timeout; headers must still arrive within headersTimeout).
+    httpServer.requestTimeout = 0;
+    // …but a connection that goes quiet for two minutes is closed, whatever the route.
+    httpServer.timeout = 120_000;
     const ws = attachWebSocketServer(httpServer, app, schema, armor.validationRules);
 
     const apollo = new ApolloServer<RequestCtx>({
@@ -113,6 +120,8 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
 
     // Channel webhooks read their raw body themselves (signatures are computed over the exact bytes).
     expressApp.use("/channels", app.plugins.router());
+    // Customer files: POST /import/customers (streamed body) and GET /exports/:jobId.
+    expressApp.use(createImportRoutes(app));
 
     expressApp.use(
       "/graphql",
@@ -158,6 +167,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
         closed = true;
         await ws.close();
         await apollo.stop();
+        await app.imports.stop();
         await app.plugins.stop();
         await app.outbox.stop();
         await app.db.close();

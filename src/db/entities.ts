@@ -4,6 +4,7 @@ import { ApiKey, Tenant } from "../modules/tenancy/entity";
 import { ChannelConnection } from "../modules/channels/entity";
 import { CustomerMerge } from "../modules/customers/merge";
 import { CustomerStats, Order, OrderRefund } from "../modules/orders/entity";
+import { ImportJob, ImportRowError } from "../modules/imports/entity";
 
 /** Every TypeORM entity; migrations/ must create exactly these tables. */
-export const entities = [Tenant, ApiKey, Customer, CustomerIdentity, OutboxRow, ChannelConnection, CustomerMerge, Order, OrderRefund, CustomerStats];
+export const entities = [Tenant, ApiKey, Customer, CustomerIdentity, OutboxRow, ChannelConnection, CustomerMerge, Order, OrderRefund, CustomerStats, ImportJob, ImportRowError];

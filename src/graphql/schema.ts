@@ -11,6 +11,7 @@ import { ChannelConnectionResolver } from "../modules/channels/resolver";
 import { IngestionResolver } from "../modules/ingestion/resolver";
 import { IdentitySettingsResolver } from "../modules/ingestion/settings-graphql";
 import { CustomerOrdersResolver, OrderResolver } from "../modules/orders/resolver";
+import { ImportJobResolver } from "../modules/imports/resolver";
 
 export const resolvers = [
   NodeResolver,
@@ -22,6 +23,7 @@ export const resolvers = [
   IdentitySettingsResolver,
   OrderResolver,
   CustomerOrdersResolver,
+  ImportJobResolver,
 ] as const;
 
 let cached: Promise<GraphQLSchema> | null = null;

@@ -75,6 +75,24 @@ export class CustomersService {
   }
 
   async list(ctx: Ctx, filter: CustomerFilter | null | undefined, order: CustomerOrder | null | undefined, args: ConnectionArgs) {
+    const qb = this.filtered(ctx, filter);
+    const sort = SORT[order?.field ?? CustomerSortField.CREATED_AT];
+    return paginate(
+      qb,
+      {
+        args,
+        sortColumn: sort.column,
+        idColumn: "c.id",
+        direction: order?.direction ?? SortDirection.DESC,
+        sortValue: sort.value,
+        id: (c) => c.id,
+      },
+      CustomerConnection,
+    );
+  }
+
+  /** The tenant's customers matching `filter`, unsorted: what `list` pages through and exports scan. */
+  private filtered(ctx: Ctx, filter: CustomerFilter | null | undefined) {
     const qb = this.app.db.dataSource.manager.createQueryBuilder(Customer, "c").where("c.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
     const search = filter?.search?.trim();
     if (search) {
@@ -96,19 +114,34 @@ export class CustomersService {
     if (filter?.tags?.length) qb.andWhere("c.tags @> :tags::text[]", { tags: filter.tags.map((t) => t.trim()) });
     if (filter?.createdAfter) qb.andWhere("c.createdAt >= :createdAfter", { createdAfter: filter.createdAfter });
     if (filter?.createdBefore) qb.andWhere("c.createdAt < :createdBefore", { createdBefore: filter.createdBefore });
-    const sort = SORT[order?.field ?? CustomerSortField.CREATED_AT];
-    return paginate(
-      qb,
-      {
-        args,
-        sortColumn: sort.column,
-        idColumn: "c.id",
-        direction: order?.direction ?? SortDirection.DESC,
-        sortValue: sort.value,
-        id: (c) => c.id,
-      },
-      CustomerConnection,
-    );
+    return qb;
+  }
+
+  /**
+   * Every customer matching `filter` (the semantics of `list`), oldest first, in keyset pages of `pageSize`.
+   * Each page is one statement and no transaction stays open between pages (exports of any size).
+   */
+  async *scan(ctx: Ctx, filter: CustomerFilter | null | undefined, pageSize = 1000): AsyncGenerator<Customer[]> {
+    let after: { at: string; id: string } | null = null;
+    for (;;) {
+      const qb = this.filtered(ctx, filter).orderBy("c.createdAt", "ASC").addOrderBy("c.id", "ASC").limit(pageSize);
+      if (after) qb.andWhere("(c.createdAt, c.id) > (:afterAt, :afterId)", { afterAt: after.at, afterId: after.id });
+      const page = await qb.getMany();
+      if (page.length) yield page;
+      if (page.length < pageSize) return;
+      const last = page[page.length - 1];
+      after = { at: last.createdAt.toISOString(), id: last.id };
+    }
+  }
+
+  /** The attribute keys customers matching `filter` use, in code-point order (the same on every database), at most `limit`. */
+  async attributeKeys(ctx: Ctx, filter: CustomerFilter | null | undefined, limit: number): Promise<string[]> {
+    const rows: { key: string }[] = await this.filtered(ctx, filter)
+      .select(`DISTINCT jsonb_object_keys(c.attributes) COLLATE "C"`, "key")
+      .orderBy("key", "ASC")
+      .limit(limit)
+      .getRawMany();
+    return rows.map((r) => r.key);
   }
 
   /** The customer `value` of `type` resolves to, after normalizing it (null for invalid or unknown). */

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { EntityManager } from "typeorm";
-import { Customer, CustomerIdentity, Gender } from "../customers/entity";
+import { Customer, Gender } from "../customers/entity";
 import type { IdentityTypeName } from "../../plugins/identity";
 
 type Idn = { type: IdentityTypeName; value: string };
@@ -51,12 +51,23 @@ export class BatchState {
     const missing = ids.filter((id) => !this.customers.has(id));
     if (!missing.length) return;
     const rows = await m.createQueryBuilder(Customer, "c").where("c.tenantId = :t AND c.id = ANY(:ids)", { t: this.tenantId, ids: missing }).getMany();
-    const idns = await m
-      .createQueryBuilder(CustomerIdentity, "i")
-      .where("i.tenantId = :t AND i.customerId = ANY(:ids)", { t: this.tenantId, ids: missing })
-      .getMany();
+    // One range of the (tenant_id, customer_id) index per customer (OFFSET 0 keeps the subquery from
+    // being flattened): as `customer_id = ANY(…)` the planner scans the whole table once the list is a
+    // few hundred ids long, so the cost grew with the table instead of with the batch.
+    const idns: { customer_id: string; type: IdentityTypeName; value: string }[] = await m.query(
+      `SELECT c.id AS customer_id, i.type, i.value
+         FROM unnest($2::uuid[]) AS c(id)
+        CROSS JOIN LATERAL (SELECT type, value FROM customer_identities WHERE tenant_id = $1 AND customer_id = c.id OFFSET 0) AS i`,
+      [this.tenantId, missing],
+    );
+    const byCustomer = new Map<string, Idn[]>();
+    for (const i of idns) {
+      const list = byCustomer.get(i.customer_id);
+      if (list) list.push({ type: i.type, value: i.value });
+      else byCustomer.set(i.customer_id, [{ type: i.type, value: i.value }]);
+    }
     for (const row of rows) {
-      this.customers.set(row.id, { row, identities: idns.filter((i) => i.customerId === row.id).map((i) => ({ type: i.type, value: i.value })), isNew: false, dirty: false, changed: new Set() });
+      this.customers.set(row.id, { row, identities: byCustomer.get(row.id) ?? [], isNew: false, dirty: false, changed: new Set() });
     }
   }
 

@@ -12,6 +12,7 @@ const READ_SCOPE: Record<string, string> = {
   ChannelConnection: "admin",
   CustomerMerge: "customers:read",
   Order: "orders:read",
+  ImportJob: "customers:read",
 };
 
 @Resolver()

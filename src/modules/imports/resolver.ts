@@ -1,0 +1,55 @@
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
+import type { RequestCtx } from "../../core/context";
+import { badUserInput } from "../../core/errors";
+import { localId } from "../../core/global-id";
+import { MAX_PAGE_SIZE } from "../../core/pagination";
+import { toPayload } from "../../core/payload";
+import { CustomerFilter } from "../customers/inputs";
+import { registerNodeType } from "../nodes/node";
+import { ExportFormat, ImportJob, ImportRowError } from "./entity";
+import { ExportCustomersPayload } from "./inputs";
+
+registerNodeType("ImportJob", (ctx, id) => ctx.app.imports.job(ctx, id));
+
+const READ = "customers:read";
+
+@Resolver(() => ImportJob)
+export class ImportJobResolver {
+  @Authorized(READ)
+  @Query(() => ImportJob, { nullable: true, description: "An import or export job of your tenant; null for unknown ids and other tenants' jobs." })
+  importJob(@Arg("id", () => ID) id: string, @Ctx() ctx: RequestCtx): Promise<ImportJob | null> | null {
+    const local = localId(id, "ImportJob");
+    return local ? ctx.app.imports.job(ctx, local) : null;
+  }
+
+  // One statement per job; no query lists jobs, so this cannot fan out.
+  @FieldResolver(() => [ImportRowError], { description: "Refused rows in row order (imports; empty for exports)." })
+  errors(
+    @Root() job: ImportJob,
+    @Arg("first", () => Int, { nullable: true, defaultValue: 50, description: `At most ${MAX_PAGE_SIZE}.` }) first: number | null,
+    @Arg("afterRow", () => Int, { nullable: true, description: "Only rows after this row number (to page through)." }) afterRow: number | null,
+    @Ctx() ctx: RequestCtx,
+  ): Promise<ImportRowError[]> {
+    const size = first ?? 50;
+    if (size < 0 || size > MAX_PAGE_SIZE) throw badUserInput(`"first" must be between 0 and ${MAX_PAGE_SIZE}`, "first");
+    return ctx.app.imports.rowErrors(job, size, afterRow ?? 0);
+  }
+
+  @FieldResolver(() => String, { nullable: true, description: "A completed export's file: GET it with the same bearer key (scope customers:read)." })
+  downloadUrl(@Root() job: ImportJob, @Ctx() ctx: RequestCtx): string | null {
+    return ctx.app.imports.downloadUrl(job);
+  }
+
+  @Authorized(READ)
+  @Mutation(() => ExportCustomersPayload, {
+    description: "Writes the customers matching `filter` (as `customers` filters them) to a file, in the background. Columns use the import's default headers, so the file imports back.",
+  })
+  async exportCustomers(
+    @Arg("filter", () => CustomerFilter, { nullable: true }) filter: CustomerFilter | null,
+    @Arg("format", () => ExportFormat, { nullable: true, defaultValue: ExportFormat.CSV }) format: ExportFormat | null,
+    @Ctx() ctx: RequestCtx,
+  ): Promise<ExportCustomersPayload> {
+    const result = await ctx.app.imports.startExport(ctx, filter, format ?? ExportFormat.CSV);
+    return toPayload(ExportCustomersPayload, result, (job) => ({ job }), { job: null });
+  }
+}
