@@ -20,6 +20,7 @@ import { createSchema } from "./graphql/schema";
 import { createLoaders } from "./graphql/loaders";
 import { bearerToken } from "./graphql/http-auth";
 import { attachWebSocketServer } from "./graphql/ws";
+import { PLUGIN_REQUEST } from "./plugins/graphql";
 import { createImportRoutes } from "./modules/imports/routes";
 
 export interface RunningServer {
@@ -46,7 +47,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
   try {
     await app.tenancy.bootstrap(log, opts.print ?? ((line) => process.stdout.write(`${line}\n`)));
     await app.imports.failInterrupted();
-    const schema = await createSchema();
+    const schema = await createSchema(app.plugins.resolvers());
     const armor = new ApolloArmor({
       maxDepth: { n: config.graphql.maxDepth },
       maxAliases: { n: config.graphql.maxAliases },
@@ -133,6 +134,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
           const requestId = res.locals.requestId as string;
           const ctx = { requestId, principal, app, log: log.child({ requestId }) } as RequestCtx;
           ctx.loaders = createLoaders(ctx);
+          (ctx as unknown as Record<symbol, unknown>)[PLUGIN_REQUEST] = (name: string) => app.plugins.request(ctx, name);
           return ctx;
         },
       }),

@@ -1,7 +1,9 @@
 import express, { type Request, type Response, type Router } from "express";
 import { QueryFailedError } from "typeorm";
 import type { App } from "../app";
-import type { Ctx } from "../core/context";
+import { tenantOf, type Ctx } from "../core/context";
+import { localId } from "../core/global-id";
+import type { PluginRequest } from "./graphql";
 import type { DomainEventType } from "../events/types";
 import { PluginStateStore } from "./state-store";
 import {
@@ -40,6 +42,28 @@ export class PluginHost {
 
   get(name: string): PluginDefinition<unknown> | undefined {
     return this.plugins.get(name);
+  }
+
+  /** GraphQL resolvers contributed by plugins, for the schema. */
+  resolvers(): Function[] {
+    return [...this.plugins.values()].flatMap((p) => [...(p.resolvers ?? [])]);
+  }
+
+  /** What `pluginRequest(ctx, name)` returns inside a plugin's resolver. */
+  request(ctx: Ctx, pluginName: string): PluginRequest<unknown> {
+    const plugin = this.plugins.get(pluginName);
+    if (!plugin) throw new Error(`No plugin named "${pluginName}"`);
+    const app = this.app;
+    return {
+      tenantId: tenantOf(ctx),
+      requestId: ctx.requestId,
+      context: this.context(plugin),
+      async connection(globalId) {
+        const id = localId(globalId, "ChannelConnection");
+        const c = id ? await app.channels.byId(ctx, id) : null;
+        return c && c.enabled && c.channel === pluginName ? app.channels.info(c) : null;
+      },
+    };
   }
 
   channelNames(): string[] {

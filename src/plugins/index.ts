@@ -5,4 +5,5 @@
 export * from "./types";
 export * from "./events";
 export * from "./identity";
+export * from "./graphql";
 export type { Delivered, DomainEvent, DomainEventType } from "../events/types";

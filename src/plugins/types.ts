@@ -114,6 +114,11 @@ export interface PluginDefinition<C = unknown> {
   /** Handlers of committed domain events (at least once: make them idempotent with `event.eventId`). */
   onEvent?: EventHandlers<C>;
   jobs?: JobDefinition<C>[];
+  /**
+   * type-graphql resolver classes adding operations to the API (e.g. a channel's login mutation).
+   * They reach plugin services through `pluginRequest(ctx, name)`; they never see entities.
+   */
+  resolvers?: readonly Function[];
   init?(ctx: PluginContext<C>): Promise<void> | void;
   destroy?(): Promise<void> | void;
 }

@@ -1,15 +1,29 @@
 import path from "node:path";
 import { z } from "zod";
-import { definePlugin, NormalizationError, VerificationError, type Delivered, type PluginContext } from "../../src/plugins";
+import { Arg, Authorized, Ctx, ID, Query, Resolver } from "type-graphql";
+import { definePlugin, NormalizationError, pluginRequest, VerificationError, type Delivered, type PluginContext } from "../../src/plugins";
 import { aCustomer, createCustomer } from "../fixtures/customers";
-import { createTestServer, type TestServer } from "../helpers/test-server";
+import { createKey, createTenant, createTestServer, type TestServer } from "../helpers/test-server";
 
 const delivered: Delivered[] = [];
 const jobRuns: number[] = [];
 let context: PluginContext<{ token: string }> | null = null;
 
+/** A plugin's own GraphQL operation, reaching plugin services only through pluginRequest. */
+@Resolver()
+class ProbeResolver {
+  @Authorized("admin")
+  @Query(() => String, { nullable: true })
+  async probeConnectionName(@Arg("id", () => ID) id: string, @Ctx() ctx: unknown): Promise<string | null> {
+    const req = pluginRequest<{ token: string }>(ctx, "probe");
+    const connection = await req.connection(id);
+    return connection ? `${connection.name}@${req.tenantId === connection.tenantId ? "own" : "other"}` : null;
+  }
+}
+
 const probe = definePlugin<{ token: string }>({
   name: "probe",
+  resolvers: [ProbeResolver],
   version: "1.0.0",
   configSchema: z.object({ token: z.string().min(4) }),
   secretKeys: ["token"],
@@ -42,9 +56,11 @@ const probe = definePlugin<{ token: string }>({
 
 let t: TestServer;
 let url: string;
+let connectionId: string;
 beforeAll(async () => {
   t = await createTestServer({ CRM_PLUGINS: path.join(__dirname, "../fixtures/plugins/loaded-plugin.ts") }, { plugins: [probe] });
-  const r = await t.gql(`mutation { createChannelConnection(input: {channel: "probe", name: "探针", config: {token: "t0ken"}}) { connection { webhookUrl } userErrors { code } } }`);
+  const r = await t.gql(`mutation { createChannelConnection(input: {channel: "probe", name: "探针", config: {token: "t0ken"}}) { connection { id webhookUrl } userErrors { code } } }`);
+  connectionId = r.data.createChannelConnection.connection.id;
   url = `${t.url}${new URL(r.data.createChannelConnection.connection.webhookUrl).pathname}`;
 });
 afterAll(() => t?.close());
@@ -101,6 +117,15 @@ describe("plugin host", () => {
     expect(await store.setIfAbsent("short", 2, 60)).toBe(true);
     await store.delete("cursor");
     expect(await store.get("cursor")).toBeUndefined();
+  });
+
+  it("serves a plugin's own GraphQL operations, scoped to the caller's tenant and scopes", async () => {
+    const q = `query($id: ID!) { probeConnectionName(id: $id) }`;
+    expect((await t.gql(q, { id: connectionId })).data.probeConnectionName).toBe("探针@own");
+    const other = await createTenant(t, "别家");
+    expect((await t.gql(q, { id: connectionId }, other.key)).data.probeConnectionName).toBeNull();
+    const { key } = await createKey(t, ["customers:read"]);
+    expect((await t.gql(q, { id: connectionId }, key)).errors?.[0].extensions?.code).toBe("FORBIDDEN");
   });
 
   it("loads partner plugins named in CRM_PLUGINS", async () => {
