@@ -35,11 +35,12 @@ export class Outbox {
     this.handlers.set(type, list);
   }
 
+  /** One statement for any number of events (a batch of ingestion writes hundreds). */
   async write(manager: EntityManager, events: DomainEvent[]): Promise<void> {
-    const now = new Date();
-    await manager.insert(
-      OutboxRow,
-      events.map((e) => ({ tenantId: e.tenantId, type: e.type, payload: e, createdAt: now })),
+    await manager.query(
+      `INSERT INTO outbox (tenant_id, type, payload, created_at)
+       SELECT x.tenant_id, x.type, x.payload, now() FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id uuid, type text, payload jsonb)`,
+      [JSON.stringify(events.map((e) => ({ tenant_id: e.tenantId, type: e.type, payload: e })))],
     );
   }
 
