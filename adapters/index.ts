@@ -1,6 +1,10 @@
 import type { PluginDefinition } from "../src/plugins";
 import { examplePlugin } from "./example";
 import { httpJsonPlugin } from "./http-json";
+import { posPlugin } from "./pos";
+import { taobaoPlugin } from "./taobao";
+import { wechatMiniProgramPlugin } from "./wechat-miniprogram";
+import { youzanPlugin } from "./youzan";
 
 /**
  * The adapters the host registers at start. A new built-in channel is one more entry here;
@@ -9,6 +13,6 @@ import { httpJsonPlugin } from "./http-json";
 // Each plugin is typed by its own config; the host treats them alike and validates each config
 // with the plugin's own schema, hence `any` here.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const builtinPlugins: PluginDefinition<any>[] = [httpJsonPlugin, examplePlugin];
+export const builtinPlugins: PluginDefinition<any>[] = [httpJsonPlugin, examplePlugin, wechatMiniProgramPlugin, posPlugin, taobaoPlugin, youzanPlugin];
 
 export { examplePlugin, httpJsonPlugin };

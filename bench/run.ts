@@ -1,5 +1,6 @@
 import "reflect-metadata";
 import { ingestBench } from "./ingest";
+import { adaptersBench } from "./adapters";
 
 /**
  * `npm run bench -- <scenario>`: runs one benchmark scenario (bench/<scenario>.ts), which prints its
@@ -7,6 +8,7 @@ import { ingestBench } from "./ingest";
  */
 const SCENARIOS: Record<string, () => Promise<number>> = {
   ingest: ingestBench,
+  adapters: adaptersBench,
 };
 
 async function main(): Promise<number> {

@@ -6,4 +6,5 @@ export * from "./types";
 export * from "./events";
 export * from "./identity";
 export * from "./graphql";
+export * from "./signing";
 export type { Delivered, DomainEvent, DomainEventType } from "../events/types";

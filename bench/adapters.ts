@@ -1,0 +1,131 @@
+import { createHash, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import pino from "pino";
+import { createApp } from "../src/app";
+import { loadConfig } from "../src/config";
+import type { Ctx } from "../src/core/context";
+import { signCrmRequest, type ChannelRequest, type PluginDefinition } from "../src/plugins";
+import { DEFAULT_SERVER, freshDatabase, redact } from "./database";
+
+/**
+ * `npm run bench -- adapters`: events/s through each channel adapter's verify + normalize + the
+ * ingestion pipeline, one request at a time as webhooks arrive (BENCH_REQUESTS per adapter, default
+ * 1,000), on a fresh PostgreSQL database. The http-json channel, whose adapter does almost nothing,
+ * is the baseline the others are compared with. Requests are built before timing.
+ */
+type Spec = { channel: string; config: Record<string, unknown>; request(i: number): ChannelRequest };
+
+const fixtures = path.resolve(__dirname, "../../test/fixtures");
+const now = () => new Date();
+const phone = (i: number) => `139${String(20000000 + i).slice(-8)}`;
+
+function specs(): Spec[] {
+  const HTTP_SECRET = "bench-http-json-secret-0001";
+  const POS_SECRET = "bench-pos-secret-000000001";
+  const youzan = { clientId: "a3f9c2e17b5d4e8f06", clientSecret: "7e1b9d2c4f6a8e0b3d5c7a9f1e2d4c6b" };
+  const youzanTemplate = JSON.parse(readFileSync(path.join(fixtures, "youzan/push-trade-paid.json"), "utf8")) as Record<string, unknown>;
+  const youzanMsg = decodeURIComponent(String(youzanTemplate.msg));
+  const token = "benchToken2026";
+  return [
+    {
+      channel: "http-json",
+      config: { secret: HTTP_SECRET },
+      request: (i) => {
+        const at = new Date(Date.UTC(2026, 10, 1, 0, 0, i)).toISOString();
+        const identities = [{ type: "phone", value: phone(i) }];
+        const body = JSON.stringify({
+          events: [
+            { type: "customer.upserted", externalId: `c-${i}`, occurredAt: at, identities, payload: { displayName: `会员${i}`, tags: ["小程序"] } },
+            { type: "order.paid", externalId: `o-${i}`, occurredAt: at, identities, payload: { orderId: `T${i}`, currency: "CNY", total: 12900, items: [{ sku: "LJ-250", quantity: 1, unitPrice: 12900 }] } },
+          ],
+        });
+        return { method: "POST", headers: { "x-crm-signature": signCrmRequest(HTTP_SECRET, body) }, query: {}, rawBody: Buffer.from(body), receivedAt: now() };
+      },
+    },
+    {
+      channel: "pos",
+      config: { secret: POS_SECRET },
+      request: (i) => {
+        const body = JSON.stringify({
+          storeId: "HZ001",
+          registerId: "01",
+          transactionId: `01-${i}`,
+          businessDay: "2026-11-21",
+          occurredAt: "2026-11-21T15:00:00+08:00",
+          type: "sale",
+          member: { cardNumber: `88600${i}`, phone: phone(i) },
+          lines: [{ sku: "LJ-250", title: "西湖龙井 250g", quantity: 1, unitPrice: 12900 }],
+          tenders: [{ type: "cash", amount: 12900 }],
+          currency: "CNY",
+        });
+        return { method: "POST", headers: { "content-type": "application/json", "x-crm-signature": signCrmRequest(POS_SECRET, body) }, query: {}, rawBody: Buffer.from(body), receivedAt: now() };
+      },
+    },
+    {
+      channel: "youzan",
+      config: youzan,
+      request: (i) => {
+        const msg = encodeURIComponent(youzanMsg.replace(/E20261120101530012300045/g, `E2026112010153${String(i).padStart(10, "0")}`).replace(/13857123456/g, phone(i)));
+        const sign = createHash("md5").update(youzan.clientId + msg + youzan.clientSecret).digest("hex");
+        const body = JSON.stringify({ ...youzanTemplate, id: `bench-${i}`, msg, sign });
+        return { method: "POST", headers: { "content-type": "application/json" }, query: {}, rawBody: Buffer.from(body), receivedAt: now() };
+      },
+    },
+    {
+      channel: "wechat-miniprogram",
+      config: { appId: "wx4f4bc4dec97d474b", appSecret: "0123456789abcdef0123456789abcdef", token },
+      request: (i) => {
+        const timestamp = String(Math.floor(Date.now() / 1000));
+        const nonce = `${i}${randomUUID().slice(0, 8)}`;
+        const signature = createHash("sha1").update([token, timestamp, nonce].sort().join("")).digest("hex");
+        const body = `{"ToUserName":"gh_6a4e5f2b9c1d","FromUserName":"oBench${String(i).padStart(22, "0")}","CreateTime":${timestamp},"MsgType":"text","Content":"你好，我想问一下发货时间","MsgId":${7305318569243146243n + BigInt(i)}}`;
+        return { method: "POST", headers: { "content-type": "application/json" }, query: { signature, timestamp, nonce }, rawBody: Buffer.from(body), receivedAt: now() };
+      },
+    },
+  ];
+}
+
+export async function adaptersBench(): Promise<number> {
+  const n = Math.max(10, Number(process.env.BENCH_REQUESTS ?? 1000));
+  const db = await freshDatabase(process.env.DATABASE_URL ?? `${DEFAULT_SERVER}/postgres`, "crm_bench_adapters");
+  const log = pino({ level: "silent" });
+  const app = await createApp(loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: "silent", OUTBOX_POLL_MS: "0" }), log);
+  const figures: { channel: string; requests: number; events: number; eventsPerSecond: number; relativeToHttpJson: number }[] = [];
+  try {
+    console.log(`database: fresh ${redact(db.url)} (dropped at the end); ${n} requests per adapter, one at a time; outbox dispatch not measured`);
+    await app.tenancy.bootstrap(log, () => undefined);
+    await app.outbox.stop();
+    const [tenant] = await app.db.dataSource.query(`SELECT id FROM tenants WHERE name = 'default'`);
+    const ctx: Ctx = { requestId: "bench", principal: { kind: "system", tenantId: tenant.id, actor: "bench" }, app, log };
+    for (const spec of specs()) {
+      const plugin = app.plugins.get(spec.channel) as PluginDefinition<unknown>;
+      const created = await app.channels.create(ctx, { channel: spec.channel, name: spec.channel, config: spec.config });
+      if (!created.ok) throw new Error(`${spec.channel}: ${created.errors.map((e) => e.message).join("; ")}`);
+      const connection = app.channels.info(created.value);
+      const pctx = app.plugins.context(plugin);
+      const requests = Array.from({ length: n }, (_, i) => spec.request(i));
+      let events = 0;
+      let rejected = 0;
+      const started = process.hrtime.bigint();
+      for (const req of requests) {
+        const payload = await plugin.channel!.verify(req, connection, pctx);
+        const normalized = await plugin.channel!.normalize(payload, connection);
+        const results = await app.ingestion.ingest(ctx, { channel: spec.channel, connectionId: connection.id }, normalized);
+        events += results.length;
+        rejected += results.filter((r) => r.status === "rejected").length;
+      }
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (rejected) throw new Error(`${spec.channel}: ${rejected} events rejected`);
+      const eventsPerSecond = Math.round(events / seconds);
+      const base = figures[0]?.eventsPerSecond ?? eventsPerSecond;
+      figures.push({ channel: spec.channel, requests: n, events, eventsPerSecond, relativeToHttpJson: Math.round((eventsPerSecond / base) * 1000) / 1000 });
+      console.log(`${spec.channel}: ${n} requests, ${events} events in ${seconds.toFixed(2)} s = ${eventsPerSecond} events/s (${(n / seconds).toFixed(0)} requests/s)`);
+    }
+  } finally {
+    await app.db.close();
+    await db.drop();
+  }
+  console.log(JSON.stringify({ bench: "adapters", results: figures }));
+  return 0;
+}
