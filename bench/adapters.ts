@@ -12,7 +12,8 @@ import { DEFAULT_SERVER, freshDatabase, redact } from "./database";
  * `npm run bench -- adapters`: events/s through each channel adapter's verify + normalize + the
  * ingestion pipeline, one request at a time as webhooks arrive (BENCH_REQUESTS per adapter, default
  * 1,000), on a fresh PostgreSQL database. The http-json channel, whose adapter does almost nothing,
- * is the baseline the others are compared with. Requests are built before timing.
+ * is the baseline the others are compared with. Requests are built before timing. Taobao is measured
+ * through its replay webhook (TMC messages re-fed over HTTP), the consumer path's normalize + ingest.
  */
 type Spec = { channel: string; config: Record<string, unknown>; request(i: number): ChannelRequest };
 
@@ -27,6 +28,7 @@ function specs(): Spec[] {
   const youzanTemplate = JSON.parse(readFileSync(path.join(fixtures, "youzan/push-trade-paid.json"), "utf8")) as Record<string, unknown>;
   const youzanMsg = decodeURIComponent(String(youzanTemplate.msg));
   const token = "benchToken2026";
+  const TAOBAO_SECRET = "bench-taobao-app-secret-0001";
   return [
     {
       channel: "http-json",
@@ -70,6 +72,17 @@ function specs(): Spec[] {
         const sign = createHash("md5").update(youzan.clientId + msg + youzan.clientSecret).digest("hex");
         const body = JSON.stringify({ ...youzanTemplate, id: `bench-${i}`, msg, sign });
         return { method: "POST", headers: { "content-type": "application/json" }, query: {}, rawBody: Buffer.from(body), receivedAt: now() };
+      },
+    },
+    {
+      // TMC delivers over its WebSocket; the webhook takes replays of TMC messages signed with the app secret.
+      channel: "taobao",
+      config: { appKey: "12497914", appSecret: TAOBAO_SECRET },
+      request: (i) => {
+        const tid = (4012345678901234567n + BigInt(i)).toString();
+        const content = JSON.stringify({ buyer_open_uid: `AAHk5d-EAAe${String(i).padStart(13, "0")}`, payment: "268.00", post_fee: "10.00", tid: "TID", type: "guarantee_trade" }).replace('"TID"', tid);
+        const body = `{"id":${2140500001234567002n + BigInt(i)},"topic":"taobao_trade_TradeBuyerPay","pub_app_key":"12497914","pub_time":"2026-11-11 00:01:12","user_id":2200701234567,"user_nick":"茶香旗舰店","content":${JSON.stringify(content)}}`;
+        return { method: "POST", headers: { "content-type": "application/json", "x-crm-signature": signCrmRequest(TAOBAO_SECRET, body) }, query: {}, rawBody: Buffer.from(body), receivedAt: now() };
       },
     },
     {
