@@ -2,6 +2,7 @@ import { Foundation1764310000000 } from "./1764310000000-foundation";
 import { Ingestion1764320000000 } from "./1764320000000-ingestion";
 import { Orders1764330000000 } from "./1764330000000-orders";
 import { Imports1764340000000 } from "./1764340000000-imports";
+import { OutboxLease1764350000000 } from "./1764350000000-outbox-lease";
 
 /**
  * Every migration, in order. `npm run migration:generate -- migrations/<name>` writes a new file;
@@ -12,4 +13,5 @@ export const migrations = [
   Ingestion1764320000000,
   Orders1764330000000,
   Imports1764340000000,
+  OutboxLease1764350000000,
 ];

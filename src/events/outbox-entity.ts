@@ -23,4 +23,8 @@ export class OutboxRow {
 
   @Column({ type: "int", default: 0 })
   attempts: number;
+
+  /** While set and in the future, a dispatcher is running this row's handlers. */
+  @Column({ type: "timestamptz", precision: 3, nullable: true })
+  leaseUntil: Date | null;
 }

@@ -1,6 +1,5 @@
 import type { DataSource, EntityManager } from "typeorm";
 import type { Logger } from "pino";
-import { OutboxRow } from "./outbox-entity";
 import type { PubSub } from "./pubsub";
 import type { Delivered, DomainEvent, DomainEventType, EventOf } from "./types";
 
@@ -8,11 +7,13 @@ export type EventHandler<T extends DomainEventType = DomainEventType> = (event: 
 
 const BATCH = 200;
 const MAX_ATTEMPTS = 10;
+/** How long a claimed batch may take before another dispatcher may deliver it again. */
+const LEASE_SECONDS = 60;
 
 /**
- * The transactional outbox. `write` stores events in the caller's transaction; `dispatch` claims
+ * The transactional outbox. `write` stores events in the caller's transaction; `dispatch` leases
  * undispatched rows (FOR UPDATE SKIP LOCKED, so several instances share the work), hands each to
- * the PubSub and the registered handlers, and marks them dispatched in the same transaction.
+ * the PubSub and the registered handlers outside any transaction, then marks them dispatched.
  * Delivery is at least once: a handler that failed keeps its row pending (and is retried by the
  * poller), so handlers must be idempotent — the `eventId` helps.
  */
@@ -89,45 +90,49 @@ export class Outbox {
     }
   }
 
+  /**
+   * Claim (a short transaction that leases the rows), deliver with no transaction open — handlers
+   * may use the database, which on the single-connection embedded database would otherwise wait
+   * forever — then record the outcome. A dispatcher that dies mid-way leaves leased rows that another
+   * picks up once the lease ends: delivery stays at least once.
+   */
   private async dispatchBatch(): Promise<number> {
-    return this.dataSource.transaction(async (manager) => {
-      const rows: OutboxRow[] = await manager
-        .createQueryBuilder(OutboxRow, "o")
-        .where("o.dispatchedAt IS NULL")
-        .orderBy("o.id", "ASC")
-        .limit(BATCH)
-        .setLock("pessimistic_write")
-        .setOnLocked("skip_locked")
-        .getMany();
-      const done: string[] = [];
-      const failed: string[] = [];
-      for (const row of rows) {
-        const event = { ...(row.payload as DomainEvent), eventId: row.id, occurredAt: row.createdAt.toISOString() } as Delivered;
-        this.pubsub.publish(event);
-        let okAll = true;
-        for (const handler of this.handlers.get(row.type) ?? []) {
-          try {
-            await handler(event);
-          } catch (err) {
-            okAll = false;
-            this.log.warn({ eventId: row.id, type: row.type, err: (err as Error).message }, "event handler failed");
-          }
+    const rows: { id: string; type: string; payload: DomainEvent; created_at: Date }[] = await this.dataSource.query(
+      `UPDATE outbox SET lease_until = now() + make_interval(secs => $2::int)
+        WHERE id IN (SELECT id FROM outbox
+                      WHERE dispatched_at IS NULL AND (lease_until IS NULL OR lease_until < now())
+                      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING id, type, payload, created_at`,
+      [BATCH, LEASE_SECONDS],
+    ).then(([r]: [typeof rows]) => r.sort((a, b) => Number(BigInt(a.id) - BigInt(b.id))));
+    const done: string[] = [];
+    const failed: string[] = [];
+    for (const row of rows) {
+      const event = { ...row.payload, eventId: row.id, occurredAt: new Date(row.created_at).toISOString() } as Delivered;
+      this.pubsub.publish(event);
+      let okAll = true;
+      for (const handler of this.handlers.get(row.type) ?? []) {
+        try {
+          await handler(event);
+        } catch (err) {
+          okAll = false;
+          this.log.warn({ eventId: row.id, type: row.type, err: (err as Error).message }, "event handler failed");
         }
-        (okAll ? done : failed).push(row.id);
       }
-      if (done.length) {
-        await manager.query(`UPDATE outbox SET dispatched_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])`, [done]);
-      }
-      if (failed.length) {
-        // After MAX_ATTEMPTS a row stops blocking the queue; it stays in the table for inspection.
-        await manager.query(
-          `UPDATE outbox SET attempts = attempts + 1,
-             dispatched_at = CASE WHEN attempts + 1 >= $2 THEN now() END
-           WHERE id = ANY($1::bigint[])`,
-          [failed, MAX_ATTEMPTS],
-        );
-      }
-      return rows.length;
-    });
+      (okAll ? done : failed).push(row.id);
+    }
+    if (done.length) {
+      await this.dataSource.query(`UPDATE outbox SET dispatched_at = now(), attempts = attempts + 1, lease_until = NULL WHERE id = ANY($1::bigint[])`, [done]);
+    }
+    if (failed.length) {
+      // After MAX_ATTEMPTS a row stops blocking the queue; it stays in the table for inspection.
+      await this.dataSource.query(
+        `UPDATE outbox SET attempts = attempts + 1, lease_until = NULL,
+           dispatched_at = CASE WHEN attempts + 1 >= $2 THEN now() END
+         WHERE id = ANY($1::bigint[])`,
+        [failed, MAX_ATTEMPTS],
+      );
+    }
+    return rows.length;
   }
 }

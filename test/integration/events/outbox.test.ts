@@ -98,3 +98,43 @@ describe("outbox", () => {
     await app.db.close();
   });
 });
+
+describe("outbox delivery outside transactions", () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  beforeEach(async () => {
+    db = await freshDatabase();
+  });
+  afterEach(() => db.dispose());
+
+  it("lets a handler use the database (the embedded database has one connection)", async () => {
+    const { app, ctx } = await appOn(db);
+    const seen: string[] = [];
+    app.outbox.on("customer.created", async (e) => {
+      const [row] = await app.db.dataSource.query(`SELECT display_name FROM customers WHERE id = $1`, [e.customerId]);
+      seen.push(row.display_name);
+    });
+    await app.customers.create(ctx, aCustomer({ displayName: "郑爽" }) as never);
+    await app.outbox.idle();
+    expect(seen).toEqual(["郑爽"]);
+    await app.db.close();
+  });
+
+  it("leaves a row leased by a live dispatcher alone, and takes it over once the lease has ended", async () => {
+    const { app, ctx } = await appOn(db);
+    await app.outbox.stop();
+    await app.customers.create(ctx, aCustomer() as never);
+    await app.db.dataSource.query(`UPDATE outbox SET lease_until = now() + interval '1 hour'`);
+    const other = new (app.outbox.constructor as new (...a: unknown[]) => typeof app.outbox)(app.db.dataSource, app.pubsub, silentLog);
+    const seen: Delivered[] = [];
+    other.on("customer.created", (e) => void seen.push(e));
+    other.kick();
+    await other.idle();
+    expect(seen).toEqual([]);
+    await app.db.dataSource.query(`UPDATE outbox SET lease_until = now() - interval '1 second'`);
+    other.kick();
+    await other.idle();
+    expect(seen).toHaveLength(1);
+    expect(await pendingRows(app)).toBe(0);
+    await app.db.close();
+  });
+});
