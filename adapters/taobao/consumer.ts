@@ -246,7 +246,8 @@ export class TmcConsumer {
   /** One batch at a time, in arrival order: messages of one trade arrive in the order they happened. */
   private drain(): void {
     const session = this.session;
-    if (this.processing || !session?.token || !session.queue.length) return;
+    // After stop() nothing new starts: what is queued stays unconfirmed and is delivered again.
+    if (this.processing || this.stopping || !session?.token || !session.queue.length) return;
     const batch = session.queue.splice(0, this.o.maxBatch);
     this.processing = this.process(session, batch).finally(() => {
       this.processing = undefined;

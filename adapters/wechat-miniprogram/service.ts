@@ -1,4 +1,4 @@
-import type { IdentityTypeName, NormalizedEventInput, PluginRequest } from "../../src/plugins";
+import { customerGlobalId, customerLocalId, type IdentityTypeName, type NormalizedEventInput, type PluginRequest } from "../../src/plugins";
 import { accessToken, code2Session, dropAccessToken, STALE_TOKEN_ERRCODES, userPhoneNumber, WechatApiError, WechatUnavailableError } from "./api";
 import type { WechatMiniProgramConfig } from "./config";
 
@@ -38,22 +38,12 @@ interface LoginRecord {
 type Request = PluginRequest<WechatMiniProgramConfig>;
 
 const CODE = /^[A-Za-z0-9_-]{1,128}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const err = (field: string[] | null, code: WechatErrorCode, message: string): WechatError => ({ field, code, message });
 
-/** The Relay global id of a customer, as the core spells it: base64url("Customer:<uuid>"). */
-export function customerGlobalId(uuid: string): string {
-  return Buffer.from(`Customer:${uuid}`, "utf8").toString("base64url");
-}
-
-/** The customer uuid a global id names, or null. */
-export function customerUuid(globalId: string): string | null {
-  if (typeof globalId !== "string" || globalId.length > 200 || !/^[A-Za-z0-9_-]+=*$/.test(globalId)) return null;
-  const decoded = Buffer.from(globalId, "base64url").toString("utf8");
-  const uuid = decoded.startsWith("Customer:") ? decoded.slice("Customer:".length) : "";
-  return UUID.test(uuid) ? uuid : null;
-}
+/** Global ids as the API spells them (from the plugin contract). */
+export { customerGlobalId };
+export const customerUuid = customerLocalId;
 
 /**
  * wx.login() code → openid/unionid (jscode2session) → a `customer.upserted` event through the

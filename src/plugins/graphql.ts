@@ -1,3 +1,4 @@
+import { localId, toGlobalId } from "../core/global-id";
 import type { ChannelConnectionInfo, PluginContext } from "./types";
 
 /** Where the host keeps, on a GraphQL request context, the door to plugin services. */
@@ -25,4 +26,14 @@ export function pluginRequest<C = unknown>(graphqlContext: unknown, pluginName: 
   const open = (graphqlContext as Record<symbol, ((name: string) => PluginRequest<unknown>) | undefined>)?.[PLUGIN_REQUEST];
   if (!open) throw new Error("pluginRequest needs the GraphQL context of a tenant request");
   return open(pluginName) as PluginRequest<C>;
+}
+
+/** The API's global id of a customer whose local id `customers.findByIdentity` returned. */
+export function customerGlobalId(customerLocalId: string): string {
+  return toGlobalId("Customer", customerLocalId);
+}
+
+/** The local customer id a global id names, or null when it names no customer. */
+export function customerLocalId(globalId: string): string | null {
+  return localId(globalId, "Customer");
 }
