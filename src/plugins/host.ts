@@ -27,7 +27,7 @@ export class PluginHost {
   private readonly plugins = new Map<string, PluginDefinition<unknown>>();
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
-  /** Requests refused per channel and status, for operators (exposed on /metrics later). */
+  /** Requests refused per channel and status ("<channel>:<status>"), for operators: GET /metrics. */
   readonly refusals = new Map<string, number>();
 
   constructor(private readonly app: App) {}
