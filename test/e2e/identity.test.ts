@@ -135,6 +135,13 @@ describe("upsertCustomer", () => {
     expect(await owner("phone", phone.national)).toBe(id);
   });
 
+  it("writes nothing of an update whose tags would pass the per-customer limit", async () => {
+    const tooMany = Array.from({ length: 100 }, (_, i) => `标签${i}`);
+    const r = await t.gql(UPSERT, { input: { identity: { type: "phone", value: phone.spaced }, displayName: "不该保存", tags: tooMany } });
+    expect(r.data.upsertCustomer).toMatchObject({ customer: null, created: false, userErrors: [{ field: ["tags"], code: "TOO_MANY" }] });
+    expect((await read(id)).displayName).toBe("周杰");
+  });
+
   it("updates that same customer when the phone is given in another format, adding tags and creating no second customer", async () => {
     const before = await count();
     const r = await t.gql(UPSERT, { input: { identity: { type: "phone", value: `+86-${phone.national.slice(0, 3)}-${phone.national.slice(3, 7)}-${phone.national.slice(7)}` }, displayName: "周杰伦", tags: ["复购", "新客"] } });

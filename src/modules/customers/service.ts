@@ -217,11 +217,14 @@ export class CustomersService {
     );
   }
 
-  async update(ctx: Ctx, input: UpdateCustomerInput): Promise<Result<Customer>> {
+  /** `addTags` are added in the same transaction (upsertCustomer): all of it is written, or none. */
+  async update(ctx: Ctx, input: UpdateCustomerInput, addTags: string[] = []): Promise<Result<Customer>> {
     const tenantId = tenantOf(ctx);
     const id = localId(input.id, "Customer");
     if (!id) return fail(notFound("id"));
     const { patch, errors } = validateProfile(input, this.phoneRegion);
+    const extraTags = validateTags(addTags);
+    errors.push(...extraTags.errors);
     if (errors.length) return fail(...errors);
     const contactField = patch.phone !== undefined ? ["phone"] : ["email"];
     return this.writing(contactField, () =>
@@ -257,6 +260,14 @@ export class CustomersService {
           if (JSON.stringify(next) !== JSON.stringify(customer.consent)) {
             customer.consent = next;
             changed.push("marketingConsent");
+          }
+        }
+        if (extraTags.tags.length) {
+          const tags = [...new Set([...customer.tags, ...extraTags.tags])];
+          if (tags.length > LIMITS.tags) throw new Rollback(fail(userError(["tags"], UserErrorCode.TOO_MANY, `A customer has at most ${LIMITS.tags} tags`)));
+          if (tags.length !== customer.tags.length) {
+            customer.tags = tags;
+            changed.push("tags");
           }
         }
         if (changed.length) {

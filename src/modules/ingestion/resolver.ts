@@ -52,9 +52,7 @@ export class IngestionResolver {
     for (let attempt = 0; attempt < 2; attempt++) {
       const existing = await ctx.app.customers.findByIdentity(ctx, identity.type, identity.value);
       if (existing) {
-        const updated = await ctx.app.customers.update(ctx, { ...profile, id: existing.globalId });
-        if (!updated.ok || !tags?.length) return payload(updated, false);
-        return payload(await ctx.app.customers.changeTags(ctx, existing.globalId, tags, "add"), false);
+        return payload(await ctx.app.customers.update(ctx, { ...profile, id: existing.globalId }, tags ?? []), false);
       }
       const created = await ctx.app.customers.create(ctx, { ...profile, tags, identities: [identity] });
       if (created.ok || !created.errors.some((e) => e.code === UserErrorCode.TAKEN) || attempt === 1) {
