@@ -159,7 +159,8 @@ function orderPayload(tid: string, snap: z.infer<typeof snapshotSchema>, storeId
     ...(reduction !== undefined && reduction >= 0 ? { discount: reduction } : {}),
     ...(shipping !== undefined ? { shipping } : {}),
     ...(storeId ? { storeId } : {}),
-    items: (snap.orders ?? []).map((line, i) => orderLine(line, `${path}.orders.${i}`)),
+    // No lines in the push: leave them out, so the lines an earlier message brought are kept.
+    ...(snap.orders ? { items: snap.orders.map((line, i) => orderLine(line, `${path}.orders.${i}`)) } : {}),
   };
 }
 

@@ -366,6 +366,16 @@ describe("youzan adapter", () => {
       );
     });
 
+    it("leaves items out when a push carries no order lines, so earlier lines are kept", async () => {
+      const base = JSON.parse(decodeURIComponent(JSON.parse(sample("push-trade-paid.json").toString()).msg));
+      const { orders: _lines, ...withoutLines } = base.full_order_info;
+      const got = await normalize({ type: "TRADE_ORDER_STATE", msg: { full_order_info: withoutLines } });
+      expect(got.length).toBeGreaterThan(0);
+      for (const e of got) expect(e.payload).not.toHaveProperty("items");
+      const withLines = await normalize({ type: "TRADE_ORDER_STATE", msg: base });
+      expect(withLines.some((e) => Array.isArray((e.payload as any).items))).toBe(true);
+    });
+
     it("skips trades of another shop authorized to the same app when the connection names its shop", async () => {
       const other = await buildConnection(youzanPlugin, { config: { ...CONFIG, kdtId: "1000001" } });
       const envelope = await verify(push(sample("push-trade-paid.json")));

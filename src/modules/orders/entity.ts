@@ -115,6 +115,10 @@ export class Order implements Node {
   @Column({ type: "text", nullable: true })
   amountsEventId: string | null;
 
+  /** Per optional field, the stamp of the event its value comes from (see fold-events.ts). */
+  @Column({ type: "jsonb", default: {} })
+  fieldStamps: Record<string, string>;
+
   @Field(() => Date, { nullable: true })
   @Column({ type: "timestamptz", precision: 3, nullable: true })
   placedAt: Date | null;

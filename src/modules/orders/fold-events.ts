@@ -42,6 +42,8 @@ export interface FoldedOrder {
   amounts_at: string | null;
   amounts_rank: number | null;
   amounts_event_id: string | null;
+  /** Per optional field, the stamp of the event its value comes from (see `encodeStamp`). */
+  field_stamps: Partial<Record<OptionalField, string>>;
   placed_at: string | null;
   paid_at: string | null;
   cancelled_at: string | null;
@@ -56,6 +58,14 @@ export interface FoldedRefund {
   items: { sku: string; quantity: number; amount: number }[];
   occurred_at: string;
 }
+
+/**
+ * Amounts every order event carries (currency, total) come from the newest event. The optional ones
+ * come, each on its own, from the newest event that carries them: a lean `order.paid` with only a
+ * total must not blank the lines and subtotal an earlier `order.placed` brought.
+ */
+export const OPTIONAL_FIELDS = ["store_id", "subtotal", "discount", "shipping", "items"] as const;
+export type OptionalField = (typeof OPTIONAL_FIELDS)[number];
 
 interface Stamp {
   /** occurredAt truncated to whole milliseconds: what timestamptz(3) keeps of it, so JS and SQL compare alike. */
@@ -75,6 +85,34 @@ function stampOf(event: OrderEvent): Stamp {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Offset that keeps every instant from year -1200 on non-negative, so the fixed-width digits sort as numbers. */
+const STAMP_EPOCH_OFFSET = 1e14;
+
+/**
+ * A stamp as text that sorts byte-wise (COLLATE "C") exactly as `compareStamps` orders stamps:
+ * fixed-width milliseconds, the one-digit rank, then the event id. Stored in `orders.field_stamps`.
+ */
+export function encodeStamp(s: Stamp): string {
+  return `${String(s.ms + STAMP_EPOCH_OFFSET).padStart(16, "0")}|${s.rank}|${s.eventId}`;
+}
+
+function optionalValues(p: Extract<OrderEvent, { type: "order.placed" }>["payload"]): Record<OptionalField, unknown> {
+  return {
+    store_id: p.storeId,
+    subtotal: p.subtotal,
+    discount: p.discount,
+    shipping: p.shipping,
+    items: p.items?.map((i) => ({
+      sku: i.sku,
+      title: i.title ?? null,
+      category: i.category ?? null,
+      quantity: i.quantity,
+      unitPrice: i.unitPrice,
+      discount: i.discount ?? null,
+    })),
+  };
+}
+
 /**
  * Folds a batch into one row per order and one per refund. Every rule is a max, a min or a
  * first-of, all associative and commutative, so folding a batch then merging it in SQL gives what
@@ -82,7 +120,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * kept from the order's first sight (identity resolution may change its mind later; merges move orders).
  */
 export function foldOrderEvents(items: readonly OrderEventItem[]): { orders: FoldedOrder[]; refunds: FoldedRefund[] } {
-  const orders = new Map<string, { row: FoldedOrder; amounts: Stamp | null; customer: Stamp | null }>();
+  const orders = new Map<string, { row: FoldedOrder; amounts: Stamp | null; customer: Stamp | null; fields: Partial<Record<OptionalField, Stamp>> }>();
   const refunds = new Map<string, { row: FoldedRefund; stamp: Stamp }>();
 
   for (const { channel, event, customerId } of items) {
@@ -91,7 +129,7 @@ export function foldOrderEvents(items: readonly OrderEventItem[]): { orders: Fol
     const stamp = stampOf(event);
     let entry = orders.get(key);
     if (!entry) {
-      entry = { row: emptyOrder(channel, orderId), amounts: null, customer: null };
+      entry = { row: emptyOrder(channel, orderId), amounts: null, customer: null, fields: {} };
       orders.set(key, entry);
     }
     const { row } = entry;
@@ -126,27 +164,23 @@ export function foldOrderEvents(items: readonly OrderEventItem[]): { orders: Fol
     if (current === null || stamp.ms < Date.parse(current)) row[column] = iso(stamp.ms);
 
     if (!entry.amounts || compareStamps(stamp, entry.amounts) > 0) {
-      const p = event.payload;
       entry.amounts = stamp;
       Object.assign(row, {
-        store_id: p.storeId ?? null,
-        currency: p.currency,
-        subtotal: p.subtotal ?? null,
-        discount: p.discount ?? null,
-        shipping: p.shipping ?? null,
-        total: p.total,
-        items: (p.items ?? []).map((i) => ({
-          sku: i.sku,
-          title: i.title ?? null,
-          category: i.category ?? null,
-          quantity: i.quantity,
-          unitPrice: i.unitPrice,
-          discount: i.discount ?? null,
-        })),
+        currency: event.payload.currency,
+        total: event.payload.total,
         amounts_at: iso(stamp.ms),
         amounts_rank: stamp.rank,
         amounts_event_id: stamp.eventId,
       });
+    }
+    for (const [field, value] of Object.entries(optionalValues(event.payload)) as [OptionalField, unknown][]) {
+      if (value === undefined) continue;
+      const held = entry.fields[field];
+      if (!held || compareStamps(stamp, held) > 0) {
+        entry.fields[field] = stamp;
+        (row as unknown as Record<OptionalField, unknown>)[field] = value;
+        row.field_stamps[field] = encodeStamp(stamp);
+      }
     }
   }
   return { orders: [...orders.values()].map((e) => e.row), refunds: [...refunds.values()].map((e) => e.row) };
@@ -167,6 +201,7 @@ function emptyOrder(channel: string, orderId: string): FoldedOrder {
     amounts_at: null,
     amounts_rank: null,
     amounts_event_id: null,
+    field_stamps: {},
     placed_at: null,
     paid_at: null,
     cancelled_at: null,

@@ -5,7 +5,7 @@ import { localId } from "../../core/global-id";
 import { ConnectionType, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
 import type { MergeHook } from "../customers/merge";
 import { CustomerStats, Order } from "./entity";
-import { foldOrderEvents, type FoldedOrder, type OrderEventItem } from "./fold-events";
+import { foldOrderEvents, OPTIONAL_FIELDS, type FoldedOrder, type OrderEventItem } from "./fold-events";
 import type { OrderFilter } from "./inputs";
 
 export type { OrderEventItem };
@@ -32,18 +32,26 @@ const ORDER_COLUMNS = [
   ["amounts_at", "timestamptz"],
   ["amounts_rank", "smallint"],
   ["amounts_event_id", "text"],
+  ["field_stamps", "jsonb"],
   ["placed_at", "timestamptz"],
   ["paid_at", "timestamptz"],
   ["cancelled_at", "timestamptz"],
   ["completed_at", "timestamptz"],
 ] as const satisfies readonly (readonly [keyof FoldedOrder, string])[];
 
-const AMOUNT_COLUMNS = ["store_id", "currency", "subtotal", "discount", "shipping", "total", "items", "amounts_at", "amounts_rank", "amounts_event_id"];
+const AMOUNT_COLUMNS = ["currency", "total", "amounts_at", "amounts_rank", "amounts_event_id"];
 const TIME_COLUMNS = ["placed_at", "paid_at", "cancelled_at", "completed_at"];
 
 // The incoming row carries newer amounts than the stored one. `amounts_event_id` is COLLATE "C" (byte order, as the fold).
 const NEWER = `(EXCLUDED.amounts_at IS NOT NULL AND (o.amounts_at IS NULL
   OR (EXCLUDED.amounts_at, EXCLUDED.amounts_rank, EXCLUDED.amounts_event_id) > (o.amounts_at, o.amounts_rank, o.amounts_event_id)))`;
+
+/** The incoming row carries a newer value of this optional field (stamps are encoded to sort byte-wise). */
+const newerField = (f: string) => `(EXCLUDED.field_stamps->>'${f}') COLLATE "C" > coalesce(o.field_stamps->>'${f}', '') COLLATE "C"`;
+
+/** The stored stamps, with every one the incoming row beats replaced. */
+const MERGED_FIELD_STAMPS = `o.field_stamps || coalesce((SELECT jsonb_object_agg(e.k, e.v) FROM jsonb_each_text(EXCLUDED.field_stamps) AS e(k, v)
+                                            WHERE e.v COLLATE "C" > coalesce(o.field_stamps->>e.k, '') COLLATE "C"), '{}')`;
 
 /**
  * One statement for a whole batch: insert its refunds (a refund id seen before is skipped), then upsert
@@ -66,17 +74,20 @@ WITH incoming AS (
   SELECT channel, external_order_id, sum(amount) AS amount FROM new_refunds GROUP BY channel, external_order_id
 )
 INSERT INTO orders AS o (tenant_id, ${ORDER_COLUMNS.map(([c]) => c).join(", ")}, refunded, created_at, updated_at)
-SELECT $1, ${ORDER_COLUMNS.map(([c]) => (c === "total" ? "coalesce(i.total, 0)" : c === "items" ? `coalesce(i.items, '[]')` : `i.${c}`)).join(", ")},
+SELECT $1, ${ORDER_COLUMNS.map(([c]) => (c === "total" ? "coalesce(i.total, 0)" : c === "items" ? `coalesce(i.items, '[]')` : c === "field_stamps" ? `coalesce(i.field_stamps, '{}')` : `i.${c}`)).join(", ")},
        coalesce(a.amount, 0), now(), now()
   FROM incoming i LEFT JOIN added a USING (channel, external_order_id)
  ORDER BY i.channel COLLATE "C", i.external_order_id COLLATE "C"
 ON CONFLICT (tenant_id, channel, external_order_id) DO UPDATE SET
   customer_id = coalesce(o.customer_id, EXCLUDED.customer_id),
   ${AMOUNT_COLUMNS.map((c) => `${c} = CASE WHEN ${NEWER} THEN EXCLUDED.${c} ELSE o.${c} END`).join(",\n  ")},
+  ${OPTIONAL_FIELDS.map((c) => `${c} = CASE WHEN ${newerField(c)} THEN EXCLUDED.${c} ELSE o.${c} END`).join(",\n  ")},
+  field_stamps = ${MERGED_FIELD_STAMPS},
   ${TIME_COLUMNS.map((c) => `${c} = least(o.${c}, EXCLUDED.${c})`).join(",\n  ")},
   refunded = o.refunded + EXCLUDED.refunded,
   updated_at = EXCLUDED.updated_at
 WHERE ${NEWER}
+   OR ${OPTIONAL_FIELDS.map(newerField).join("\n   OR ")}
    OR EXCLUDED.refunded <> 0
    OR (o.customer_id IS NULL AND EXCLUDED.customer_id IS NOT NULL)
    OR ${TIME_COLUMNS.map((c) => `least(o.${c}, EXCLUDED.${c}) IS DISTINCT FROM o.${c}`).join("\n   OR ")}
@@ -105,6 +116,7 @@ fresh AS (
     FROM orders o JOIN tenant t ON o.currency = t.currency
    WHERE o.tenant_id = $1 AND o.customer_id = ANY($2::uuid[])
      AND (o.paid_at IS NOT NULL OR o.completed_at IS NOT NULL)
+     AND (o.cancelled_at IS NULL OR o.completed_at IS NOT NULL)
      AND o.refunded < o.total
    GROUP BY o.customer_id
 ), upserted AS (

@@ -6,7 +6,7 @@ import { inTransaction } from "../../../src/core/transaction";
 import type { OrderEventItem } from "../../../src/modules/orders/service";
 import type { OrderEvent } from "../../../src/plugins/events";
 import { freshDatabase, silentLog } from "../../helpers/database";
-import { anOrderEvent, aRefundEvent, minute, uniqueId } from "../../fixtures/orders";
+import { aLeanOrderEvent, anOrderEvent, aRefundEvent, minute, uniqueId } from "../../fixtures/orders";
 
 jest.setTimeout(300_000);
 
@@ -70,7 +70,7 @@ async function statsRow(customerId: string): Promise<Row | null> {
 
 /**
  * The stats definition, restated independently of the service: counted orders are paid or completed,
- * in the tenant's currency and not fully refunded. Zeros (no row) for customers without one.
+ * not cancelled (unless completed after all), in the tenant's currency and not fully refunded. Zeros (no row) for customers without one.
  */
 async function recomputedStats(customerIds: string[], tenant = tenantId): Promise<Row[]> {
   const rows = await app.db.dataSource.query(
@@ -83,6 +83,7 @@ async function recomputedStats(customerIds: string[], tenant = tenantId): Promis
        LEFT JOIN orders o
          ON o.customer_id = c.id AND o.tenant_id = $1
         AND (o.paid_at IS NOT NULL OR o.completed_at IS NOT NULL)
+        AND (o.cancelled_at IS NULL OR o.completed_at IS NOT NULL)
         AND o.refunded < o.total
         AND o.currency = (SELECT coalesce(settings->>'currency', 'CNY') FROM tenants WHERE id = $1)
       GROUP BY c.id ORDER BY c.id`,
@@ -202,6 +203,48 @@ describe("OrdersService.applyEvents", () => {
     expect(results[0].stats).toEqual({ orders_count: 1, total_spent: 7_800, first_order_at: minute(0), last_order_at: minute(0), currency: "CNY" });
   });
 
+  it("takes each optional field from the latest event that carries it: a lean payment notice blanks nothing, in any order", async () => {
+    const id = uniqueId("o");
+    const history = [
+      anOrderEvent("order.placed", id, minute(0)), // lines, subtotal, discount, shipping, store
+      aLeanOrderEvent("order.paid", id, minute(1), { total: 9_800 }), // only what was paid
+      aLeanOrderEvent("order.completed", id, minute(2), { total: 9_800, items: [{ sku: "TEA-1", title: "龙井茶 250g", quantity: 2, unitPrice: 4_900 }] }),
+    ];
+    const permutations = permute(history);
+    const customers = await newCustomers(permutations.length * 2);
+    const rows: Row[] = [];
+    for (const [k, events] of permutations.entries()) {
+      for (const [split, batches] of [events.map((e) => [e]), [events]].entries()) {
+        const channel = `lean-${k}-${split}`;
+        for (const b of batches) await apply(b.map((e) => item(e, customers[k * 2 + split], channel)));
+        rows.push({ ...(await orderRow(id, channel)), id: undefined, channel: undefined, customer_id: undefined, updated_at: undefined });
+      }
+    }
+    for (const r of rows) expect(r).toEqual(rows[0]);
+    expect(rows[0]).toMatchObject({
+      status: "COMPLETED",
+      total: 9_800, // the latest event's
+      subtotal: 10_500, // only order.placed had these: kept
+      discount: 500,
+      shipping: 0,
+      store_id: "store-hz-1",
+      items: [{ sku: "TEA-1", title: "龙井茶 250g", category: null, quantity: 2, unitPrice: 4_900, discount: null }], // the latest lines
+    });
+  });
+
+  it("does not count an order cancelled after payment, unless it was completed after all", async () => {
+    const [c] = await newCustomers(1);
+    const id = uniqueId("o");
+    await apply([item(anOrderEvent("order.paid", id, minute(0)), c)]);
+    expect(await statsRow(c)).toMatchObject({ orders_count: 1, total_spent: 10_000 });
+    expect(await apply([item(aLeanOrderEvent("order.cancelled", id, minute(5)), c)])).toEqual([c]);
+    expect(await orderRow(id)).toMatchObject({ status: "CANCELLED", refunded: 0 });
+    expect(await statsRow(c)).toBeNull();
+    expect(await apply([item(aLeanOrderEvent("order.completed", id, minute(9)), c)])).toEqual([c]);
+    expect(await statsRow(c)).toMatchObject({ orders_count: 1, total_spent: 10_000 });
+    expect(await storedStats([c])).toEqual(await recomputedStats([c]));
+  });
+
   it("breaks ties between events at the same instant the same way in a batch and across batches", async () => {
     const [c] = await newCustomers(1);
     const id = uniqueId("o");
@@ -316,6 +359,8 @@ describe("OrdersService.applyEvents", () => {
       refundId: fc.constantFrom("rf-1", "rf-2", "rf-3"),
       amount: fc.integer({ min: 0, max: 12_000 }),
       resolved: fc.boolean(),
+      lean: fc.boolean(), // a notice without the optional fields
+      subtotal: fc.integer({ min: 0, max: 30_000 }),
     });
     const aHistory = fc.record({ events: fc.array(anEvent, { minLength: 1, maxLength: 25 }), cuts: fc.array(fc.boolean(), { minLength: 25, maxLength: 25 }) });
 
@@ -333,7 +378,9 @@ describe("OrdersService.applyEvents", () => {
           const event =
             e.kind === "order.refunded"
               ? aRefundEvent(orderId, e.refundId, e.amount, at, undefined, externalId)
-              : anOrderEvent(e.kind, orderId, at, { total: e.total, currency: e.currency }, externalId);
+              : e.lean
+                ? aLeanOrderEvent(e.kind, orderId, at, { total: e.total, currency: e.currency }, externalId)
+                : anOrderEvent(e.kind, orderId, at, { total: e.total, currency: e.currency, subtotal: e.subtotal, items: [{ sku: `S${e.subtotal % 5}`, quantity: 1, unitPrice: e.subtotal }] }, externalId);
           batch.push({ item: item(event, e.resolved ? customerOf(e.order) : null, channel), order: e.order });
           if (i === events.length - 1 || cuts[i]) {
             const before = await storedStats(customers);
@@ -349,7 +396,7 @@ describe("OrdersService.applyEvents", () => {
         const sorted = [...customers].sort();
         expect(await storedStats(sorted)).toEqual(await recomputedStats(sorted));
         const rows: Row[] = await app.db.dataSource.query(
-          `SELECT external_order_id, customer_id, currency, total::float8 AS total, refunded::float8 AS refunded, placed_at, paid_at, cancelled_at, completed_at, status,
+          `SELECT external_order_id, customer_id, currency, total::float8 AS total, subtotal::float8 AS subtotal, items, refunded::float8 AS refunded, placed_at, paid_at, cancelled_at, completed_at, status,
                   (SELECT coalesce(sum(amount), 0)::float8 FROM order_refunds r WHERE r.tenant_id = o.tenant_id AND r.channel = o.channel AND r.external_order_id = o.external_order_id) AS refunds_sum
              FROM orders o WHERE tenant_id = $1 AND channel = $2 ORDER BY external_order_id`,
           [tenantId, channel],
@@ -449,7 +496,14 @@ const stampOf = (e: OrderEvent): Stamp => [Date.parse(e.occurredAt), RANK[e.type
 class Model {
   private orders = new Map<
     string,
-    { customer: string | null; amounts: { stamp: Stamp; currency: string; total: number } | null; times: Record<string, number | null>; refunds: Map<string, number> }
+    {
+      customer: string | null;
+      amounts: { stamp: Stamp; currency: string; total: number } | null;
+      subtotal: { stamp: Stamp; value: number } | null;
+      items: { stamp: Stamp; value: { sku: string; unitPrice: number }[] } | null;
+      times: Record<string, number | null>;
+      refunds: Map<string, number>;
+    }
   >();
 
   apply(batch: OrderEventItem[]): void {
@@ -458,7 +512,7 @@ class Model {
       const id = event.payload.orderId;
       let o = this.orders.get(id);
       if (!o) {
-        o = { customer: null, amounts: null, times: { placed_at: null, paid_at: null, cancelled_at: null, completed_at: null }, refunds: new Map() };
+        o = { customer: null, amounts: null, subtotal: null, items: null, times: { placed_at: null, paid_at: null, cancelled_at: null, completed_at: null }, refunds: new Map() };
         this.orders.set(id, o);
       }
       if (!o.customer && customerId) o.customer = customerId; // events go in time order: the batch's earliest
@@ -470,6 +524,10 @@ class Model {
       const t = TIME[event.type];
       if (o.times[t] === null || stamp[0] < o.times[t]!) o.times[t] = stamp[0];
       if (!o.amounts || later(stamp, o.amounts.stamp) > 0) o.amounts = { stamp, currency: event.payload.currency, total: event.payload.total };
+      // Optional fields: each from the latest event that carries it.
+      const p = event.payload;
+      if (p.subtotal !== undefined && (!o.subtotal || later(stamp, o.subtotal.stamp) > 0)) o.subtotal = { stamp, value: p.subtotal };
+      if (p.items !== undefined && (!o.items || later(stamp, o.items.stamp) > 0)) o.items = { stamp, value: p.items.map((i) => ({ sku: i.sku, unitPrice: i.unitPrice })) };
     }
   }
 
@@ -498,6 +556,8 @@ class Model {
           customer_id: o.customer,
           currency: o.amounts?.currency ?? null,
           total,
+          subtotal: o.subtotal?.value ?? null,
+          items: (o.items?.value ?? []).map((i) => ({ sku: i.sku, title: null, category: null, quantity: 1, unitPrice: i.unitPrice, discount: null })),
           refunded,
           placed_at: iso(t.placed_at),
           paid_at: iso(t.paid_at),
