@@ -130,6 +130,30 @@ describe("ingestion pipeline", () => {
     expect(await count(`SELECT count(*) n FROM customer_identities`)).toBe(4);
   });
 
+  it("applies each event once when the same batch is sent twice at the same time (a retry racing the first try)", async () => {
+    const events = syntheticEvents(300, 5);
+    const reference = await appWithTenant();
+    try {
+      await ingestAll(reference.app, reference.ctx, events, 300);
+      const expected = await snapshot(reference.app.db.dataSource, reference.tenantId);
+      const source = { channel: "http-json", connectionId: null };
+      // Overlapping halves as well as the whole batch, so claims collide part-way through a batch.
+      const runs = await Promise.all([
+        env.app.ingestion.ingest(env.ctx, source, events),
+        env.app.ingestion.ingest(env.ctx, source, events.slice(100)),
+        env.app.ingestion.ingest(env.ctx, source, events.slice(0, 200)),
+      ]);
+      const accepted = new Map<string, number>();
+      for (const r of runs.flat()) if (r.status === "accepted") accepted.set(r.externalId, (accepted.get(r.externalId) ?? 0) + 1);
+      expect(runs.flat().filter((r) => r.status === "rejected")).toEqual([]);
+      expect([...accepted.values()].every((n) => n === 1)).toBe(true);
+      expect(accepted.size).toBe(new Set(events.map((e) => (e as { externalId: string }).externalId)).size);
+      expect(await snapshot(env.app.db.dataSource, env.tenantId)).toEqual(expected);
+    } finally {
+      await reference.close();
+    }
+  });
+
   it("replaying the same 1,000 events twice leaves identical state", async () => {
     const events = syntheticEvents(1000, 7);
     const first = await ingestAll(env.app, env.ctx, events);
