@@ -3,6 +3,7 @@ import { Ingestion1764320000000 } from "./1764320000000-ingestion";
 import { Orders1764330000000 } from "./1764330000000-orders";
 import { Imports1764340000000 } from "./1764340000000-imports";
 import { OutboxLease1764350000000 } from "./1764350000000-outbox-lease";
+import { OutboxDelivery1764360000000 } from "./1764360000000-outbox-delivery";
 import { OrderFieldStamps1764370000000 } from "./1764370000000-order-field-stamps";
 
 /**
@@ -15,5 +16,6 @@ export const migrations = [
   Orders1764330000000,
   Imports1764340000000,
   OutboxLease1764350000000,
+  OutboxDelivery1764360000000,
   OrderFieldStamps1764370000000,
 ];

@@ -27,4 +27,12 @@ export class OutboxRow {
   /** While set and in the future, a dispatcher is running this row's handlers. */
   @Column({ type: "timestamptz", precision: 3, nullable: true })
   leaseUntil: Date | null;
+
+  /** When the event was handed to the PubSub; a retry does not publish it again. */
+  @Column({ type: "timestamptz", precision: 3, nullable: true })
+  publishedAt: Date | null;
+
+  /** Names of the handlers that completed for this row; a retry runs only the others. */
+  @Column({ type: "text", array: true, default: () => "'{}'" })
+  handlersDone: string[];
 }

@@ -14,11 +14,15 @@ const LEASE_SECONDS = 60;
  * The transactional outbox. `write` stores events in the caller's transaction; `dispatch` leases
  * undispatched rows (FOR UPDATE SKIP LOCKED, so several instances share the work), hands each to
  * the PubSub and the registered handlers outside any transaction, then marks them dispatched.
- * Delivery is at least once: a handler that failed keeps its row pending (and is retried by the
- * poller), so handlers must be idempotent — the `eventId` helps.
+ *
+ * A row remembers what was delivered: `published_at` (subscribers heard it) and `handlers_done`
+ * (names of the handlers that completed). A handler that fails keeps its row pending; the retry
+ * (next poll, up to MAX_ATTEMPTS) runs only the handlers not yet done and does not publish again.
+ * Only a crash — or a failed write of that record — repeats work: delivery stays at least once, so
+ * handlers must still be idempotent (the `eventId` helps).
  */
 export class Outbox {
-  private readonly handlers = new Map<string, EventHandler[]>();
+  private readonly handlers = new Map<string, { name: string; handler: EventHandler }[]>();
   private running: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
@@ -30,9 +34,15 @@ export class Outbox {
     private readonly log: Logger,
   ) {}
 
-  on<T extends DomainEventType>(type: T, handler: EventHandler<T>): void {
+  /**
+   * Registers a handler. Its `name` is what a row records once the handler has completed, so a
+   * retry skips it: keep it stable across restarts (plugins use `plugin:<name>`). The default,
+   * `<type>#<n>` by order of registration, is stable only while registration order is.
+   */
+  on<T extends DomainEventType>(type: T, handler: EventHandler<T>, name: string = `${type}#${this.handlers.get(type)?.length ?? 0}`): void {
     const list = this.handlers.get(type) ?? [];
-    list.push(handler as unknown as EventHandler);
+    if (list.some((h) => h.name === name)) throw new Error(`Two handlers of ${type} are named "${name}"`);
+    list.push({ name, handler: handler as unknown as EventHandler });
     this.handlers.set(type, list);
   }
 
@@ -95,44 +105,64 @@ export class Outbox {
    * may use the database, which on the single-connection embedded database would otherwise wait
    * forever — then record the outcome. A dispatcher that dies mid-way leaves leased rows that another
    * picks up once the lease ends: delivery stays at least once.
+   *
+   * Crash windows, in order: the batch's new rows are published, then `published_at` is set for them
+   * in one statement — dying between the two publishes them again (at least once; marking first
+   * would lose them instead). Handlers then run, and one statement records for every row the
+   * handlers that completed; dying before it reruns the batch's handlers. A handler that merely
+   * throws never causes either.
    */
   private async dispatchBatch(): Promise<number> {
-    const rows: { id: string; type: string; payload: DomainEvent; created_at: Date }[] = await this.dataSource.query(
+    type Claimed = { id: string; type: string; payload: DomainEvent; created_at: Date; published_at: Date | null; handlers_done: string[] };
+    const rows: Claimed[] = await this.dataSource.query(
       `UPDATE outbox SET lease_until = now() + make_interval(secs => $2::int)
         WHERE id IN (SELECT id FROM outbox
                       WHERE dispatched_at IS NULL AND (lease_until IS NULL OR lease_until < now())
                       ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-        RETURNING id, type, payload, created_at`,
+        RETURNING id, type, payload, created_at, published_at, handlers_done`,
       [BATCH, LEASE_SECONDS],
-    ).then(([r]: [typeof rows]) => r.sort((a, b) => Number(BigInt(a.id) - BigInt(b.id))));
-    const done: string[] = [];
-    const failed: string[] = [];
+    ).then(([r]: [Claimed[]]) => r.sort((a, b) => Number(BigInt(a.id) - BigInt(b.id))));
+    if (!rows.length) return 0;
+    const delivered = new Map<string, Delivered>(
+      rows.map((row) => [row.id, { ...row.payload, eventId: row.id, occurredAt: new Date(row.created_at).toISOString() } as Delivered]),
+    );
+
+    const unpublished = rows.filter((row) => !row.published_at);
+    for (const row of unpublished) this.pubsub.publish(delivered.get(row.id)!);
+    if (unpublished.length) {
+      await this.dataSource.query(`UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[]) AND published_at IS NULL`, [
+        unpublished.map((row) => row.id),
+      ]);
+    }
+
+    const outcomes: { id: string; ok: boolean; done: string[] }[] = [];
     for (const row of rows) {
-      const event = { ...row.payload, eventId: row.id, occurredAt: new Date(row.created_at).toISOString() } as Delivered;
-      this.pubsub.publish(event);
-      let okAll = true;
-      for (const handler of this.handlers.get(row.type) ?? []) {
+      const event = delivered.get(row.id)!;
+      const done = new Set(row.handlers_done ?? []);
+      let ok = true;
+      for (const { name, handler } of this.handlers.get(row.type) ?? []) {
+        if (done.has(name)) continue;
         try {
           await handler(event);
+          done.add(name);
         } catch (err) {
-          okAll = false;
-          this.log.warn({ eventId: row.id, type: row.type, err: (err as Error).message }, "event handler failed");
+          ok = false;
+          this.log.warn({ eventId: row.id, type: row.type, handler: name, err: (err as Error).message }, "event handler failed");
         }
       }
-      (okAll ? done : failed).push(row.id);
+      outcomes.push({ id: row.id, ok, done: [...done] });
     }
-    if (done.length) {
-      await this.dataSource.query(`UPDATE outbox SET dispatched_at = now(), attempts = attempts + 1, lease_until = NULL WHERE id = ANY($1::bigint[])`, [done]);
-    }
-    if (failed.length) {
-      // After MAX_ATTEMPTS a row stops blocking the queue; it stays in the table for inspection.
-      await this.dataSource.query(
-        `UPDATE outbox SET attempts = attempts + 1, lease_until = NULL,
-           dispatched_at = CASE WHEN attempts + 1 >= $2 THEN now() END
-         WHERE id = ANY($1::bigint[])`,
-        [failed, MAX_ATTEMPTS],
-      );
-    }
+    // One statement for the batch. Names are merged with what is stored, in case a dispatcher whose
+    // lease ran out recorded some meanwhile. After MAX_ATTEMPTS a row stops blocking the queue; it
+    // stays in the table for inspection, its handlers_done telling which handlers never completed.
+    await this.dataSource.query(
+      `UPDATE outbox o SET attempts = o.attempts + 1, lease_until = NULL,
+         handlers_done = ARRAY(SELECT DISTINCT h FROM unnest(o.handlers_done || ARRAY(SELECT jsonb_array_elements_text(x.done))) AS h ORDER BY h),
+         dispatched_at = COALESCE(o.dispatched_at, CASE WHEN x.ok OR o.attempts + 1 >= $2 THEN now() END)
+        FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, ok boolean, done jsonb)
+       WHERE o.id = x.id`,
+      [JSON.stringify(outcomes), MAX_ATTEMPTS],
+    );
     return rows.length;
   }
 }

@@ -29,7 +29,7 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
   app.outbox.on("api_key.revoked", (event) => {
     for (const socket of byKey.get(event.keyId) ?? []) socket.close(CLOSE_FORBIDDEN, "Forbidden: API key revoked");
     byKey.delete(event.keyId);
-  });
+  }, "graphql-ws:close-revoked");
 
   const disposable = useServer<Record<string, unknown> | undefined, Extra>(
     {

@@ -96,7 +96,8 @@ export class PluginHost {
       const ctx = this.context(plugin);
       await plugin.init?.(ctx);
       for (const [type, handler] of Object.entries(plugin.onEvent ?? {})) {
-        this.app.outbox.on(type as DomainEventType, (event) => (handler as (e: unknown, c: PluginContext<unknown>) => Promise<void>)(event, ctx));
+        // Named by plugin, so that a retry after another handler failed skips this one if it completed.
+        this.app.outbox.on(type as DomainEventType, (event) => (handler as (e: unknown, c: PluginContext<unknown>) => Promise<void>)(event, ctx), `plugin:${plugin.name}`);
       }
       for (const job of plugin.jobs ?? []) this.schedule(plugin.name, job.name, job.everyMs, () => job.run(ctx));
     }

@@ -111,7 +111,12 @@ export interface PluginDefinition<C = unknown> {
   /** Config keys never returned by the API. */
   secretKeys?: readonly string[];
   channel?: ChannelDefinition<C>;
-  /** Handlers of committed domain events (at least once: make them idempotent with `event.eventId`). */
+  /**
+   * Handlers of committed domain events. A handler that throws is retried later (up to 10 attempts);
+   * a retry skips handlers that already completed — the host records yours as `plugin:<name>`, so keep
+   * the plugin's name stable. A crash mid-dispatch can still run a handler twice (at least once):
+   * make handlers idempotent with `event.eventId`.
+   */
   onEvent?: EventHandlers<C>;
   jobs?: JobDefinition<C>[];
   /**

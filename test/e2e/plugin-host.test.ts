@@ -103,6 +103,9 @@ describe("plugin host", () => {
     await t.server.app.outbox.idle();
     const local = Buffer.from(c.id, "base64url").toString().split(":")[1];
     expect(delivered.some((e) => e.type === "customer.created" && (e as { customerId?: string }).customerId === local)).toBe(true);
+    // The row records the plugin's handler by the plugin's name, so a retry would skip it.
+    const [row] = await t.server.app.db.dataSource.query(`SELECT handlers_done FROM outbox WHERE type = 'customer.created' AND payload->>'customerId' = $1`, [local]);
+    expect(row.handlers_done).toContain("plugin:probe");
     const runs = jobRuns.length;
     await new Promise((r) => setTimeout(r, 150));
     expect(jobRuns.length).toBeGreaterThan(runs);

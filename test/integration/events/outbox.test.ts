@@ -20,6 +20,37 @@ async function pendingRows(app: App): Promise<number> {
   return row.n;
 }
 
+type DeliveryRow = { attempts: number; published: boolean; dispatched: boolean; handlers_done: string[] };
+
+async function deliveryOf(app: App, type: string): Promise<DeliveryRow> {
+  const [row] = await app.db.dataSource.query(
+    `SELECT attempts, published_at IS NOT NULL AS published, dispatched_at IS NOT NULL AS dispatched, handlers_done FROM outbox WHERE type = $1`,
+    [type],
+  );
+  return row;
+}
+
+/** A real subscriber on the app's PubSub, recording what it hears until stopped. */
+function listen(app: App, type: "customer.created", tenantId: string): { heard: Delivered[]; stop(): Promise<void> } {
+  const heard: Delivered[] = [];
+  const it = app.pubsub.subscribe(type, tenantId)[Symbol.asyncIterator]();
+  const pump = (async () => {
+    for (let r = await it.next(); !r.done; r = await it.next()) heard.push(r.value);
+  })();
+  return {
+    heard,
+    async stop() {
+      await new Promise((r) => setImmediate(r)); // let anything already published reach the subscriber
+      await it.return?.();
+      await pump;
+    },
+  };
+}
+
+function tenantOfCtx(ctx: Ctx): string {
+  return (ctx.principal as { tenantId: string }).tenantId;
+}
+
 describe("outbox", () => {
   let db: Awaited<ReturnType<typeof reopenableDatabase>>;
   beforeEach(async () => {
@@ -95,6 +126,89 @@ describe("outbox", () => {
     await app.outbox.idle();
     expect(calls).toBe(2);
     expect(await pendingRows(app)).toBe(0);
+    await app.db.close();
+  });
+});
+
+describe("outbox retries", () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  beforeEach(async () => {
+    db = await freshDatabase();
+  });
+  afterEach(() => db.dispose());
+
+  it("publishes an event to subscribers once and reruns only the handler that failed", async () => {
+    const { app, ctx } = await appOn(db);
+    const subscriber = listen(app, "customer.created", tenantOfCtx(ctx));
+    const calls = { steady: 0, flaky: 0 };
+    app.outbox.on("customer.created", () => void calls.steady++, "steady");
+    app.outbox.on("customer.created", () => {
+      if (++calls.flaky === 1) throw new Error("downstream unavailable");
+    }, "flaky");
+
+    await app.customers.create(ctx, aCustomer() as never);
+    await app.outbox.idle();
+    expect(calls).toEqual({ steady: 1, flaky: 1 });
+    expect(await deliveryOf(app, "customer.created")).toEqual({ attempts: 1, published: true, dispatched: false, handlers_done: ["steady"] });
+
+    app.outbox.kick();
+    await app.outbox.idle();
+    await subscriber.stop();
+    expect(subscriber.heard.map((e) => e.type)).toEqual(["customer.created"]);
+    expect(calls).toEqual({ steady: 1, flaky: 2 });
+    expect(await deliveryOf(app, "customer.created")).toEqual({ attempts: 2, published: true, dispatched: true, handlers_done: ["flaky", "steady"] });
+    expect(await pendingRows(app)).toBe(0);
+    await app.db.close();
+  });
+
+  it("after a restart, neither republishes a row recorded as published nor reruns the handlers it records as done", async () => {
+    const { app, ctx } = await appOn(db);
+    await app.outbox.stop();
+    await app.customers.create(ctx, aCustomer() as never);
+    // What a dispatcher that died after its first attempt leaves behind: published, one handler done, lease ended.
+    await app.db.dataSource.query(`UPDATE outbox SET published_at = now(), handlers_done = '{audit}', attempts = 1, lease_until = now() - interval '1 second'`);
+    const other = new (app.outbox.constructor as new (...a: unknown[]) => typeof app.outbox)(app.db.dataSource, app.pubsub, silentLog);
+    const subscriber = listen(app, "customer.created", tenantOfCtx(ctx));
+    const ran: string[] = [];
+    other.on("customer.created", () => void ran.push("audit"), "audit");
+    other.on("customer.created", () => void ran.push("mail"), "mail");
+    other.kick();
+    await other.idle();
+    await subscriber.stop();
+    expect(ran).toEqual(["mail"]);
+    expect(subscriber.heard).toEqual([]);
+    expect(await deliveryOf(app, "customer.created")).toEqual({ attempts: 2, published: true, dispatched: true, handlers_done: ["audit", "mail"] });
+    await app.db.close();
+  });
+
+  it("gives a row up after ten attempts, having published it once, and records which handlers completed", async () => {
+    const { app, ctx } = await appOn(db);
+    const subscriber = listen(app, "customer.created", tenantOfCtx(ctx));
+    let broken = 0;
+    app.outbox.on("customer.created", () => undefined, "fine");
+    app.outbox.on("customer.created", () => {
+      broken++;
+      throw new Error("always down");
+    }, "broken");
+    await app.customers.create(ctx, aCustomer() as never);
+    await app.outbox.idle();
+    for (let i = 1; i < 10; i++) {
+      expect(await pendingRows(app)).toBe(1);
+      app.outbox.kick();
+      await app.outbox.idle();
+    }
+    await subscriber.stop();
+    expect(broken).toBe(10);
+    expect(subscriber.heard).toHaveLength(1);
+    expect(await deliveryOf(app, "customer.created")).toEqual({ attempts: 10, published: true, dispatched: true, handlers_done: ["fine"] });
+    await app.db.close();
+  });
+
+  it("refuses two handlers of one event type under the same name", async () => {
+    const { app } = await appOn(db);
+    app.outbox.on("customer.created", () => undefined, "sync");
+    expect(() => app.outbox.on("customer.created", () => undefined, "sync")).toThrow(/named "sync"/);
+    app.outbox.on("customer.updated", () => undefined, "sync");
     await app.db.close();
   });
 });
