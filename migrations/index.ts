@@ -5,6 +5,7 @@ import { Imports1764340000000 } from "./1764340000000-imports";
 import { OutboxLease1764350000000 } from "./1764350000000-outbox-lease";
 import { OutboxDelivery1764360000000 } from "./1764360000000-outbox-delivery";
 import { OrderFieldStamps1764370000000 } from "./1764370000000-order-field-stamps";
+import { IngestedEventsKeptIndex1764380000000 } from "./1764380000000-ingested-events-kept-index";
 
 /**
  * Every migration, in order. `npm run migration:generate -- migrations/<name>` writes a new file;
@@ -18,4 +19,5 @@ export const migrations = [
   OutboxLease1764350000000,
   OutboxDelivery1764360000000,
   OrderFieldStamps1764370000000,
+  IngestedEventsKeptIndex1764380000000,
 ];

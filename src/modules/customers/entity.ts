@@ -109,7 +109,7 @@ export class Customer implements Node {
   @Column({ type: "timestamptz", precision: 3 })
   createdAt: Date;
 
-  @Field(() => Date)
+  @Field(() => Date, { description: "When the profile (fields, tags, identities, consent) last changed. A mere sighting — an order of a known customer — moves only lastSeenAt." })
   @Column({ type: "timestamptz", precision: 3 })
   updatedAt: Date;
 

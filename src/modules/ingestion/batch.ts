@@ -4,6 +4,7 @@ import { Customer, Gender } from "../customers/entity";
 import type { IdentityTypeName } from "../../plugins/identity";
 
 type Idn = { type: IdentityTypeName; value: string };
+const SIGHTING_FIELDS = new Set(["lastSeenAt", "firstSeenAt"]);
 const key = (i: { type: string; value: string }) => `${i.type}\u0000${i.value}`;
 
 /** A `customers` row as both drivers return it (timestamps as Date or ISO text). */
@@ -34,6 +35,7 @@ interface CustomerState {
   isNew: boolean;
   /** Fields changed since the last flush (for the UPDATE) and since the start (for events). */
   dirty: boolean;
+  pending: Set<string>;
   changed: Set<string>;
 }
 
@@ -96,7 +98,7 @@ export class BatchState {
       else byCustomer.set(i.customer_id, [{ type: i.type, value: i.value }]);
     }
     for (const row of rows) {
-      this.customers.set(row.id, { row, identities: byCustomer.get(row.id) ?? [], isNew: false, dirty: false, changed: new Set() });
+      this.customers.set(row.id, { row, identities: byCustomer.get(row.id) ?? [], isNew: false, dirty: false, pending: new Set(), changed: new Set() });
     }
   }
 
@@ -157,7 +159,7 @@ export class BatchState {
       firstSeenAt: new Date(at),
       lastSeenAt: new Date(at),
     });
-    const state: CustomerState = { row, identities: [], isNew: true, dirty: true, changed: new Set() };
+    const state: CustomerState = { row, identities: [], isNew: true, dirty: true, pending: new Set(), changed: new Set() };
     this.customers.set(row.id, state);
     this.created.add(row.id);
     return state;
@@ -195,6 +197,7 @@ export class BatchState {
 
   mark(c: CustomerState, field: string): void {
     c.dirty = true;
+    c.pending.add(field);
     c.changed.add(field);
   }
 
@@ -202,7 +205,11 @@ export class BatchState {
   async flush(m: EntityManager): Promise<void> {
     const now = new Date().toISOString();
     const fresh = [...this.customers.values()].filter((c) => c.isNew && c.dirty);
-    const changed = [...this.customers.values()].filter((c) => !c.isNew && c.dirty);
+    const dirty = [...this.customers.values()].filter((c) => !c.isNew && c.dirty);
+    // A mere sighting (an order of a regular) moves only first/last seen: a narrow UPDATE, and not a
+    // change of the profile, so `updatedAt` stays (syncs that follow updatedAt are not flooded by it).
+    const sighted = dirty.filter((c) => [...c.pending].every((f) => SIGHTING_FIELDS.has(f)));
+    const changed = dirty.filter((c) => !sighted.includes(c));
     const columns = `id uuid, display_name text, gender text, birthday date, country text, province text, city text, phone text,
       email text, tags text[], attributes jsonb, field_times jsonb, created_at timestamptz, updated_at timestamptz,
       first_seen_at timestamptz, last_seen_at timestamptz`;
@@ -253,6 +260,14 @@ export class BatchState {
         [this.tenantId, JSON.stringify(changed.map(record))],
       );
     }
+    if (sighted.length) {
+      await m.query(
+        `UPDATE customers c SET first_seen_at = LEAST(c.first_seen_at, x.first_seen_at), last_seen_at = GREATEST(c.last_seen_at, x.last_seen_at)
+           FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, first_seen_at timestamptz, last_seen_at timestamptz)
+          WHERE c.tenant_id = $1 AND c.id = x.id`,
+        [this.tenantId, JSON.stringify(sighted.map((c) => ({ id: c.row.id, first_seen_at: c.row.firstSeenAt.toISOString(), last_seen_at: c.row.lastSeenAt.toISOString() })))],
+      );
+    }
     if (this.seen.size) {
       const seen = [...this.seen].map(([k, at]) => {
         const [type, value] = k.split("\u0000");
@@ -266,9 +281,10 @@ export class BatchState {
       );
       this.seen = new Map();
     }
-    for (const c of [...fresh, ...changed]) {
+    for (const c of [...fresh, ...dirty]) {
       c.isNew = false;
       c.dirty = false;
+      c.pending.clear();
     }
   }
 

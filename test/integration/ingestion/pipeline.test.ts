@@ -47,6 +47,27 @@ describe("ingestion pipeline", () => {
     expect(c?.displayName).toBe("王芳");
   });
 
+  it("moves only lastSeenAt (not updatedAt) when a known customer is merely seen again", async () => {
+    const id = [{ type: "phone", value: phoneOf(42) }];
+    const source = { channel: "pos", connectionId: null };
+    await env.app.ingestion.ingest(env.ctx, source, [upsert("p1", 1, id, { displayName: "钱多多" })]);
+    const read = async () =>
+      (await env.app.db.dataSource.query(`SELECT updated_at, last_seen_at, first_seen_at FROM customers`)).map((r: Record<string, Date>) => ({
+        updated: new Date(r.updated_at).toISOString(),
+        last: new Date(r.last_seen_at).toISOString(),
+        first: new Date(r.first_seen_at).toISOString(),
+      }))[0];
+    const before = await read();
+    const order = { type: "order.paid", externalId: "o1", occurredAt: at(30), identities: id, payload: { orderId: "T1", currency: "CNY", total: 1200 } };
+    const early = upsert("p0", -5, id); // an older sighting without profile fields
+    expect((await env.app.ingestion.ingest(env.ctx, source, [order, early])).map((r) => r.status)).toEqual(["accepted", "accepted"]);
+    expect(await read()).toEqual({ updated: before.updated, last: at(30), first: at(-5) });
+    await env.app.ingestion.ingest(env.ctx, source, [upsert("p2", 40, id, { displayName: "钱多多二" })]);
+    const after = await read();
+    expect(after.updated > before.updated).toBe(true);
+    expect(after.last).toBe(at(40));
+  });
+
   it("treats the same externalId on another channel as a different event", async () => {
     const e = upsert("same", 1, [{ type: "phone", value: phoneOf(1) }], { tags: ["有赞"] });
     await env.app.ingestion.ingest(env.ctx, { channel: "youzan", connectionId: null }, [e]);
