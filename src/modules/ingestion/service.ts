@@ -19,13 +19,6 @@ export interface IngestSource {
 type Idn = { type: IdentityTypeName; value: string };
 const RETRYABLE = new Set(["40P01", "40001"]); // deadlock, serialization failure
 
-/** Another transaction claimed some of this batch's events between the first look and the claim. */
-class ClaimRace extends Error {
-  constructor(readonly lost: number) {
-    super(`${lost} event(s) claimed concurrently; batch retried`);
-  }
-}
-
 /**
  * The ingestion pipeline: per batch, in one transaction — dedupe on (tenant, channel, externalId),
  * resolve identities to customers (create, attach, merge, or record a conflict), apply to modules,
@@ -85,9 +78,8 @@ export class IngestionService {
         }
         return results;
       } catch (err) {
-        const code =
-          err instanceof ClaimRace ? "claim-race" : err instanceof QueryFailedError ? (err as QueryFailedError & { driverError?: { code?: string } }).driverError?.code : undefined;
-        if (!code || (code !== "claim-race" && !RETRYABLE.has(code)) || attempt >= 5) throw err;
+        const code = err instanceof QueryFailedError ? (err as QueryFailedError & { driverError?: { code?: string } }).driverError?.code : undefined;
+        if (!code || !RETRYABLE.has(code) || attempt >= 5) throw err;
         ctx.log.debug({ attempt, code }, "ingest transaction retried");
       }
     }
@@ -96,15 +88,17 @@ export class IngestionService {
   private async apply(tx: TxCtx, source: IngestSource, batch: PreparedEvent[], settings: IdentitySettings): Promise<Set<string>> {
     const tenantId = tenantOf(tx);
     const m = tx.manager;
-    // 1. Idempotency, first look: events already ingested are duplicates and go no further. The claim
-    //    below is the authority; this read only keeps replays from being resolved at all.
-    const known: { external_id: string }[] = await m.query(
-      `SELECT external_id FROM ingested_events WHERE tenant_id = $1 AND channel = $2 AND external_id = ANY($3::text[])`,
-      [tenantId, source.channel, batch.map((p) => p.event.externalId)],
+    // 1. Idempotency: only events whose key is new go on.
+    const claimed: { external_id: string }[] = await m.query(
+      `INSERT INTO ingested_events (tenant_id, channel, external_id, connection_id, type, occurred_at, payload)
+       SELECT $1, $2, x.external_id, $3, x.type, x.occurred_at, x.payload
+         FROM jsonb_to_recordset($4::jsonb) AS x(external_id text, type text, occurred_at timestamptz, payload jsonb)
+       ON CONFLICT DO NOTHING RETURNING external_id`,
+      [tenantId, source.channel, source.connectionId, JSON.stringify(batch.map((p) => ({ external_id: p.event.externalId, type: p.event.type, occurred_at: p.at, payload: p.event })))],
     );
-    const seen = new Set(known.map((r) => r.external_id));
-    const todo = batch.filter((p) => !seen.has(p.event.externalId));
-    if (!todo.length) return new Set();
+    const accepted = new Set(claimed.map((r) => r.external_id));
+    const todo = batch.filter((p) => accepted.has(p.event.externalId));
+    if (!todo.length) return accepted;
 
     // 2. Serialize only what must be: the identity keys this batch touches, locked in sorted order.
     const keys = [...new Set(todo.flatMap((p) => p.identities.map((i) => `${tenantId}:${i.type}:${i.value}`)))];
@@ -139,27 +133,15 @@ export class IngestionService {
     for (const [ext, id] of eventCustomer) eventCustomer.set(ext, state.survivor(id));
     for (const item of orderItems) if (item.customerId) item.customerId = state.survivor(item.customerId);
 
-    // 4. The claim: one row per event, with the customer it resolved to. A key another transaction
-    //    claimed since the first look makes this batch start over (it then sees those as duplicates),
-    //    so nothing above is kept for an event that is not ours.
-    const claimed: { external_id: string }[] = await m.query(
-      `INSERT INTO ingested_events (tenant_id, channel, external_id, connection_id, type, occurred_at, payload, customer_id)
-       SELECT $1, $2, x.external_id, $3, x.type, x.occurred_at, x.payload, x.customer_id
-         FROM jsonb_to_recordset($4::jsonb) AS x(external_id text, type text, occurred_at timestamptz, payload jsonb, customer_id uuid)
-       ON CONFLICT DO NOTHING RETURNING external_id`,
-      [
-        tenantId,
-        source.channel,
-        source.connectionId,
-        JSON.stringify(
-          todo.map((p) => ({ external_id: p.event.externalId, type: p.event.type, occurred_at: p.at, payload: p.event, customer_id: eventCustomer.get(p.event.externalId) ?? null })),
-        ),
-      ],
-    );
-    if (claimed.length !== todo.length) throw new ClaimRace(todo.length - claimed.length);
-    const accepted = new Set(claimed.map((r) => r.external_id));
-
-    // 5. Apply to modules and record what happened.
+    // 4. Apply to modules and record what happened.
+    if (eventCustomer.size) {
+      await m.query(
+        `UPDATE ingested_events e SET customer_id = x.customer_id
+           FROM jsonb_to_recordset($3::jsonb) AS x(external_id text, customer_id uuid)
+          WHERE e.tenant_id = $1 AND e.channel = $2 AND e.external_id = x.external_id`,
+        [tenantId, source.channel, JSON.stringify([...eventCustomer].map(([external_id, customer_id]) => ({ external_id, customer_id })))],
+      );
+    }
     if (orderItems.length) {
       // Recomputes the stats of the customers whose orders changed, too.
       await this.app.orders.applyEvents(tx, orderItems);
