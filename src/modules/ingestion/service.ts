@@ -1,6 +1,7 @@
 import { QueryFailedError } from "typeorm";
 import type { App } from "../../app";
 import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
+import { lockKeys } from "../../core/locks";
 import { inTransaction } from "../../core/transaction";
 import type { IngestResult } from "../../plugins/types";
 import type { IdentityTypeName } from "../../plugins/identity";
@@ -101,10 +102,7 @@ export class IngestionService {
     if (!todo.length) return accepted;
 
     // 2. Serialize only what must be: the identity keys this batch touches, locked in sorted order.
-    const keys = [...new Set(todo.flatMap((p) => p.identities.map((i) => `${tenantId}:${i.type}:${i.value}`)))];
-    if (keys.length) {
-      await m.query(`SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(s, 0) AS k FROM unnest($1::text[]) s ORDER BY 1) o`, [keys]);
-    }
+    await lockKeys(m, "identity", tenantId, [...new Set(todo.flatMap((p) => p.identities.map((i) => `${i.type}:${i.value}`)))]);
 
     // 3. Resolve identities against one read of the owners.
     const state = await BatchState.load(m, tenantId, uniqueIdentities(todo));

@@ -1,6 +1,7 @@
 import type { App } from "../../app";
 import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
+import { lockKeys } from "../../core/locks";
 import { localId } from "../../core/global-id";
 import { ConnectionType, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
 import type { MergeHook } from "../customers/merge";
@@ -92,14 +93,6 @@ WHERE ${NEWER}
    OR (o.customer_id IS NULL AND EXCLUDED.customer_id IS NOT NULL)
    OR ${TIME_COLUMNS.map((c) => `least(o.${c}, EXCLUDED.${c}) IS DISTINCT FROM o.${c}`).join("\n   OR ")}
 RETURNING o.customer_id`;
-
-/**
- * Serializes stats refreshes of the same customers: each recomputation then reads the orders the
- * previous one committed. Taken in hash order, so two transactions cannot wait on each other here.
- */
-const LOCK_STATS_SQL = `
-SELECT count(pg_advisory_xact_lock(h))::int AS locked
-  FROM (SELECT DISTINCT hashtextextended('crm.customer_stats:' || c, 0) AS h FROM unnest($1::text[]) AS c ORDER BY h) AS keys`;
 
 /**
  * Recomputes stats from the orders (never incrementally, so they cannot drift), writes rows that
@@ -302,7 +295,8 @@ export class OrdersService {
     const ids = [...new Set(customerIds)];
     if (!ids.length) return [];
     const tenantId = tenantOf(tx);
-    await tx.manager.query(LOCK_STATS_SQL, [ids.map((id) => `${tenantId}:${id}`)]);
+    // Serializes stats refreshes of the same customers: each recomputation then reads the orders the previous one committed.
+    await lockKeys(tx.manager, "customer_stats", tenantId, ids);
     const rows: { id: string }[] = await tx.manager.query(REFRESH_STATS_SQL, [tenantId, ids]);
     return rows.map((r) => r.id).sort();
   }

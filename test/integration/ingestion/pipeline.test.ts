@@ -175,6 +175,23 @@ describe("ingestion pipeline", () => {
     }
   });
 
+  it("ingests many large batches at once without running out of lock memory", async () => {
+    // One advisory lock per identity ran PostgreSQL's shared lock table (max_locks_per_transaction ×
+    // max_connections, 6,400 by default) out with four such batches: "out of shared memory".
+    const batch = (k: number) =>
+      Array.from({ length: 1000 }, (_, i) => ({
+        type: "order.paid",
+        externalId: `b${k}-${i}`,
+        occurredAt: at(i),
+        identities: [{ type: "pos_member", value: `M${k}-${i}` }, { type: "external", value: `X${k}-${i}` }],
+        payload: { orderId: `O${k}-${i}`, currency: "CNY", total: 100 },
+      }));
+    const runs = await Promise.all(Array.from({ length: 8 }, (_, k) => env.app.ingestion.ingest(env.ctx, { channel: "pos", connectionId: null }, batch(k))));
+    expect(runs.flat().every((r) => r.status === "accepted")).toBe(true);
+    expect(await count(`SELECT count(*) n FROM customers`)).toBe(8000);
+    expect(await count(`SELECT sum(orders_count) n FROM customer_stats`)).toBe(8000);
+  });
+
   it("replaying the same 1,000 events twice leaves identical state", async () => {
     const events = syntheticEvents(1000, 7);
     const first = await ingestAll(env.app, env.ctx, events);
