@@ -12,6 +12,8 @@ import {
   type ChannelConnectionInfo,
   type ChannelRequest,
   type ChannelResponse,
+  type IngestResult,
+  type KeyValueStore,
   type PluginContext,
   type PluginDefinition,
 } from "./types";
@@ -162,12 +164,22 @@ export class PluginHost {
       const r = await guard(() => channel.handshake!(creq, connection, ctx));
       return r.ok ? send(res, r.value) : refuse(r.status, r.reason);
     }
-    const verified = await guard(() => channel.verify(creq, connection, ctx));
+    // Replay markers verify writes (setIfAbsent) are released if ingestion then fails, so the channel's
+    // retry of this very request — same nonce — is taken instead of refused as a replay and lost.
+    const markers: { store: KeyValueStore; key: string }[] = [];
+    const verifyCtx: PluginContext<unknown> = { ...ctx, state: (id) => recordingMarkers(ctx.state(id), markers) };
+    const verified = await guard(() => channel.verify(creq, connection, verifyCtx));
     if (!verified.ok) return refuse(verified.status, verified.reason);
     const normalized = await guard(() => channel.normalize(verified.value, connection));
     if (!normalized.ok) return refuse(normalized.status, normalized.reason);
     if (!Array.isArray(normalized.value)) return refuse(400, "the adapter produced no event list");
-    const results = await this.app.ingestion.ingest(systemCtx(this.app, connection.tenantId, channelName), { channel: channelName, connectionId: connection.id }, normalized.value);
+    let results: IngestResult[];
+    try {
+      results = await this.app.ingestion.ingest(systemCtx(this.app, connection.tenantId, channelName), { channel: channelName, connectionId: connection.id }, normalized.value);
+    } catch (err) {
+      await Promise.all(markers.map((m) => m.store.delete(m.key).catch(() => undefined)));
+      throw err;
+    }
     send(res, channel.acknowledge?.(results, verified.value, connection as ChannelConnectionInfo<unknown>) ?? { status: 200, body: { results } });
   }
 
@@ -184,6 +196,20 @@ export class PluginHost {
     }
     return host;
   }
+}
+
+/** A state store that notes the keys `setIfAbsent` created, so the host can release them. */
+function recordingMarkers(store: KeyValueStore, into: { store: KeyValueStore; key: string }[]): KeyValueStore {
+  return {
+    get: <T = unknown>(key: string) => store.get<T>(key),
+    set: (key, value, ttl) => store.set(key, value, ttl),
+    delete: (key) => store.delete(key),
+    setIfAbsent: async (key, value, ttl) => {
+      const created = await store.setIfAbsent(key, value, ttl);
+      if (created) into.push({ store, key });
+      return created;
+    },
+  };
 }
 
 function systemCtx(app: App, tenantId: string, actor: string): Ctx {

@@ -54,7 +54,11 @@ export class NormalizationError extends Error {
 export interface KeyValueStore {
   get<T = unknown>(key: string): Promise<T | undefined>;
   set(key: string, value: unknown, ttlSeconds?: number): Promise<void>;
-  /** Sets the key only if absent (or expired); true when it was set. Use it for replay protection. */
+  /**
+   * Sets the key only if absent (or expired); true when it was set. Use it for replay protection.
+   * Keys a channel's `verify` creates with it are deleted again by the host if ingesting that request
+   * then fails (answered 503), so the channel's retry of the same request is not taken for a replay.
+   */
   setIfAbsent(key: string, value: unknown, ttlSeconds?: number): Promise<boolean>;
   delete(key: string): Promise<void>;
 }

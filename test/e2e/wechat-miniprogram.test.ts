@@ -217,6 +217,27 @@ describe("wechat-miniprogram message push", () => {
     expect(await ingested()).toBe(before);
   });
 
+  it("takes WeChat's retry of a request (same nonce) that failed with 503 for want of the database", async () => {
+    const message = sample("text.xml").toString().replace("7305318569243146241", "7305318569243149999").replace("还有货吗", "明天能发货吗");
+    const push = safePush(APP, message);
+    // A real failure inside the database for this one event: the ingest transaction rolls back.
+    await sql(`CREATE FUNCTION refuse_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full (test)'; END $$`);
+    await sql(`CREATE TRIGGER refuse_once BEFORE INSERT ON ingested_events FOR EACH ROW WHEN (NEW.external_id = 'msg:7305318569243149999') EXECUTE FUNCTION refuse_once()`);
+    try {
+      const failed = await deliver(push);
+      expect(failed.status).toBe(503);
+      expect(await ingested("msg:7305318569243149999")).toBe(0);
+      expect(await nonceMarkers(push.query.nonce)).toBe(0); // released: the retry must not look like a replay
+    } finally {
+      await sql(`DROP TRIGGER refuse_once ON ingested_events`);
+      await sql(`DROP FUNCTION refuse_once()`);
+    }
+    expect(await deliver(push)).toMatchObject({ status: 200, text: "success" });
+    expect(await ingested("msg:7305318569243149999")).toBe(1);
+    expect(await nonceMarkers(push.query.nonce)).toBe(1);
+    expect((await deliver(push)).status).toBe(401); // and now it is a replay
+  });
+
   describe("refuses, writing nothing", () => {
     const now = () => Math.floor(Date.now() / 1000);
     const cases: [string, () => Push, number, string][] = [
