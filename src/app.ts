@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Config } from "./config";
 import { openDatabase, type Database } from "./db/data-source";
+import { Metrics } from "./core/metrics";
 import { Outbox } from "./events/outbox";
 import { PubSub } from "./events/pubsub";
 import { CustomersService } from "./modules/customers/service";
@@ -18,6 +19,7 @@ export interface App {
   config: Config;
   log: Logger;
   db: Database;
+  metrics: Metrics;
   pubsub: PubSub;
   outbox: Outbox;
   tenancy: TenancyService;
@@ -54,8 +56,9 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
     throw err;
   }
   const pubsub = new PubSub();
-  const outbox = new Outbox(db.dataSource, pubsub, log.child({ component: "outbox" }));
-  const app = { config, log, db, pubsub, outbox } as App;
+  const metrics = new Metrics(db.dataSource);
+  const outbox = new Outbox(db.dataSource, pubsub, log.child({ component: "outbox" }), metrics);
+  const app = { config, log, db, metrics, pubsub, outbox } as App;
   app.tenancy = new TenancyService(app);
   app.customers = new CustomersService(app);
   app.channels = new ChannelsService(app);

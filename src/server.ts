@@ -111,13 +111,9 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
       res.json({ status: "ok" });
     });
     // Prometheus text format; counters only, no personal data.
-    expressApp.get("/metrics", (_req, res) => {
-      const lines = ["# HELP crm_channel_refusals_total Channel webhook requests refused, by channel and HTTP status.", "# TYPE crm_channel_refusals_total counter"];
-      for (const [key, count] of app.plugins.refusals) {
-        const [channel, status] = key.split(":");
-        lines.push(`crm_channel_refusals_total{channel="${channel}",status="${status}"} ${count}`);
-      }
-      res.type("text/plain; version=0.0.4").send(`${lines.join("\n")}\n`);
+    expressApp.get("/metrics", async (_req, res) => {
+      const { contentType, body } = await app.metrics.render();
+      res.type(contentType).send(body);
     });
     expressApp.get("/readyz", async (_req, res) => {
       try {

@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from "typeorm";
 import type { Logger } from "pino";
+import type { Metrics } from "../core/metrics";
 import type { PubSub } from "./pubsub";
 import type { Delivered, DomainEvent, DomainEventType, EventOf } from "./types";
 
@@ -32,6 +33,7 @@ export class Outbox {
     private readonly dataSource: DataSource,
     private readonly pubsub: PubSub,
     private readonly log: Logger,
+    private readonly metrics?: Metrics,
   ) {}
 
   /**
@@ -147,6 +149,7 @@ export class Outbox {
           done.add(name);
         } catch (err) {
           ok = false;
+          this.metrics?.outboxHandlerFailures.inc({ handler: name });
           this.log.warn({ eventId: row.id, type: row.type, handler: name, err: (err as Error).message }, "event handler failed");
         }
       }
@@ -155,14 +158,16 @@ export class Outbox {
     // One statement for the batch. Names are merged with what is stored, in case a dispatcher whose
     // lease ran out recorded some meanwhile. After MAX_ATTEMPTS a row stops blocking the queue; it
     // stays in the table for inspection, its handlers_done telling which handlers never completed.
-    await this.dataSource.query(
+    const [recorded]: [{ type: string; done: boolean }[]] = await this.dataSource.query(
       `UPDATE outbox o SET attempts = o.attempts + 1, lease_until = NULL,
          handlers_done = ARRAY(SELECT DISTINCT h FROM unnest(o.handlers_done || ARRAY(SELECT jsonb_array_elements_text(x.done))) AS h ORDER BY h),
          dispatched_at = COALESCE(o.dispatched_at, CASE WHEN x.ok OR o.attempts + 1 >= $2 THEN now() END)
         FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, ok boolean, done jsonb)
-       WHERE o.id = x.id`,
+       WHERE o.id = x.id
+       RETURNING o.type, o.dispatched_at IS NOT NULL AS done`,
       [JSON.stringify(outcomes), MAX_ATTEMPTS],
     );
+    for (const r of recorded) if (r.done) this.metrics?.outboxDispatched.inc({ type: r.type });
     return rows.length;
   }
 }

@@ -29,8 +29,6 @@ export class PluginHost {
   private readonly plugins = new Map<string, PluginDefinition<unknown>>();
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
-  /** Requests refused per channel and status ("<channel>:<status>"), for operators: GET /metrics. */
-  readonly refusals = new Map<string, number>();
 
   constructor(private readonly app: App) {}
 
@@ -117,6 +115,7 @@ export class PluginHost {
       try {
         await run();
       } catch (err) {
+        this.app.metrics.pluginJobFailures.inc({ plugin, job: name });
         this.app.log.warn({ plugin, job: name, err: (err as Error).message }, "plugin job failed");
       }
       if (!this.stopped) this.timers.push(setTimeout(tick, everyMs).unref());
@@ -142,8 +141,8 @@ export class PluginHost {
     const plugin = this.plugins.get(channelName);
     const channel = plugin?.channel;
     const refuse = (status: number, reason: string) => {
-      const key = `${channelName}:${status}`;
-      this.refusals.set(key, (this.refusals.get(key) ?? 0) + 1);
+      // Unknown channel names are one label value, so a scanner cannot grow the metrics without bound.
+      this.app.metrics.channelRefusals.inc({ channel: plugin ? channelName : "(unknown)", status: String(status) });
       this.app.log.info({ channel: channelName, status, reason, requestId: res.locals.requestId }, "channel request refused");
       send(res, channel?.reject?.(status, reason) ?? { status, body: { error: statusName(status), reason } });
     };

@@ -56,6 +56,16 @@ export class IngestionService {
   }
 
   async ingest(ctx: Ctx, source: IngestSource, inputs: readonly unknown[]): Promise<IngestResult[]> {
+    const timer = this.app.metrics.ingestBatchSeconds.startTimer({ channel: source.channel });
+    const results = await this.ingestBatch(ctx, source, inputs);
+    timer();
+    const counts = new Map<string, number>();
+    for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+    for (const [status, n] of counts) this.app.metrics.ingestedEvents.inc({ channel: source.channel, status }, n);
+    return results;
+  }
+
+  private async ingestBatch(ctx: Ctx, source: IngestSource, inputs: readonly unknown[]): Promise<IngestResult[]> {
     const tenantId = tenantOf(ctx);
     const settings = await this.settings(tenantId);
     const results: IngestResult[] = new Array(inputs.length);

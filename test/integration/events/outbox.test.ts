@@ -158,6 +158,10 @@ describe("outbox retries", () => {
     expect(calls).toEqual({ steady: 1, flaky: 2 });
     expect(await deliveryOf(app, "customer.created")).toEqual({ attempts: 2, published: true, dispatched: true, handlers_done: ["flaky", "steady"] });
     expect(await pendingRows(app)).toBe(0);
+    // What operators see of it on GET /metrics.
+    const metrics = await app.metrics.registry.metrics();
+    expect(metrics).toContain('crm_outbox_handler_failures_total{handler="flaky"} 1');
+    expect(metrics).toContain('crm_outbox_events_dispatched_total{type="customer.created"} 1');
     await app.db.close();
   });
 

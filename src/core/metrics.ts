@@ -1,0 +1,90 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { DataSource } from "typeorm";
+
+/**
+ * The process's Prometheus metrics (`GET /metrics`), one registry per App so that several apps in one
+ * process (tests) never share counters. Labels carry channel, plugin and handler names only — never a
+ * tenant or anything personal.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly channelRefusals = new Counter({
+    name: "crm_channel_refusals_total",
+    help: "Channel webhook requests refused, by channel and HTTP status.",
+    labelNames: ["channel", "status"] as const,
+    registers: [this.registry],
+  });
+
+  readonly ingestedEvents = new Counter({
+    name: "crm_ingest_events_total",
+    help: "Events through the ingestion pipeline, by channel and result (accepted, duplicate, rejected).",
+    labelNames: ["channel", "status"] as const,
+    registers: [this.registry],
+  });
+
+  readonly ingestBatchSeconds = new Histogram({
+    name: "crm_ingest_batch_duration_seconds",
+    help: "Time to ingest one batch (validation and its transaction, retries included), by channel.",
+    labelNames: ["channel"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly outboxDispatched = new Counter({
+    name: "crm_outbox_events_dispatched_total",
+    help: "Domain events delivered by the outbox (every handler done, or given up), by event type.",
+    labelNames: ["type"] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboxHandlerFailures = new Counter({
+    name: "crm_outbox_handler_failures_total",
+    help: "Event handler runs that threw (each is retried on the next poll), by handler name.",
+    labelNames: ["handler"] as const,
+    registers: [this.registry],
+  });
+
+  readonly pluginJobFailures = new Counter({
+    name: "crm_plugin_job_failures_total",
+    help: "Plugin job runs that threw, by plugin and job.",
+    labelNames: ["plugin", "job"] as const,
+    registers: [this.registry],
+  });
+
+  constructor(dataSource: DataSource) {
+    collectDefaultMetrics({ register: this.registry });
+    // Read from the database at scrape time: the backlog is shared by every instance.
+    let scrape: Promise<{ pending: number; age: number }> | null = null;
+    const backlog = () =>
+      (scrape ??= dataSource
+        .query(
+          `SELECT count(*)::int AS pending, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age
+             FROM outbox WHERE dispatched_at IS NULL`,
+        )
+        .then(([r]: { pending: number; age: number }[]) => ({ pending: Number(r.pending), age: Number(r.age) }))
+        .catch(() => ({ pending: Number.NaN, age: Number.NaN }))
+        .finally(() => setImmediate(() => (scrape = null))));
+    new Gauge({
+      name: "crm_outbox_pending_events",
+      help: "Outbox events not yet delivered (NaN when the database cannot be read).",
+      registers: [this.registry],
+      async collect() {
+        this.set((await backlog()).pending);
+      },
+    });
+    new Gauge({
+      name: "crm_outbox_oldest_pending_seconds",
+      help: "Age of the oldest undelivered outbox event; 0 when there is none.",
+      registers: [this.registry],
+      async collect() {
+        this.set((await backlog()).age);
+      },
+    });
+  }
+
+  /** The text exposition format, and its content type. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
