@@ -47,6 +47,11 @@ export function createTaobaoPlugin(options: TaobaoPluginOptions = {}): PluginDef
       verify: (req, connection) => verifyReplay(req, connection.config.appSecret),
       normalize: (payload) => normalizeTmcPayload(payload),
     },
+    // A connection created, changed or disabled here: match the consumers at once. Polling (below)
+    // stays the safety net — on another instance, or if this event went to another dispatcher.
+    onEvent: {
+      "channel_connection.changed": (_event, ctx) => supervisorOf(ctx).reconcile(),
+    },
     // Ticks every activeMs; the supervisor queries the connections only when its cadence says so.
     jobs: [{ name: "tmc-consumers", everyMs: cadence.activeMs, run: (ctx) => supervisorOf(ctx).tick() }],
     async init(ctx) {

@@ -10,6 +10,7 @@ import { FakeTmcServer } from "../../test/fixtures/taobao/fake-tmc-server";
 import {
   backoffDelay,
   connectFrame,
+  createTaobaoPlugin,
   decodeTmcFrame,
   DEFAULT_TMC_URL,
   encodeTmcFrame,
@@ -574,6 +575,28 @@ describe("TmcConsumer", () => {
     await sleep(150);
     expect(server.sessions.length).toBe(1);
     expect(c.connected).toBe(false);
+  });
+});
+
+describe("createTaobaoPlugin", () => {
+  it("matches consumers to connections at once when the host says a connection changed, whatever the cadence", async () => {
+    const server = await FakeTmcServer.start({ appKey: APP_KEY, appSecret: SECRET });
+    const plugin = createTaobaoPlugin({ cadence: { activeMs: 3_600_000, idleMs: 3_600_000 } });
+    let enabled: ChannelConnectionInfo<TaobaoConfig>[] = [];
+    const ctx = { ...testPluginContext<TaobaoConfig>(), connections: async () => enabled };
+    try {
+      await plugin.init!(ctx); // nothing yet
+      enabled = [{ id: "c1", tenantId: "t1", channel: "taobao", name: "茶香旗舰店", config: { appKey: APP_KEY, appSecret: SECRET, groupName: "default", tmcUrl: server.url, reconnectBaseMs: 20 } }];
+      const changed = { type: "channel_connection.changed", tenantId: "t1", connectionId: "c1", channel: "taobao", change: "created", eventId: "1", occurredAt: new Date().toISOString() } as const;
+      await plugin.onEvent!["channel_connection.changed"]!(changed, ctx);
+      await server.waitFor(() => server.signedIn.length === 1, "the consumer to sign in");
+      enabled = [];
+      await plugin.onEvent!["channel_connection.changed"]!({ ...changed, eventId: "2", change: "disabled" }, ctx);
+      await server.waitFor(() => server.current === undefined, "the link closed");
+    } finally {
+      await plugin.destroy!(ctx);
+      await server.close();
+    }
   });
 });
 

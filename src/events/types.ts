@@ -9,7 +9,9 @@ export type DomainEvent =
   | { type: "customer.deleted"; tenantId: string; customerId: string }
   | { type: "customer.merged"; tenantId: string; customerId: string; sourceId: string; mergeId: string }
   | { type: "customer.unmerged"; tenantId: string; customerId: string; sourceId: string; mergeId: string }
-  | { type: "api_key.revoked"; tenantId: string; keyId: string };
+  | { type: "api_key.revoked"; tenantId: string; keyId: string }
+  /** A channel connection was created, changed, disabled or enabled again (`connectionId` is the local id). */
+  | { type: "channel_connection.changed"; tenantId: string; connectionId: string; channel: string; change: "created" | "updated" | "disabled" | "enabled" };
 
 export type DomainEventType = DomainEvent["type"];
 export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;

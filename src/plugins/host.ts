@@ -5,6 +5,7 @@ import { tenantOf, type Ctx } from "../core/context";
 import { localId } from "../core/global-id";
 import type { PluginRequest } from "./graphql";
 import type { DomainEventType } from "../events/types";
+import type { IdentityTypeName } from "./identity";
 import { PluginStateStore } from "./state-store";
 import {
   NormalizationError,
@@ -19,6 +20,7 @@ import {
 } from "./types";
 
 const MAX_BODY = "5mb";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Loads plugins (built-ins plus modules named in CRM_PLUGINS), mounts their channels on
@@ -29,6 +31,8 @@ export class PluginHost {
   private readonly plugins = new Map<string, PluginDefinition<unknown>>();
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  /** The context each plugin got at start: the same one reaches its handlers, jobs and destroy. */
+  private readonly contexts = new Map<string, PluginContext<unknown>>();
 
   constructor(private readonly app: App) {}
 
@@ -85,6 +89,12 @@ export class PluginHost {
           const c = await app.customers.findByIdentity(systemCtx(app, tenantId, plugin.name), type, value);
           return c ? { id: c.id } : null;
         },
+        identities: async (tenantId, customerId) => {
+          if (!UUID.test(customerId)) return null;
+          const [c] = await app.customers.byIds(tenantId, [customerId]);
+          if (!c) return null;
+          return (await app.customers.identitiesOf(tenantId, [customerId])).map((i) => ({ type: i.type as IdentityTypeName, value: i.value }));
+        },
       },
       connections: () => app.channels.enabledOf(plugin.name),
     };
@@ -94,10 +104,17 @@ export class PluginHost {
   async start(): Promise<void> {
     for (const plugin of this.plugins.values()) {
       const ctx = this.context(plugin);
+      this.contexts.set(plugin.name, ctx);
       await plugin.init?.(ctx);
       for (const [type, handler] of Object.entries(plugin.onEvent ?? {})) {
+        const run = handler as (e: unknown, c: PluginContext<unknown>) => Promise<void>;
         // Named by plugin, so that a retry after another handler failed skips this one if it completed.
-        this.app.outbox.on(type as DomainEventType, (event) => (handler as (e: unknown, c: PluginContext<unknown>) => Promise<void>)(event, ctx), `plugin:${plugin.name}`);
+        this.app.outbox.on(
+          type as DomainEventType,
+          // A plugin hears of its own channel's connections only.
+          (event) => (event.type === "channel_connection.changed" && event.channel !== plugin.name ? undefined : run(event, ctx)),
+          `plugin:${plugin.name}`,
+        );
       }
       for (const job of plugin.jobs ?? []) this.schedule(plugin.name, job.name, job.everyMs, () => job.run(ctx));
     }
@@ -106,7 +123,7 @@ export class PluginHost {
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.forEach(clearTimeout);
-    for (const plugin of this.plugins.values()) await plugin.destroy?.();
+    for (const plugin of this.plugins.values()) await plugin.destroy?.(this.contexts.get(plugin.name) ?? this.context(plugin));
   }
 
   private schedule(plugin: string, name: string, everyMs: number, run: () => Promise<void>) {

@@ -72,6 +72,8 @@ export interface PluginContext<C = unknown> {
   ingest(connectionId: string, events: NormalizedEventInput[]): Promise<IngestResult[]>;
   customers: {
     findByIdentity(tenantId: string, type: IdentityTypeName, value: string): Promise<{ id: string } | null>;
+    /** The identities of a customer of `tenantId` (local id, as `findByIdentity` returns), oldest first; null if there is no such customer. */
+    identities(tenantId: string, customerId: string): Promise<{ type: IdentityTypeName; value: string }[] | null>;
   };
   /** Enabled connections of this plugin's channel, across tenants. */
   connections(): Promise<ChannelConnectionInfo<C>[]>;
@@ -129,7 +131,8 @@ export interface PluginDefinition<C = unknown> {
    */
   resolvers?: readonly Function[];
   init?(ctx: PluginContext<C>): Promise<void> | void;
-  destroy?(): Promise<void> | void;
+  /** Shutdown: receives the same context `init` got. */
+  destroy?(ctx: PluginContext<C>): Promise<void> | void;
 }
 
 /** Declares a plugin; the identity function that gives partners type checking. */

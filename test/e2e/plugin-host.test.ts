@@ -6,6 +6,8 @@ import { aCustomer, createCustomer } from "../fixtures/customers";
 import { createKey, createTenant, createTestServer, type TestServer } from "../helpers/test-server";
 
 const delivered: Delivered[] = [];
+const connectionEvents: Delivered[] = [];
+let destroyedWith: PluginContext<{ token: string }> | null = null;
 const jobRuns: number[] = [];
 let context: PluginContext<{ token: string }> | null = null;
 
@@ -30,8 +32,12 @@ const probe = definePlugin<{ token: string }>({
   init: (ctx) => {
     context = ctx;
   },
+  destroy: (ctx) => {
+    destroyedWith = ctx;
+  },
   onEvent: {
     "customer.created": (event) => void delivered.push(event),
+    "channel_connection.changed": (event) => void connectionEvents.push(event),
   },
   jobs: [{ name: "tick", everyMs: 30, run: async () => void jobRuns.push(Date.now()) }],
   channel: {
@@ -63,7 +69,11 @@ beforeAll(async () => {
   connectionId = r.data.createChannelConnection.connection.id;
   url = `${t.url}${new URL(r.data.createChannelConnection.connection.webhookUrl).pathname}`;
 });
-afterAll(() => t?.close());
+afterAll(async () => {
+  await t?.close();
+  // destroy got the context init got.
+  expect(destroyedWith).toBe(context);
+});
 
 const post = (body: unknown, headers: Record<string, string>) =>
   fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
@@ -108,6 +118,33 @@ describe("plugin host", () => {
     const runs = jobRuns.length;
     await new Promise((r) => setTimeout(r, 150));
     expect(jobRuns.length).toBeGreaterThan(runs);
+  });
+
+  it("tells a plugin of changes to its own channel's connections only", async () => {
+    const local = (id: string) => Buffer.from(id, "base64url").toString().split(":")[1];
+    const M = `mutation($config: JSONObject!, $channel: String!) { createChannelConnection(input: {channel: $channel, name: "第二个", config: $config}) { connection { id } userErrors { code } } }`;
+    const mine = (await t.gql(M, { channel: "probe", config: { token: "t0ken2" } })).data.createChannelConnection.connection.id;
+    const other = (await t.gql(M, { channel: "http-json", config: { secret: "another-secret-0123456789" } })).data.createChannelConnection.connection.id;
+    await t.gql(`mutation($id: ID!) { updateChannelConnection(input: {id: $id, name: "改名"}) { userErrors { code } } }`, { id: mine });
+    await t.gql(`mutation($id: ID!) { disableChannelConnection(input: {id: $id}) { userErrors { code } } }`, { id: mine });
+    await t.gql(`mutation($id: ID!) { updateChannelConnection(input: {id: $id, enabled: true}) { userErrors { code } } }`, { id: mine });
+    await t.server.app.outbox.idle();
+    const heard = connectionEvents.filter((e) => e.type === "channel_connection.changed").map((e) => e as Delivered & { connectionId: string; channel: string; change: string });
+    expect(heard.filter((e) => e.connectionId === local(mine)).map((e) => e.change)).toEqual(["created", "updated", "disabled", "enabled"]);
+    expect(heard.every((e) => e.channel === "probe")).toBe(true);
+    expect(heard.some((e) => e.connectionId === local(other))).toBe(false);
+  });
+
+  it("lets a plugin read a customer's identities, within the tenant it names", async () => {
+    const c = await createCustomer(t, aCustomer({ phone: "139 2222 5555" }));
+    const local = Buffer.from(c.id, "base64url").toString().split(":")[1];
+    const [{ id: tenantId }] = await t.server.app.db.dataSource.query(`SELECT tenant_id AS id FROM customers WHERE id = $1`, [local]);
+    expect(await context!.customers.identities(tenantId, local)).toContainEqual({ type: "phone", value: "+8613922225555" });
+    const other = await createTenant(t, "别家二");
+    const [{ id: otherTenant }] = await t.server.app.db.dataSource.query(`SELECT id FROM tenants WHERE name = '别家二'`);
+    expect(other.key).toBeTruthy();
+    expect(await context!.customers.identities(otherTenant, local)).toBeNull();
+    expect(await context!.customers.identities(tenantId, "not-a-uuid")).toBeNull();
   });
 
   it("gives plugins a state store with expiry and set-if-absent", async () => {

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { App } from "../../app";
 import { tenantOf, type Ctx } from "../../core/context";
 import { localId } from "../../core/global-id";
+import { inTransaction } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
 import type { ChannelConnectionInfo, PluginDefinition } from "../../plugins/types";
 import { ChannelConnection } from "./entity";
@@ -63,10 +64,13 @@ export class ChannelsService {
     const config = plugin ? validateConfig(plugin, input.config, errors) : null;
     if (errors.length || !config) return fail(...errors);
     const now = new Date();
-    const manager = this.app.db.dataSource.manager;
-    const connection = await manager.save(
-      manager.create(ChannelConnection, { tenantId: tenantOf(ctx), channel: input.channel, name: input.name.trim(), config: input.config, enabled: true, createdAt: now, updatedAt: now }),
-    );
+    const connection = await inTransaction(ctx, async (tx) => {
+      const saved = await tx.manager.save(
+        tx.manager.create(ChannelConnection, { tenantId: tenantOf(ctx), channel: input.channel, name: input.name.trim(), config: input.config, enabled: true, createdAt: now, updatedAt: now }),
+      );
+      tx.emit({ type: "channel_connection.changed", tenantId: saved.tenantId, connectionId: saved.id, channel: saved.channel, change: "created" });
+      return saved;
+    });
     return ok(connection);
   }
 
@@ -83,11 +87,16 @@ export class ChannelsService {
       if (plugin) validateConfig(plugin, config, errors);
     }
     if (errors.length) return fail(...errors);
+    const wasEnabled = existing.enabled;
     existing.name = input.name?.trim() ?? existing.name;
     existing.config = config;
     if (input.enabled != null) existing.enabled = input.enabled;
     existing.updatedAt = new Date();
-    await this.app.db.dataSource.manager.save(existing);
+    const change = existing.enabled === wasEnabled ? "updated" : existing.enabled ? "enabled" : "disabled";
+    await inTransaction(ctx, async (tx) => {
+      await tx.manager.save(existing);
+      tx.emit({ type: "channel_connection.changed", tenantId: existing.tenantId, connectionId: existing.id, channel: existing.channel, change });
+    });
     return ok(existing);
   }
 

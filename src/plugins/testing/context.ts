@@ -87,7 +87,7 @@ export function testPluginContext<C = unknown>(options: TestPluginContextOptions
       return store;
     },
     ingest: unavailable("ctx.ingest"),
-    customers: { findByIdentity: unavailable("ctx.customers.findByIdentity") },
+    customers: { findByIdentity: unavailable("ctx.customers.findByIdentity"), identities: unavailable("ctx.customers.identities") },
     connections: unavailable("ctx.connections"),
   };
 }
