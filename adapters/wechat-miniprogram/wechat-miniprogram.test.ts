@@ -2,7 +2,7 @@ import { createDecipheriv, randomBytes } from "node:crypto";
 import fc from "fast-check";
 
 import { NormalizationError, VerificationError, type ChannelConnectionInfo, type ChannelRequest } from "../../src/plugins";
-import { adapterConformance, buildConnection, channelRequest, checkAuthenticGarbage, testPluginContext } from "../../src/plugins/testing";
+import { adapterConformance, buildConnection, channelRequest, checkAuthenticGarbage, partBetween, testPluginContext, type SignedPartIntegrity } from "../../src/plugins/testing";
 import {
   aesCbcRaw,
   envelopeEncrypt,
@@ -42,23 +42,28 @@ const configOf = (c: ChannelConnectionInfo<WechatMiniProgramConfig>): WechatApp 
   encodingAesKey: c.config.encodingAesKey!,
 });
 
+/** Safe mode's signed part: the Encrypt value, which msg_signature covers; the envelope around it is not signed. */
+const encryptSigned: SignedPartIntegrity = {
+  signedPart: (body) => (body.includes("<Encrypt>") ? partBetween(body, "<Encrypt><![CDATA[", "]]>") : partBetween(body, '"Encrypt":"', '"')),
+};
+
 // 1. The conformance kit. WeChat signs the query, not the body: plain mode proves the sender knows
-// the token (signature over token, timestamp, nonce) and safe mode adds the ciphertext
-// (msg_signature over … and Encrypt), but neither covers the envelope's bytes — a space added after
-// </xml> is still the same authentic push. So the channel is checked as a "credential" channel;
-// the tests further down flip every byte of a signed Encrypt instead.
+// the token (signature over token, timestamp, nonce), so it is checked as a "credential" channel;
+// safe mode adds the ciphertext (msg_signature over … and Encrypt) but not the envelope's other
+// bytes — a space added after </xml> is still the same authentic push — so its fixtures name the
+// Encrypt value as their signed part. The tests further down flip every byte of a signed Encrypt too.
 adapterConformance(plugin, {
   connection: { config: CONFIG, name: "西湖茶庄小程序" },
   integrity: "credential",
   valid: [
     { name: "plain XML text", request: (c) => plain("text.xml", configOf(c)), types: ["message.received"] },
     { name: "plain JSON text with a MsgId beyond 2^64", request: (c) => plain("text.json", configOf(c)), types: ["message.received"] },
-    { name: "safe XML text", request: (c) => safe("text.xml", configOf(c)), types: ["message.received"] },
-    { name: "safe JSON text", request: (c) => safe("text.json", configOf(c)), types: ["message.received"] },
-    { name: "safe XML image", request: (c) => safe("image.xml", configOf(c)), types: ["message.received"] },
-    { name: "safe JSON mini-program card", request: (c) => safe("miniprogrampage.json", configOf(c)), types: ["message.received"] },
+    { name: "safe XML text", request: (c) => safe("text.xml", configOf(c)), types: ["message.received"], integrity: encryptSigned },
+    { name: "safe JSON text", request: (c) => safe("text.json", configOf(c)), types: ["message.received"], integrity: encryptSigned },
+    { name: "safe XML image", request: (c) => safe("image.xml", configOf(c)), types: ["message.received"], integrity: encryptSigned },
+    { name: "safe JSON mini-program card", request: (c) => safe("miniprogrampage.json", configOf(c)), types: ["message.received"], integrity: encryptSigned },
     { name: "plain XML user_enter_tempsession", request: (c) => plain("user-enter-tempsession.xml", configOf(c)), types: ["message.received"] },
-    { name: "safe XML voice (acknowledged, no event)", request: (c) => safe("voice.xml", configOf(c)), types: [] },
+    { name: "safe XML voice (acknowledged, no event)", request: (c) => safe("voice.xml", configOf(c)), types: [], integrity: encryptSigned },
   ],
   invalid: [
     { name: "plain, wrong token", request: () => plain("text.xml", { token: "anotherToken1" }), expect: 401, reason: "signature does not match" },

@@ -11,7 +11,9 @@ import {
   checkDeterminism,
   checkGarbageRequests,
   checkValidFixture,
+  partBetween,
   testPluginContext,
+  type SignedPartIntegrity,
 } from "../../src/plugins/testing";
 import { decodeMsg, parseJsonExact, youzanPlugin, youzanSign, youzanTime, yuanToFen, type YouzanConfig } from "./index";
 
@@ -45,9 +47,17 @@ function cloud(body: Buffer | string, clientId = CLIENT_ID, secret = SECRET, ext
 const cloudFixture = (name: string) => (c: ChannelConnectionInfo<YouzanConfig>) => cloud(sample(name), c.config.clientId, c.config.clientSecret);
 const pushFixture = (name: string) => () => push(sample(name));
 
-// 1. The conformance kit, over the Youzan Cloud form: its Event-Sign covers every byte of the body.
-//    The classic form signs only client_id and msg, so it cannot pass the kit's "any byte of the
-//    body" check; it gets the kit's other checks and a tamper check of its signed parts below.
+/**
+ * The classic form's signed part: the values of client_id and msg, which the sign covers, and of
+ * sign itself. The rest of the envelope (send_count, kdt_name, status…) is not signed.
+ */
+const classicSigned: SignedPartIntegrity = {
+  signedPart: (body) => ["client_id", "msg", "sign"].map((key) => partBetween(body, `"${key}":"`, '"')),
+};
+
+// 1. The conformance kit. The Youzan Cloud form's Event-Sign covers every byte of the body (the
+//    default "body-signature" check); the classic form signs only client_id and msg inside an
+//    unsigned envelope, so its fixtures name that part ("signedPart"). Its own tamper test is below.
 adapterConformance(youzanPlugin, {
   connection: { config: CONFIG, name: "有赞 西湖茶语旗舰店" },
   valid: [
@@ -67,6 +77,14 @@ adapterConformance(youzanPlugin, {
     { name: "cloud refund", request: cloudFixture("cloud-refund-success.json"), types: ["order.refunded"] },
     { name: "cloud member created", request: cloudFixture("cloud-member-created.json"), types: ["customer.upserted"] },
     { name: "cloud test push", request: cloudFixture("cloud-test.json"), types: [] },
+    { name: "classic push: trade placed", request: pushFixture("push-trade-wait-buyer-pay.json"), types: ["order.placed"], integrity: classicSigned },
+    { name: "classic push: trade paid", request: pushFixture("push-trade-paid.json"), types: ["order.placed", "order.paid"], integrity: classicSigned },
+    { name: "classic push: trade success", request: pushFixture("push-trade-success.json"), types: ["order.placed", "order.paid", "order.completed"], integrity: classicSigned },
+    { name: "classic push: trade closed (lean message)", request: pushFixture("push-trade-close-lean.json"), types: ["order.cancelled"], integrity: classicSigned },
+    { name: "classic push: refund succeeded", request: pushFixture("push-refund-success.json"), types: ["order.refunded"], integrity: classicSigned },
+    { name: "classic push: member updated", request: pushFixture("push-member-updated.json"), types: ["customer.upserted"], integrity: classicSigned },
+    { name: "classic push: member card given", request: pushFixture("push-member-card.json"), types: ["customer.upserted"], integrity: classicSigned },
+    { name: "classic push: test push", request: pushFixture("push-test.json"), types: [], integrity: classicSigned },
   ],
   invalid: [
     { name: "cloud: signed with another secret", request: () => cloud(sample("cloud-trade-paid.json"), CLIENT_ID, "0".repeat(32)), expect: 401, reason: "Event-Sign does not match" },

@@ -1,3 +1,5 @@
+import { isDeepStrictEqual } from "node:util";
+
 import fc from "fast-check";
 
 import { VerificationError, NormalizationError, type ChannelConnectionInfo, type ChannelDefinition, type ChannelRequest, type PluginDefinition } from "../types";
@@ -16,6 +18,7 @@ import {
   type RequestFixture,
 } from "./calls";
 import { asJson, assertChannelRequest, bodyArb, garbagePayloadArb, garbageRequestArb, jsonMutationArb, mutateJson, withRequest } from "./requests";
+import { positionsIn, positionsOutside, signedRanges, spread, type SignedPartIntegrity } from "./signed-part";
 
 /** Checks that tampered, damaged and random input is refused the right way: each resolves when the adapter passes. */
 
@@ -63,6 +66,92 @@ export async function checkBodyTamper<C>(
     }),
     fcParams(limits),
   );
+}
+
+/**
+ * For channels that sign part of the body (`integrity.signedPart` names the byte ranges): the
+ * untouched request verifies, and changing any single byte inside the ranges (sampled as
+ * {@link checkBodyTamper} samples the whole body, plus the lowest bit of every range's first and
+ * last byte), cutting a range's last byte or repeating it makes verify throw VerificationError.
+ *
+ * A change verify accepts is tolerated when the payload it hands on is deep-equal to the untouched
+ * request's: an equivalent encoding of the same signed value (`%7b` for `%7B`, `\u00E9` for
+ * `\u00e9`) forges nothing. But when more than a quarter of the sampled changes pass that way, the
+ * signature is evidently not checked over the declared part, and the check fails.
+ *
+ * Bytes outside the ranges may change freely; the check only requires that verify then answers
+ * with a payload or VerificationError, and normalize with events or NormalizationError.
+ */
+export async function checkSignedPartTamper<C>(
+  plugin: PluginDefinition<C>,
+  connection: ChannelConnectionInfo<C>,
+  fixture: { name: string; request: RequestFixture<C> },
+  integrity: SignedPartIntegrity,
+  partialLimits: Partial<CheckLimits> = {},
+): Promise<void> {
+  const limits = withDefaults(partialLimits);
+  const ch = channelOf(plugin);
+  const req = await resolveRequest(fixture, connection);
+  const body = req.rawBody;
+  const ranges = signedRanges(body, integrity, fixture.name);
+  const untouched = await verifyOrFail(ch, req, connection, limits, fixture.name);
+  const where = (at: number) => {
+    const i = ranges.findIndex((r) => at >= r.start && at < r.end);
+    return `byte ${at} (signed part ${i + 1} of ${ranges.length}, bytes ${ranges[i].start}–${ranges[i].end - 1})`;
+  };
+
+  /** Resolves true when verify accepted the change and handed on the very same payload. */
+  const mustFail = async (tampered: Buffer, how: string): Promise<boolean> => {
+    const v = await callVerify(ch, withRequest(req, { rawBody: tampered }), connection, limits);
+    if (v.ok) {
+      if (isDeepStrictEqual(v.value, untouched)) return true;
+      throw new Error(`fixture "${fixture.name}": verify accepted the body with ${how}, and handed on a different payload`);
+    }
+    expectOnly(v, VerificationError, `verify (body with ${how})`);
+    return false;
+  };
+  const flip = (at: number, xor: number) => {
+    const tampered = Buffer.from(body);
+    tampered[at] ^= xor;
+    return mustFail(tampered, `${where(at)} xor 0x${xor.toString(16)}`);
+  };
+
+  for (const [i, r] of ranges.entries()) {
+    const part = `signed part ${i + 1} (bytes ${r.start}–${r.end - 1})`;
+    await mustFail(Buffer.concat([body.subarray(0, r.end - 1), body.subarray(r.end)]), `the last byte of ${part} cut out`);
+    await mustFail(Buffer.concat([body.subarray(0, r.end), body.subarray(r.end - 1)]), `the last byte of ${part} repeated`);
+  }
+
+  // Deterministic positions first, as for a whole signed body. On top, every range's first and
+  // last byte with its lowest bit flipped: a short range between long ones is never skipped by the
+  // spread, and the changed byte stays in the field's alphabet (hex, base64, %XX), so a parser
+  // passes it on to the signature check rather than refusing it first.
+  const signed = positionsIn(ranges);
+  const chosen: [at: number, xor: number][] = spread(signed, Math.max(MIN_TAMPER_POSITIONS, limits.tamperPositions)).map((at, k) => [at, 1 + ((k * 37) % 255)]);
+  for (const r of ranges) chosen.push([r.start, 0x01], [r.end - 1, 0x01]);
+  let tolerated = 0;
+  for (const [at, xor] of chosen) {
+    if (await flip(at, xor)) tolerated++;
+  }
+  if (tolerated * 4 > chosen.length) {
+    throw new Error(
+      `fixture "${fixture.name}": verify accepted ${tolerated} of ${chosen.length} single-byte changes inside the signed part (with an unchanged payload); ` +
+        "does it check the signature over the part signedPart names?",
+    );
+  }
+  await fc.assert(
+    fc.asyncProperty(fc.nat({ max: signed.length - 1 }), fc.integer({ min: 1, max: 255 }), async (i, xor) => {
+      await flip(signed[i], xor);
+    }),
+    fcParams(limits),
+  );
+
+  for (const [k, at] of spread(positionsOutside(body.length, ranges), MIN_TAMPER_POSITIONS).entries()) {
+    const tampered = Buffer.from(body);
+    tampered[at] ^= 1 + ((k * 37) % 255);
+    const v = await callVerify(ch, withRequest(req, { rawBody: tampered }), connection, limits);
+    await followThrough(ch, v, connection, limits, `body with unsigned byte ${at} changed`);
+  }
 }
 
 /**

@@ -27,14 +27,16 @@ import {
   checkResponses,
   checkValidFixture,
 } from "./check-fixtures";
-import { checkAuthenticGarbage, checkBodyTamper, checkCredentialRequired, checkGarbagePayloads, checkGarbageRequests } from "./check-tampering";
+import { checkAuthenticGarbage, checkBodyTamper, checkCredentialRequired, checkGarbagePayloads, checkGarbageRequests, checkSignedPartTamper } from "./check-tampering";
 import { withRequest } from "./requests";
+import { isIntegrity, type Integrity } from "./signed-part";
 
 export { InMemoryKeyValueStore, testPluginContext, type TestPluginContext, type TestPluginContextOptions } from "./context";
 export { channelRequest, type ChannelRequestInit } from "./requests";
 export { DEFAULT_LIMITS, MIN_TAMPER_POSITIONS, type CheckLimits, type RequestFixture } from "./calls";
 export { buildConnection, checkDeterminism, checkHandshake, checkInvalidFixture, checkPluginIdentity, checkResponses, checkValidFixture } from "./check-fixtures";
-export { checkAuthenticGarbage, checkBodyTamper, checkCredentialRequired, checkGarbagePayloads, checkGarbageRequests } from "./check-tampering";
+export { checkAuthenticGarbage, checkBodyTamper, checkCredentialRequired, checkGarbagePayloads, checkGarbageRequests, checkSignedPartTamper } from "./check-tampering";
+export { partBetween, type ByteRange, type Integrity, type SignedPartIntegrity } from "./signed-part";
 
 /**
  * The merchant's connection the fixtures belong to, like a {@link ChannelConnectionInfo} whose
@@ -61,6 +63,11 @@ export interface ValidFixture<C = unknown> {
   request: RequestFixture<C>;
   /** When given, normalize must produce exactly these event types, in this order. */
   types?: NormalizedEventType[];
+  /**
+   * This fixture's integrity, when it differs from {@link AdapterFixtures.integrity}: for a channel
+   * with two forms, such as WeChat's plain mode (`"credential"`) and safe mode (`{ signedPart }`).
+   */
+  integrity?: Integrity;
 }
 
 /** A request the adapter must refuse, and how. */
@@ -99,8 +106,15 @@ export interface AdapterFixtures<C = unknown> {
    *   Youzan…). Cutting, extending or changing any single byte of a valid body must fail verify.
    * - `"credential"`: a shared token or key in a header or the query string, no body signature
    *   (TLS protects the body). The same request without headers and query must fail verify.
+   * - `{ signedPart: (body) => ranges }`: the signature covers only part of the body, e.g. one field
+   *   of an unsigned envelope (Youzan's classic push, WeChat's safe mode). `signedPart` returns the
+   *   byte range(s) `{ start, end }` (end exclusive) of the body the kit is given; changing any
+   *   single byte inside them, or cutting or extending them, must fail verify. Bytes outside may
+   *   change freely. See {@link SignedPartIntegrity} and {@link partBetween}.
+   *
+   * A valid fixture's own `integrity` overrides this one.
    */
-  integrity?: "body-signature" | "credential";
+  integrity?: Integrity;
   /**
    * Builds an authentic request around any body (signs it with the connection's secret). With it,
    * the kit drives random and mutated bodies through verify *and* normalize, which a signed channel
@@ -120,8 +134,9 @@ export interface AdapterFixtures<C = unknown> {
  *   with distinct externalIds (and the declared `types`, if any);
  * - normalizing the same payload twice, or verifying and normalizing a redelivery, gives the same externalIds;
  * - `"body-signature"`: any single-byte change (64+ spread positions plus random ones, random xor
- *   values), a cut or an extension of a signed body fails verify; `"credential"`: removing headers
- *   and query fails verify;
+ *   values), a cut or an extension of a signed body fails verify; `{ signedPart }`: the same inside
+ *   the signed ranges, while changes outside them end only in a payload or VerificationError;
+ *   `"credential"`: removing headers and query fails verify;
  * - damaged requests, random payloads and (with `authenticRequest`) authentic requests around random
  *   bodies never make verify throw anything but VerificationError, nor normalize anything but
  *   NormalizationError, and no call takes longer than the deadline;
@@ -159,9 +174,14 @@ export function adapterConformance<C>(plugin: PluginDefinition<C>, fixtures: Ada
           await checkDeterminism(plugin, await conn(), f, limits);
         });
 
-        if (integrity === "body-signature") {
+        const mode = f.integrity ?? integrity;
+        if (mode === "body-signature") {
           it("fails verify when any single byte of the body changes, or the body is cut or extended", async () => {
             await checkBodyTamper(plugin, await conn(), f, limits);
+          });
+        } else if (typeof mode === "object") {
+          it("fails verify when any single byte of the signed part changes, or the signed part is cut or extended", async () => {
+            await checkSignedPartTamper(plugin, await conn(), f, mode, limits);
           });
         } else {
           it("fails verify without its headers and query parameters", async () => {
@@ -222,7 +242,9 @@ function checkFixtures<C>(fixtures: AdapterFixtures<C>): void {
   for (const f of fixtures.invalid ?? []) {
     if (f.expect !== 401 && f.expect !== 400) throw new Error(`adapterConformance: invalid fixture "${f.name}" must expect 401 or 400`);
   }
-  if (fixtures.integrity !== undefined && fixtures.integrity !== "body-signature" && fixtures.integrity !== "credential") {
-    throw new Error('adapterConformance: integrity must be "body-signature" or "credential"');
+  for (const [where, integrity] of [["integrity", fixtures.integrity], ...fixtures.valid.map((f) => [`valid fixture "${f.name}": integrity`, f.integrity])]) {
+    if (integrity !== undefined && !isIntegrity(integrity)) {
+      throw new Error(`adapterConformance: ${where} must be "body-signature", "credential" or { signedPart: (body) => ranges }`);
+    }
   }
 }

@@ -8,6 +8,7 @@ import { z } from "zod";
 
 import { definePlugin, NormalizationError, VerificationError, type ChannelRequest, type NormalizedEventInput, type PluginDefinition } from "../../../src/plugins";
 import {
+  adapterConformance,
   buildConnection,
   channelRequest,
   checkAuthenticGarbage,
@@ -18,10 +19,13 @@ import {
   checkGarbageRequests,
   checkInvalidFixture,
   checkPluginIdentity,
+  checkSignedPartTamper,
   checkValidFixture,
   InMemoryKeyValueStore,
+  partBetween,
   testPluginContext,
   type CheckLimits,
+  type SignedPartIntegrity,
 } from "../../../src/plugins/testing";
 
 const LIMITS: Partial<CheckLimits> = { runs: 100, deadlineMs: 1000, seed: 20261128 };
@@ -188,6 +192,168 @@ describe("conformance kit", () => {
   it("refuses a plugin name that cannot be a URL path segment", () => {
     expect(() => checkPluginIdentity({ ...hmacPlugin(), name: "Acme Shop" } as PluginDefinition<unknown>)).toThrow(/plugin name "Acme Shop"/);
     expect(() => checkPluginIdentity({ ...hmacPlugin(), version: "1" } as PluginDefinition<unknown>)).toThrow(/semantic version/);
+  });
+});
+
+// An envelope channel like Youzan's classic push: `sig` is the HMAC of `msg` as sent (URL-encoded
+// JSON); the envelope's other fields are not signed.
+const MSG = encodeURIComponent(JSON.stringify({ events: [event("order:SO-1:paid")], note: "张伟在杭州西湖店下单" }));
+const envelope = (msg: string, sig: string) => JSON.stringify({ to: "shop-1", send_count: 0, msg, sig, note: "unsigned" });
+const envelopeFixture = { name: "envelope", request: () => channelRequest({ body: envelope(MSG, hmac(Buffer.from(MSG))) }) };
+const msgAndSig: SignedPartIntegrity = { signedPart: (body) => [partBetween(body, '"msg":"', '"'), partBetween(body, '"sig":"', '"')] };
+const hmacMatches = (content: string, sig: string) =>
+  /^[0-9a-f]{64}$/.test(sig) && timingSafeEqual(Buffer.from(sig, "hex"), Buffer.from(hmac(Buffer.from(content)), "hex"));
+
+/** Verifies with `check(msg, sig)` and hands on the envelope with msg decoded; normalize reads msg.events. */
+function envelopePlugin(check: (msg: string, sig: string) => boolean = hmacMatches, onEnvelope: (e: Record<string, unknown>) => void = () => undefined) {
+  const decoded = (msg: string): unknown => {
+    try {
+      return JSON.parse(decodeURIComponent(msg));
+    } catch {
+      return msg;
+    }
+  };
+  return hmacPlugin({
+    verify: (req) => {
+      let e: unknown;
+      try {
+        e = JSON.parse(req.rawBody.toString("utf8"));
+      } catch {
+        throw new VerificationError("body is not JSON");
+      }
+      if (typeof e !== "object" || e === null) throw new VerificationError("body is not a JSON object");
+      const { msg, sig } = e as { msg?: unknown; sig?: unknown };
+      if (typeof msg !== "string" || typeof sig !== "string") throw new VerificationError("msg or sig missing");
+      if (!check(msg, sig)) throw new VerificationError("sig does not match msg");
+      onEnvelope(e as Record<string, unknown>);
+      return { ...e, msg: decoded(msg) };
+    },
+    normalize: (payload) => {
+      const events = (payload as { msg?: { events?: unknown } } | null)?.msg?.events;
+      if (!Array.isArray(events)) throw new NormalizationError("msg.events: required");
+      return events;
+    },
+  });
+}
+
+describe("conformance kit: channels that sign part of the body", () => {
+  it("passes an envelope channel that checks the signature over its signed part, which the whole-body check refuses", async () => {
+    const plugin = envelopePlugin();
+    const c = await connectionOf(plugin);
+    await checkSignedPartTamper(plugin, c, envelopeFixture, msgAndSig, LIMITS);
+    // Why the mode exists: the envelope's unsigned bytes may change, so "every byte" cannot hold.
+    await expect(checkBodyTamper(plugin, c, envelopeFixture, LIMITS)).rejects.toThrow(/verify accepted the body with/);
+  });
+
+  it("catches an envelope channel that does not check its signature", async () => {
+    const plugin = envelopePlugin(() => true);
+    await expect(checkSignedPartTamper(plugin, await connectionOf(plugin), envelopeFixture, msgAndSig, LIMITS)).rejects.toThrow(
+      /verify accepted the body with .*signed part 1.*, and handed on a different payload/,
+    );
+  });
+
+  it("catches a signature check blind to a single byte in the middle of the signed part", async () => {
+    const middle = MSG.length >> 1;
+    const blind = (msg: string) => msg.slice(0, middle) + msg.slice(middle + 1);
+    const plugin = envelopePlugin((msg, sig) => msg.length === MSG.length && hmacMatches(blind(msg), sig));
+    const fixture = { name: "blind", request: () => channelRequest({ body: envelope(MSG, hmac(Buffer.from(blind(MSG)))) }) };
+    const at = Buffer.from(envelope(MSG, "")).indexOf(MSG) + middle;
+    // One random run: the deterministic positions alone must find the byte.
+    await expect(checkSignedPartTamper(plugin, await connectionOf(plugin), fixture, msgAndSig, { ...LIMITS, runs: 1 })).rejects.toThrow(
+      new RegExp(`verify accepted the body with byte ${at} \\(signed part 1 of 2, .*\\) xor 0x[0-9a-f]+, and handed on a different payload`),
+    );
+  });
+
+  it("catches a signature compared only over the length sent, which a cut signature passes", async () => {
+    const plugin = envelopePlugin((msg, sig) => sig.length > 0 && hmac(Buffer.from(msg)).startsWith(sig));
+    await expect(checkSignedPartTamper(plugin, await connectionOf(plugin), envelopeFixture, msgAndSig, LIMITS)).rejects.toThrow(
+      /verify accepted the body with the last byte of signed part 2 \(bytes \d+–\d+\) cut out, and handed on a different payload/,
+    );
+  });
+
+  it("catches a signature over a fixed length of msg, which an extended msg passes", async () => {
+    const plugin = envelopePlugin((msg, sig) => msg.length >= MSG.length && hmacMatches(msg.slice(0, MSG.length), sig));
+    await expect(checkSignedPartTamper(plugin, await connectionOf(plugin), envelopeFixture, msgAndSig, LIMITS)).rejects.toThrow(
+      /verify accepted the body with the last byte of signed part 1 \(bytes \d+–\d+\) repeated, and handed on a different payload/,
+    );
+  });
+
+  it("flips the first and last byte of every signed part, however few positions it samples", async () => {
+    // Blind to the first hex digit of sig: with 64 positions spread over msg and sig, only the
+    // edges of each part are sure to be flipped.
+    const plugin = envelopePlugin((msg, sig) => sig.length === 64 && sig.slice(1) === hmac(Buffer.from(msg)).slice(1));
+    const at = Buffer.from(envelopeFixture.request().rawBody).indexOf('"sig":"') + 7;
+    await expect(checkSignedPartTamper(plugin, await connectionOf(plugin), envelopeFixture, msgAndSig, { ...LIMITS, tamperPositions: 64, runs: 1 })).rejects.toThrow(
+      new RegExp(`verify accepted the body with byte ${at} \\(signed part 2 of 2, `),
+    );
+  });
+
+  it("catches a declared signed part that verify ignores and that never reaches the payload", async () => {
+    // sig alone is declared, not checked, and dropped from the payload: every change passes unseen.
+    const plugin = hmacPlugin({
+      verify: (req) => {
+        try {
+          const { sig: _sig, ...rest } = JSON.parse(req.rawBody.toString("utf8")) as Record<string, unknown>;
+          return rest;
+        } catch {
+          throw new VerificationError("body is not JSON");
+        }
+      },
+    });
+    const sigOnly: SignedPartIntegrity = { signedPart: (body) => partBetween(body, '"sig":"', '"') };
+    await expect(checkSignedPartTamper(plugin, await connectionOf(plugin), envelopeFixture, sigOnly, LIMITS)).rejects.toThrow(
+      /verify accepted \d+ of 66 single-byte changes inside the signed part \(with an unchanged payload\)/,
+    );
+  });
+
+  it("tolerates a change that leaves the signed value as verify reads it, and the payload, unchanged", async () => {
+    // verify trims msg before checking it (as WeChat's adapter trims Encrypt), and JSON.parse ignores
+    // the trailing space of the fixture's msg: cutting that space changes nothing that matters.
+    const sent = `${MSG} `;
+    const accepted: string[] = [];
+    const plugin = envelopePlugin(
+      (msg, sig) => hmacMatches(msg.trim(), sig),
+      (e) => accepted.push(String(e.msg)),
+    );
+    const fixture = { name: "trailing space", request: () => channelRequest({ body: envelope(sent, hmac(Buffer.from(MSG))) }) };
+    await checkSignedPartTamper(plugin, await connectionOf(plugin), fixture, msgAndSig, LIMITS);
+    expect(accepted.filter((m) => m !== sent).length).toBeGreaterThan(0);
+  });
+
+  it("catches verify throwing something other than VerificationError when an unsigned byte changes", async () => {
+    const plugin = envelopePlugin(hmacMatches, (e) => {
+      if (e.to !== "shop-1") throw new Error("unknown shop");
+    });
+    await expect(checkSignedPartTamper(plugin, await connectionOf(plugin), envelopeFixture, msgAndSig, LIMITS)).rejects.toThrow(
+      /verify \(body with unsigned byte \d+ changed\) threw Error: unknown shop; it may only throw VerificationError/,
+    );
+  });
+
+  it("says which fixture's signedPart is wrong, and how", async () => {
+    const plugin = envelopePlugin();
+    const c = await connectionOf(plugin);
+    await expect(checkSignedPartTamper(plugin, c, envelopeFixture, { signedPart: (body) => ({ start: 10, end: body.length + 1 }) }, LIMITS)).rejects.toThrow(
+      /fixture "envelope": signedPart returned \{"start":10,"end":\d+\}; expected \{ start, end \} with 0 <= start < end <= \d+/,
+    );
+    await expect(checkSignedPartTamper(plugin, c, envelopeFixture, { signedPart: () => [] }, LIMITS)).rejects.toThrow(/signedPart returned no range/);
+    await expect(checkSignedPartTamper(plugin, c, envelopeFixture, { signedPart: (body) => partBetween(body, '"payload":"', '"') }, LIMITS)).rejects.toThrow(
+      /fixture "envelope": signedPart threw: partBetween: "\\"payload\\":\\"" is not in the body/,
+    );
+    expect(() =>
+      adapterConformance(plugin, { connection: { config: { secret: SECRET } }, valid: [{ ...envelopeFixture, integrity: "partial" as never }] }),
+    ).toThrow('adapterConformance: valid fixture "envelope": integrity must be "body-signature", "credential" or { signedPart: (body) => ranges }');
+  });
+
+  // The whole kit, with the mode chosen per fixture: the spy proves the signed-part check ran.
+  const signedPart = jest.fn(msgAndSig.signedPart);
+  adapterConformance(envelopePlugin(), {
+    connection: { config: { secret: SECRET } },
+    integrity: "credential",
+    valid: [{ ...envelopeFixture, types: ["order.paid"], integrity: { signedPart } }],
+    limits: LIMITS,
+  });
+  it("ran the signed-part check for the fixture that chose it", () => {
+    expect(signedPart).toHaveBeenCalled();
   });
 });
 
