@@ -6,6 +6,7 @@ import { OutboxLease1764350000000 } from "./1764350000000-outbox-lease";
 import { OutboxDelivery1764360000000 } from "./1764360000000-outbox-delivery";
 import { OrderFieldStamps1764370000000 } from "./1764370000000-order-field-stamps";
 import { IngestedEventsKeptIndex1764380000000 } from "./1764380000000-ingested-events-kept-index";
+import { ExportRetention1764400000000 } from "./1764400000000-export-retention";
 
 /**
  * Every migration, in order. `npm run migration:generate -- migrations/<name>` writes a new file;
@@ -20,4 +21,5 @@ export const migrations = [
   OutboxDelivery1764360000000,
   OrderFieldStamps1764370000000,
   IngestedEventsKeptIndex1764380000000,
+  ExportRetention1764400000000,
 ];

@@ -52,6 +52,7 @@ const envSchema = z.object({
   GRAPHQL_MAX_TOKENS: intFrom(5000, 100, 1_000_000),
   GRAPHQL_INTROSPECTION: z.enum(["true", "false"]).optional(),
   OUTBOX_POLL_MS: intFrom(1000, 0, 3_600_000),
+  EXPORT_RETENTION_HOURS: intFrom(24, 1, 8760),
   CRM_PLUGINS: optionalString,
 });
 
@@ -71,6 +72,8 @@ export interface Config {
   graphql: { maxDepth: number; maxAliases: number; maxCost: number; maxTokens: number; introspection: boolean };
   /** How often undispatched outbox rows are polled for; 0 disables polling (dispatch then happens after each commit only). */
   outboxPollMs: number;
+  /** Hours an export's file is kept after the export completed; then it is deleted and the download answers 410. */
+  exportRetentionHours: number;
   /** Module paths or package names of partner plugins to load besides the built-in adapters. */
   plugins: string[];
 }
@@ -103,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       introspection: e.GRAPHQL_INTROSPECTION ? e.GRAPHQL_INTROSPECTION === "true" : true,
     },
     outboxPollMs: e.OUTBOX_POLL_MS,
+    exportRetentionHours: e.EXPORT_RETENTION_HOURS,
     plugins: e.CRM_PLUGINS ? e.CRM_PLUGINS.split(",").map((x) => x.trim()).filter(Boolean) : [],
   };
 }

@@ -346,4 +346,102 @@ describe("exportCustomers", () => {
     const { key } = await createKey(t, ["customers:write"]);
     expect((await t.gql(EXPORT, {}, key)).errors?.[0].extensions?.code).toBe("FORBIDDEN");
   });
+
+  describe("retention (EXPORT_RETENTION_HOURS, 24 by default)", () => {
+    const HOUR = 3_600_000;
+    const localOf = (id: string) => Buffer.from(id, "base64url").toString().split(":")[1];
+    const fileOf = (id: string, ext = "csv") => path.join(dataDir, "exports", `${localOf(id)}.${ext}`);
+    const download = (id: string) => fetch(`${t.url}/exports/${id}`, { headers: { authorization: `Bearer ${source.key}` } });
+    const finishedAgo = async (id: string, ms: number) => {
+      await t.server.app.db.dataSource.query(`UPDATE import_jobs SET finished_at = $2 WHERE id = $1`, [localOf(id), new Date(Date.now() - ms)]);
+    };
+    const EXPIRY = `query($id: ID!) { importJob(id: $id) { status finishedAt expiresAt downloadUrl } }`;
+    const expiry = async (id: string) => (await t.gql(EXPIRY, { id }, source.key)).data.importJob;
+    const expiredReason = { error: "expired", reason: "the export expired after 24 hours; start a new one" };
+
+    it("tells when a completed export expires, and nothing for imports", async () => {
+      const { id } = await exportAndDownload(source.key, "CSV");
+      const j = await expiry(id);
+      expect(Date.parse(j.expiresAt) - Date.parse(j.finishedAt)).toBe(24 * HOUR);
+      const imp = await upload("手机号\n13912345662\n", { key: source.key });
+      expect((await expiry(imp.json.jobId)).expiresAt).toBeNull();
+    });
+
+    it("deletes the file of an export completed longer ago than the retention, answering 410 with the reason; a fresh one stays", async () => {
+      const { id: old } = await exportAndDownload(source.key, "CSV");
+      const { id: fresh } = await exportAndDownload(source.key, "XLSX");
+      await finishedAgo(old, 24 * HOUR + 60_000);
+      await finishedAgo(fresh, 23 * HOUR);
+
+      // Refused from its expiry on, whether or not the sweeper has come by yet.
+      const early = await download(old);
+      expect(early.status).toBe(410);
+      expect(await early.json()).toEqual(expiredReason);
+      expect(fs.existsSync(fileOf(old))).toBe(true);
+
+      const swept = await t.server.app.imports.sweepExports();
+      expect(swept.expired).toBeGreaterThanOrEqual(1);
+      expect(fs.existsSync(fileOf(old))).toBe(false);
+      const res = await download(old);
+      expect(res.status).toBe(410);
+      expect(await res.json()).toEqual(expiredReason);
+      const j = await expiry(old);
+      expect(j).toMatchObject({ status: "COMPLETED", downloadUrl: null });
+      expect(Date.parse(j.expiresAt)).toBe(Date.parse(j.finishedAt) + 24 * HOUR);
+      expect(Date.parse(j.expiresAt)).toBeLessThan(Date.now());
+
+      expect(fs.existsSync(fileOf(fresh, "xlsx"))).toBe(true);
+      expect((await download(fresh)).status).toBe(200);
+      expect((await expiry(fresh)).downloadUrl).toBe(`https://crm.example.cn/exports/${fresh}`);
+
+      // Twice is harmless: nothing more to delete, and the answers stay the same.
+      expect(await t.server.app.imports.sweepExports()).toEqual({ expired: 0, failed: 0, orphans: 0 });
+      expect((await download(old)).status).toBe(410);
+      expect((await download(fresh)).status).toBe(200);
+    });
+
+    it("deletes what a failed export left behind", async () => {
+      const ds = t.server.app.db.dataSource;
+      const [{ id: tenantId }] = await ds.query(`SELECT id FROM tenants WHERE name = '导出源'`);
+      const [{ id }] = await ds.query(
+        `INSERT INTO import_jobs (tenant_id, kind, status, format, error, finished_at) VALUES ($1, 'customers_export', 'FAILED', 'csv', 'the export failed; start a new one', now()) RETURNING id`,
+        [tenantId],
+      );
+      await ds.query(`UPDATE import_jobs SET file_path = $2 WHERE id = $1`, [id, `exports/${id}.csv`]);
+      const file = path.join(dataDir, "exports", `${id}.csv`);
+      fs.writeFileSync(file, "姓名\r\n");
+      fs.writeFileSync(`${file}.part`, "姓名\r\n");
+      await t.server.app.imports.sweepExports();
+      expect(fs.existsSync(file)).toBe(false);
+      expect(fs.existsSync(`${file}.part`)).toBe(false);
+      const globalId = Buffer.from(`ImportJob:${id}`).toString("base64url");
+      const res = await download(globalId);
+      expect(res.status).toBe(410);
+      expect(await res.json()).toEqual({ error: "gone", reason: "the export failed; start a new one" });
+    });
+
+    it("deletes files that belong to no job once they are older than the retention, and leaves other files alone", async () => {
+      const dir = path.join(dataDir, "exports");
+      const old = new Date(Date.now() - 25 * HOUR);
+      const orphan = path.join(dir, "0b8e1a52-5d1c-4c47-9f0e-2f1f3c9a7e11.xlsx");
+      const orphanPart = path.join(dir, "1c9f2b63-6e2d-4d58-8a1f-3a2a4dab8f22.csv.part");
+      const young = path.join(dir, "2da03c74-7f3e-4e69-9b2a-4b3b5ebc9a33.csv");
+      const notOurs = path.join(dir, "README.txt");
+      for (const f of [orphan, orphanPart, young, notOurs]) fs.writeFileSync(f, "x");
+      for (const f of [orphan, orphanPart, notOurs]) fs.utimesSync(f, old, old);
+      // An expired job's file is the job's: its age on disk does not matter, its completion time does.
+      const { id: kept } = await exportAndDownload(source.key, "CSV");
+      fs.utimesSync(fileOf(kept), old, old);
+
+      const swept = await t.server.app.imports.sweepExports();
+      expect(swept.orphans).toBe(2);
+      expect(fs.existsSync(orphan)).toBe(false);
+      expect(fs.existsSync(orphanPart)).toBe(false);
+      expect(fs.existsSync(young)).toBe(true);
+      expect(fs.existsSync(notOurs)).toBe(true);
+      expect(fs.existsSync(fileOf(kept))).toBe(true);
+      expect((await download(kept)).status).toBe(200);
+      expect((await t.server.app.imports.sweepExports()).orphans).toBe(0);
+    });
+  });
 });

@@ -3,11 +3,15 @@ import { ConfigError, loadConfig } from "../../src/config";
 describe("configuration", () => {
   it("has defaults for everything", () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ port: 4000, dataDir: "./data", databaseUrl: undefined, publicUrl: "http://localhost:4000", logLevel: "info", defaultPhoneRegion: "CN" });
+    expect(c).toMatchObject({ port: 4000, dataDir: "./data", databaseUrl: undefined, publicUrl: "http://localhost:4000", logLevel: "info", defaultPhoneRegion: "CN", exportRetentionHours: 24 });
   });
   it("derives PUBLIC_URL from PORT and strips a trailing slash from a given one", () => {
     expect(loadConfig({ PORT: "8080" }).publicUrl).toBe("http://localhost:8080");
     expect(loadConfig({ PUBLIC_URL: "https://crm.example.cn/" }).publicUrl).toBe("https://crm.example.cn");
+  });
+  it("keeps exports for EXPORT_RETENTION_HOURS", () => {
+    expect(loadConfig({ EXPORT_RETENTION_HOURS: "1" }).exportRetentionHours).toBe(1);
+    expect(loadConfig({ EXPORT_RETENTION_HOURS: " " }).exportRetentionHours).toBe(24);
   });
   it.each([
     [{ PORT: "eighty" }, /PORT/],
@@ -17,6 +21,9 @@ describe("configuration", () => {
     [{ CRM_BOOTSTRAP_TENANT_KEY: "short" }, /CRM_BOOTSTRAP_TENANT_KEY/],
     [{ PUBLIC_URL: "crm.example.cn" }, /PUBLIC_URL/],
     [{ DEFAULT_PHONE_REGION: "china" }, /DEFAULT_PHONE_REGION/],
+    [{ EXPORT_RETENTION_HOURS: "0" }, /EXPORT_RETENTION_HOURS/],
+    [{ EXPORT_RETENTION_HOURS: "1.5" }, /EXPORT_RETENTION_HOURS/],
+    [{ EXPORT_RETENTION_HOURS: "a day" }, /EXPORT_RETENTION_HOURS/],
   ])("refuses %p with a one-line reason naming the variable", (env, name) => {
     let error: unknown;
     try {

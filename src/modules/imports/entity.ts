@@ -81,6 +81,10 @@ export class ImportJob implements Node {
   @Column({ type: "timestamptz", precision: 3, nullable: true })
   finishedAt: Date | null;
 
+  /** Exports: when the sweeper deleted the file (it expired, or the export failed); null while it may exist. */
+  @Column({ type: "timestamptz", precision: 3, nullable: true })
+  fileDeletedAt: Date | null;
+
   get globalId(): string {
     return toGlobalId("ImportJob", this.id);
   }

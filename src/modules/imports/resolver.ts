@@ -35,9 +35,17 @@ export class ImportJobResolver {
     return ctx.app.imports.rowErrors(job, size, afterRow ?? 0);
   }
 
-  @FieldResolver(() => String, { nullable: true, description: "A completed export's file: GET it with the same bearer key (scope customers:read)." })
+  @FieldResolver(() => String, { nullable: true, description: "A completed export's file until `expiresAt`: GET it with the same bearer key (scope customers:read)." })
   downloadUrl(@Root() job: ImportJob, @Ctx() ctx: RequestCtx): string | null {
     return ctx.app.imports.downloadUrl(job);
+  }
+
+  @FieldResolver(() => Date, {
+    nullable: true,
+    description: "A completed export's file is deleted at this time (EXPORT_RETENTION_HOURS after `finishedAt`); from then on the download answers 410. Null for imports and exports that did not complete.",
+  })
+  expiresAt(@Root() job: ImportJob, @Ctx() ctx: RequestCtx): Date | null {
+    return ctx.app.imports.expiresAt(job);
   }
 
   @Authorized(READ)

@@ -11,6 +11,7 @@ import { ExportFormat, ImportJob, ImportJobKind, ImportJobStatus, ImportRowError
 import { exportCells, exportHeader, planColumns, rowToEvent, type ColumnPlan, type FieldMapping } from "./mapping";
 import { readCsv, readXlsx, UnreadableFile, UploadInterrupted, type CsvEncoding, type SheetRecord } from "./readers";
 import { openWriter } from "./writers";
+import { ExportSweeper, type SweepResult } from "./export-sweeper";
 
 /** Rows per ingest call (and per progress update); each batch commits on its own. */
 export const BATCH_SIZE = 1000;
@@ -49,8 +50,15 @@ export class ImportsService {
   private readonly startedAt = new Date();
   private readonly running = new Map<string, Promise<unknown>>();
   private stopping = false;
+  private readonly sweeper: ExportSweeper;
 
-  constructor(private readonly app: App) {}
+  constructor(private readonly app: App) {
+    this.sweeper = new ExportSweeper(app.db.dataSource, {
+      dataDir: app.config.dataDir,
+      retentionHours: app.config.exportRetentionHours,
+      log: app.log.child({ component: "export-sweeper" }),
+    });
+  }
 
   private get ds() {
     return this.app.db.dataSource;
@@ -220,13 +228,40 @@ export class ImportsService {
     if (!job || job.kind !== ImportJobKind.CUSTOMERS_EXPORT) return { ok: false, status: 404, error: "not_found", reason: "No such export" };
     if (job.status === ImportJobStatus.RUNNING) return { ok: false, status: 409, error: "not_ready", reason: "The export is still running; try again when its status is COMPLETED" };
     if (job.status === ImportJobStatus.FAILED || !job.filePath) return { ok: false, status: 410, error: "gone", reason: job.error ?? "The export failed" };
+    if (this.expired(job)) {
+      const hours = this.app.config.exportRetentionHours;
+      return { ok: false, status: 410, error: "expired", reason: `the export expired after ${hours} hour${hours === 1 ? "" : "s"}; start a new one` };
+    }
     const file = path.resolve(this.app.config.dataDir, job.filePath);
     if (!fs.existsSync(file)) return { ok: false, status: 410, error: "gone", reason: "The export file is no longer available" };
     return { ok: true, file, filename: `customers-${job.createdAt.toISOString().slice(0, 10)}.${job.format}` };
   }
 
   downloadUrl(job: ImportJob): string | null {
-    return job.kind === ImportJobKind.CUSTOMERS_EXPORT && job.status === ImportJobStatus.COMPLETED ? `${this.app.config.publicUrl}/exports/${job.globalId}` : null;
+    return job.kind === ImportJobKind.CUSTOMERS_EXPORT && job.status === ImportJobStatus.COMPLETED && !this.expired(job)
+      ? `${this.app.config.publicUrl}/exports/${job.globalId}`
+      : null;
+  }
+
+  /**
+   * When a completed export's file stops being served: EXPORT_RETENTION_HOURS after it finished (or when the
+   * sweeper deleted it, if that came first). Null for imports and exports that did not complete.
+   */
+  expiresAt(job: ImportJob): Date | null {
+    if (job.kind !== ImportJobKind.CUSTOMERS_EXPORT || job.status !== ImportJobStatus.COMPLETED || !job.finishedAt) return null;
+    const due = job.finishedAt.getTime() + this.app.config.exportRetentionHours * 3_600_000;
+    return new Date(job.fileDeletedAt ? Math.min(due, job.fileDeletedAt.getTime()) : due);
+  }
+
+  /** Expiry is decided here, not by the sweeper's pace: an export past its time is refused before its file is gone. */
+  private expired(job: ImportJob): boolean {
+    const at = this.expiresAt(job);
+    return at !== null && at.getTime() <= Date.now();
+  }
+
+  /** Deletes expired and failed exports' files and orphan files now (the sweeper also runs every 10 minutes). */
+  sweepExports(): Promise<SweepResult> {
+    return this.sweeper.run();
   }
 
   // ---- jobs -------------------------------------------------------------------------------
@@ -247,11 +282,21 @@ export class ImportsService {
   }
 
   /**
-   * Start-up: RUNNING jobs older than this process were cut off by a stop or crash — on PGlite (one process
-   * per data directory) all of them; on PostgreSQL, where other instances may be running theirs, those whose
-   * heartbeat stopped.
+   * Start-up: marks the jobs the last stop interrupted FAILED, sweeps export files once, then every 10 minutes
+   * until `stop()`. A failed sweep is logged, not thrown: start goes on, and the next sweep tries again.
    */
-  async failInterrupted(): Promise<number> {
+  async start(): Promise<void> {
+    await this.markInterrupted();
+    await this.sweeper.run().catch((err) => this.app.log.error({ err: (err as Error).message }, "export sweep failed"));
+    if (!this.stopping) this.sweeper.start();
+  }
+
+  /**
+   * RUNNING jobs older than this process were cut off by a stop or crash — on PGlite (one process per data
+   * directory) all of them; on PostgreSQL, where other instances may be running theirs, those whose heartbeat
+   * stopped. Part of `start()`.
+   */
+  private async markInterrupted(): Promise<number> {
     const everyOlder = this.app.db.kind === "pglite";
     const rows: { id: string }[] = await this.ds.query(
       `SELECT id FROM import_jobs WHERE status = 'RUNNING' AND created_at < $1 AND ($2 OR heartbeat_at < $3)`,
@@ -262,10 +307,15 @@ export class ImportsService {
     return rows.length;
   }
 
-  /** Stops exports and imports after their current page or batch and waits for them (server shutdown). */
+  /** @deprecated The start-up hook is `start()`; this alias stays until src/server.ts calls it. */
+  async failInterrupted(): Promise<void> {
+    await this.start();
+  }
+
+  /** Stops exports and imports after their current page or batch, and the sweeper, and waits for them (server shutdown). */
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.allSettled([...this.running.values()]);
+    await Promise.allSettled([...this.running.values(), this.sweeper.stop()]);
   }
 
   private async failStale(ids: string[]): Promise<void> {
@@ -293,6 +343,7 @@ export class ImportsService {
       createdAt: now,
       heartbeatAt: now,
       finishedAt: null,
+      fileDeletedAt: null,
     });
     await this.ds.manager.insert(ImportJob, job);
     return job;
