@@ -46,7 +46,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
   let closed = false;
   try {
     await app.tenancy.bootstrap(log, opts.print ?? ((line) => process.stdout.write(`${line}\n`)));
-    await app.imports.failInterrupted();
+    await app.imports.start(); // interrupted jobs marked FAILED; the export sweeper starts
     const schema = await createSchema(app.plugins.resolvers());
     const armor = new ApolloArmor({
       maxDepth: { n: config.graphql.maxDepth },

@@ -307,11 +307,6 @@ export class ImportsService {
     return rows.length;
   }
 
-  /** @deprecated The start-up hook is `start()`; this alias stays until src/server.ts calls it. */
-  async failInterrupted(): Promise<void> {
-    await this.start();
-  }
-
   /** Stops exports and imports after their current page or batch, and the sweeper, and waits for them (server shutdown). */
   async stop(): Promise<void> {
     this.stopping = true;
