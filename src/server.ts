@@ -175,8 +175,9 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
         await ws.close();
         await apollo.stop();
         await app.imports.stop();
-        await app.plugins.stop();
+        // The outbox first: once plugins are destroyed, no event may reach their handlers.
         await app.outbox.stop();
+        await app.plugins.stop();
         await app.db.close();
       },
     };

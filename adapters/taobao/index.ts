@@ -32,9 +32,15 @@ export function createTaobaoPlugin(options: TaobaoPluginOptions = {}): PluginDef
   // One supervisor per host context: the host hands the same context to init and to every job run.
   const cadence: ReconcileCadence = { ...DEFAULT_CADENCE, ...options.cadence };
   const supervisors = new Map<PluginContext<TaobaoConfig>, TaobaoSupervisor>();
+  // A host that destroyed the plugin gets no new supervisor (a late event or job run must not start consumers).
+  const destroyed = new WeakSet<PluginContext<TaobaoConfig>>();
   const supervisorOf = (ctx: PluginContext<TaobaoConfig>) => {
     let s = supervisors.get(ctx);
-    if (!s) supervisors.set(ctx, (s = new TaobaoSupervisor(ctx, options.consumer, cadence)));
+    if (!s) {
+      s = new TaobaoSupervisor(ctx, options.consumer, cadence);
+      if (destroyed.has(ctx)) void s.stop();
+      else supervisors.set(ctx, s);
+    }
     return s;
   };
   return definePlugin<TaobaoConfig>({
@@ -62,10 +68,11 @@ export function createTaobaoPlugin(options: TaobaoPluginOptions = {}): PluginDef
         ctx.log.warn({ err: (err as Error).message }, "taobao: could not start TMC consumers yet");
       }
     },
-    async destroy() {
-      const all = [...supervisors.values()];
-      supervisors.clear();
-      await Promise.all(all.map((s) => s.stop()));
+    async destroy(ctx) {
+      destroyed.add(ctx);
+      const s = supervisors.get(ctx);
+      supervisors.delete(ctx);
+      await s?.stop();
     },
   });
 }

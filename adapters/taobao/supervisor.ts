@@ -40,6 +40,7 @@ export class TaobaoSupervisor {
   private readonly invalid = new Set<string>();
   private lastReconcile = Number.NEGATIVE_INFINITY;
   private lastActive = Number.NEGATIVE_INFINITY;
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly ctx: PluginContext<TaobaoConfig>,
@@ -59,7 +60,19 @@ export class TaobaoSupervisor {
     return [...this.running.keys()];
   }
 
-  async reconcile(now = Date.now()): Promise<void> {
+  /**
+   * Runs one reconciliation after any in progress: the job's tick and the host's
+   * `channel_connection.changed` may call at once, and two overlapping runs could act on reads taken
+   * on either side of a change (one stops a disabled connection's consumer, the other, holding the
+   * older list, starts it again).
+   */
+  reconcile(now = Date.now()): Promise<void> {
+    const run = this.queue.then(() => this.reconcileOnce(now));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reconcileOnce(now: number): Promise<void> {
     if (this.stopped) return;
     this.lastReconcile = now;
     if (this.running.size) this.lastActive = now;

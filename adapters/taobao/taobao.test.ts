@@ -593,6 +593,13 @@ describe("createTaobaoPlugin", () => {
       enabled = [];
       await plugin.onEvent!["channel_connection.changed"]!({ ...changed, eventId: "2", change: "disabled" }, ctx);
       await server.waitFor(() => server.current === undefined, "the link closed");
+      // Once the host destroyed the plugin, a late event (or job run) starts nothing.
+      await plugin.destroy!(ctx);
+      enabled = [{ id: "c1", tenantId: "t1", channel: "taobao", name: "茶香旗舰店", config: { appKey: APP_KEY, appSecret: SECRET, groupName: "default", tmcUrl: server.url, reconnectBaseMs: 20 } }];
+      await plugin.onEvent!["channel_connection.changed"]!({ ...changed, eventId: "3", change: "enabled" }, ctx);
+      await plugin.jobs![0].run(ctx);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(server.signedIn.length).toBe(1);
     } finally {
       await plugin.destroy!(ctx);
       await server.close();
