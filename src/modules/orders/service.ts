@@ -109,7 +109,6 @@ fresh AS (
     FROM orders o JOIN tenant t ON o.currency = t.currency
    WHERE o.tenant_id = $1 AND o.customer_id = ANY($2::uuid[])
      AND (o.paid_at IS NOT NULL OR o.completed_at IS NOT NULL)
-     AND (o.cancelled_at IS NULL OR o.completed_at IS NOT NULL)
      AND o.refunded < o.total
    GROUP BY o.customer_id
 ), upserted AS (
