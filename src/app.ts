@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { Config } from "./config";
 import { openDatabase, type Database } from "./db/data-source";
 import { Metrics } from "./core/metrics";
+import { SecretBox } from "./core/secrets";
 import { Outbox } from "./events/outbox";
 import { PubSub } from "./events/pubsub";
 import { CustomersService } from "./modules/customers/service";
@@ -20,6 +21,7 @@ export interface App {
   log: Logger;
   db: Database;
   metrics: Metrics;
+  secrets: SecretBox;
   pubsub: PubSub;
   outbox: Outbox;
   tenancy: TenancyService;
@@ -58,7 +60,9 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
   const pubsub = new PubSub();
   const metrics = new Metrics(db.dataSource);
   const outbox = new Outbox(db.dataSource, pubsub, log.child({ component: "outbox" }), metrics);
-  const app = { config, log, db, metrics, pubsub, outbox } as App;
+  const secrets = new SecretBox(config.secretKeys ?? []);
+  if (!secrets.enabled) log.warn("CRM_SECRET_KEY is not set: channel connection secrets are stored unencrypted");
+  const app = { config, log, db, metrics, secrets, pubsub, outbox } as App;
   app.tenancy = new TenancyService(app);
   app.customers = new CustomersService(app);
   app.channels = new ChannelsService(app);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseSecretKeys } from "./core/secrets";
 
 /**
  * Every setting the server reads from the environment, validated once at start.
@@ -54,6 +55,7 @@ const envSchema = z.object({
   OUTBOX_POLL_MS: intFrom(1000, 0, 3_600_000),
   EXPORT_RETENTION_HOURS: intFrom(24, 1, 8760),
   CRM_PLUGINS: optionalString,
+  CRM_SECRET_KEY: optionalString.refine((v) => typeof parseSecretKeys(v) !== "string", { message: "must be 32-byte keys, comma-separated, each as 64 hex digits or 44 base64 characters (openssl rand -base64 32)" }),
 });
 
 export interface Config {
@@ -76,6 +78,8 @@ export interface Config {
   exportRetentionHours: number;
   /** Module paths or package names of partner plugins to load besides the built-in adapters. */
   plugins: string[];
+  /** Keys sealing channel secrets at rest (CRM_SECRET_KEY); empty: stored as given. */
+  secretKeys: Buffer[];
 }
 
 export class ConfigError extends Error {}
@@ -108,5 +112,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     outboxPollMs: e.OUTBOX_POLL_MS,
     exportRetentionHours: e.EXPORT_RETENTION_HOURS,
     plugins: e.CRM_PLUGINS ? e.CRM_PLUGINS.split(",").map((x) => x.trim()).filter(Boolean) : [],
+    secretKeys: parseSecretKeys(e.CRM_SECRET_KEY) as Buffer[],
   };
 }

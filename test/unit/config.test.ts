@@ -9,6 +9,11 @@ describe("configuration", () => {
     expect(loadConfig({ PORT: "8080" }).publicUrl).toBe("http://localhost:8080");
     expect(loadConfig({ PUBLIC_URL: "https://crm.example.cn/" }).publicUrl).toBe("https://crm.example.cn");
   });
+  it("reads CRM_SECRET_KEY as comma-separated 32-byte keys in hex or base64", () => {
+    expect(loadConfig({}).secretKeys).toEqual([]);
+    const keys = loadConfig({ CRM_SECRET_KEY: `${"0f".repeat(32)}, ${Buffer.alloc(32, 7).toString("base64")}` }).secretKeys;
+    expect(keys.map((k) => k.toString("hex"))).toEqual(["0f".repeat(32), "07".repeat(32)]);
+  });
   it("keeps exports for EXPORT_RETENTION_HOURS", () => {
     expect(loadConfig({ EXPORT_RETENTION_HOURS: "1" }).exportRetentionHours).toBe(1);
     expect(loadConfig({ EXPORT_RETENTION_HOURS: " " }).exportRetentionHours).toBe(24);
@@ -24,6 +29,8 @@ describe("configuration", () => {
     [{ EXPORT_RETENTION_HOURS: "0" }, /EXPORT_RETENTION_HOURS/],
     [{ EXPORT_RETENTION_HOURS: "1.5" }, /EXPORT_RETENTION_HOURS/],
     [{ EXPORT_RETENTION_HOURS: "a day" }, /EXPORT_RETENTION_HOURS/],
+    [{ CRM_SECRET_KEY: "too-short" }, /CRM_SECRET_KEY/],
+    [{ CRM_SECRET_KEY: `${"ab".repeat(32)},${"ab".repeat(31)}` }, /CRM_SECRET_KEY/],
   ])("refuses %p with a one-line reason naming the variable", (env, name) => {
     let error: unknown;
     try {

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { App } from "../../app";
 import { tenantOf, type Ctx } from "../../core/context";
 import { localId } from "../../core/global-id";
+import { SecretError } from "../../core/secrets";
 import { inTransaction } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
 import type { ChannelConnectionInfo, PluginDefinition } from "../../plugins/types";
@@ -42,11 +43,24 @@ export class ChannelsService {
     return this.info(c);
   }
 
-  /** Connection info with the config parsed by the plugin's schema (defaults applied). */
+  /** Connection info with the config opened (secrets) and parsed by the plugin's schema (defaults applied). */
   info(c: ChannelConnection): ChannelConnectionInfo {
     const schema = this.app.plugins.get(c.channel)?.configSchema;
-    const parsed = schema ? schema.safeParse(c.config) : null;
-    return { id: c.id, tenantId: c.tenantId, channel: c.channel, name: c.name, config: parsed?.success ? parsed.data : c.config };
+    const config = this.openSecrets(c.channel, c.config);
+    const parsed = schema ? schema.safeParse(config) : null;
+    return { id: c.id, tenantId: c.tenantId, channel: c.channel, name: c.name, config: parsed?.success ? parsed.data : config };
+  }
+
+  /** The plugin's secret keys sealed (CRM_SECRET_KEY), as stored. */
+  private sealSecrets(channel: string, config: Record<string, unknown>): Record<string, unknown> {
+    const secret = this.app.plugins.get(channel)?.secretKeys ?? [];
+    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, secret.includes(k) && v !== undefined && v !== null ? this.app.secrets.seal(v) : v]));
+  }
+
+  /** Stored config with sealed values opened (plain values, from before encryption was on, pass). */
+  private openSecrets(channel: string, config: Record<string, unknown>): Record<string, unknown> {
+    const secret = this.app.plugins.get(channel)?.secretKeys ?? [];
+    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, secret.includes(k) ? this.app.secrets.open(v) : v]));
   }
 
   async enabledOf(channel: string): Promise<ChannelConnectionInfo[]> {
@@ -66,7 +80,15 @@ export class ChannelsService {
     const now = new Date();
     const connection = await inTransaction(ctx, async (tx) => {
       const saved = await tx.manager.save(
-        tx.manager.create(ChannelConnection, { tenantId: tenantOf(ctx), channel: input.channel, name: input.name.trim(), config: input.config, enabled: true, createdAt: now, updatedAt: now }),
+        tx.manager.create(ChannelConnection, {
+          tenantId: tenantOf(ctx),
+          channel: input.channel,
+          name: input.name.trim(),
+          config: this.sealSecrets(input.channel, input.config),
+          enabled: true,
+          createdAt: now,
+          updatedAt: now,
+        }),
       );
       tx.emit({ type: "channel_connection.changed", tenantId: saved.tenantId, connectionId: saved.id, channel: saved.channel, change: "created" });
       return saved;
@@ -82,14 +104,21 @@ export class ChannelsService {
     if (input.name != null) errors.push(...checkName(input.name));
     let config = existing.config;
     if (input.config) {
-      config = { ...existing.config, ...input.config };
+      // Secrets sent again need not be opened: that is how an operator recovers from a lost CRM_SECRET_KEY.
+      const kept = Object.fromEntries(Object.entries(existing.config).filter(([k]) => !(k in input.config!)));
+      try {
+        config = { ...this.openSecrets(existing.channel, kept), ...input.config };
+      } catch (err) {
+        if (!(err instanceof SecretError)) throw err;
+        return fail(userError(["config"], UserErrorCode.INVALID, `The stored secrets cannot be opened (${err.message}); send them again in config`));
+      }
       const plugin = this.app.plugins.get(existing.channel);
       if (plugin) validateConfig(plugin, config, errors);
     }
     if (errors.length) return fail(...errors);
     const wasEnabled = existing.enabled;
     existing.name = input.name?.trim() ?? existing.name;
-    existing.config = config;
+    existing.config = input.config ? this.sealSecrets(existing.channel, config) : config;
     if (input.enabled != null) existing.enabled = input.enabled;
     existing.updatedAt = new Date();
     const change = existing.enabled === wasEnabled ? "updated" : existing.enabled ? "enabled" : "disabled";
