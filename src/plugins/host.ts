@@ -78,7 +78,7 @@ export class PluginHost {
     const app = this.app;
     return {
       log: app.log.child({ plugin: plugin.name }),
-      state: (connectionId) => new PluginStateStore(app.db.dataSource, plugin.name, connectionId),
+      state: (connectionId) => new PluginStateStore(app.db.dataSource, plugin.name, connectionId, app.secrets),
       ingest: async (connectionId, events) => {
         const connection = await app.channels.forWebhook(plugin.name, connectionId);
         if (!connection) throw new Error(`No enabled ${plugin.name} connection ${connectionId}`);

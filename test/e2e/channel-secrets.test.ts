@@ -109,3 +109,16 @@ it("answers 503 when the key that sealed a secret is gone, and takes the secret 
   expect(again.data.updateChannelConnection.userErrors).toEqual([]);
   expect(await push(`${SECRET}-4`)).toBe(200);
 });
+
+it("seals what plugins keep in their state (access tokens), and reads older plain values", async () => {
+  const plugin = server.app.plugins.get("http-json")!;
+  const state = server.app.plugins.context(plugin).state(localId);
+  await state.set("access_token", { token: "ACCESS_TOKEN_令牌", expiresAt: 1 }, 600);
+  const [row] = await server.app.db.dataSource.query(`SELECT value FROM plugin_state WHERE connection_id = $1 AND key = 'access_token'`, [localId]);
+  expect(row.value).toMatch(/^enc:v1:/);
+  expect(await state.get("access_token")).toEqual({ token: "ACCESS_TOKEN_令牌", expiresAt: 1 });
+  await server.app.db.dataSource.query(`UPDATE plugin_state SET value = '{"token":"plain"}' WHERE connection_id = $1 AND key = 'access_token'`, [localId]);
+  expect(await state.get("access_token")).toEqual({ token: "plain" });
+  expect(await state.setIfAbsent("nonce:1", true, 60)).toBe(true);
+  expect(await state.setIfAbsent("nonce:1", true, 60)).toBe(false);
+});
