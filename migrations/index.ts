@@ -7,6 +7,7 @@ import { OutboxDelivery1764360000000 } from "./1764360000000-outbox-delivery";
 import { OrderFieldStamps1764370000000 } from "./1764370000000-order-field-stamps";
 import { IngestedEventsKeptIndex1764380000000 } from "./1764380000000-ingested-events-kept-index";
 import { ExportRetention1764400000000 } from "./1764400000000-export-retention";
+import { ConflictResolution1764410000000 } from "./1764410000000-conflict-resolution";
 
 /**
  * Every migration, in order. `npm run migration:generate -- migrations/<name>` writes a new file;
@@ -22,4 +23,5 @@ export const migrations = [
   OrderFieldStamps1764370000000,
   IngestedEventsKeptIndex1764380000000,
   ExportRetention1764400000000,
+  ConflictResolution1764410000000,
 ];

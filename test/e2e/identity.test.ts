@@ -452,6 +452,28 @@ describe("identityConflicts", () => {
     expect([...mine[0].identities].sort()).toEqual(["wechat_unionid:oUnion-conflict-A", "wechat_unionid:oUnion-conflict-B"]);
     expect([...mine[0].customerIds].sort()).toEqual([a.id, b.id].sort());
   });
+
+  it("resolveIdentityConflict closes a conflict after review, once, with a note; it then leaves identityConflicts", async () => {
+    const RESOLVE = `mutation($input: ResolveIdentityConflictInput!) { resolveIdentityConflict(input: $input) { conflict { id externalId resolvedAt resolutionNote } userErrors { field code message } } }`;
+    const [open] = (await conflicts()).filter((x) => x.externalId === "two-unionids-1");
+    const tooLong = await t.gql(RESOLVE, { input: { id: open.id, note: "长".repeat(501) } });
+    expect(tooLong.data.resolveIdentityConflict.userErrors).toMatchObject([{ field: ["note"], code: "TOO_LONG" }]);
+    const { key } = await createKey(t, ["customers:read"]);
+    expect((await t.gql(RESOLVE, { input: { id: open.id } }, key)).errors?.[0].extensions?.code).toBe("FORBIDDEN");
+    expect((await conflicts()).some((x) => x.id === open.id)).toBe(true); // nothing written so far
+
+    const r = await t.gql(RESOLVE, { input: { id: open.id, note: "  两个微信号属于同一家庭，不合并  " } });
+    expect(r.data.resolveIdentityConflict).toEqual({
+      conflict: { id: open.id, externalId: "two-unionids-1", resolvedAt: expect.any(String), resolutionNote: "两个微信号属于同一家庭，不合并" },
+      userErrors: [],
+    });
+    expect((await conflicts()).some((x) => x.id === open.id)).toBe(false);
+    const again = await t.gql(RESOLVE, { input: { id: open.id } });
+    expect(again.data.resolveIdentityConflict).toMatchObject({ conflict: null, userErrors: [{ field: ["id"], code: "CONFLICT" }] });
+    for (const id of ["00000000-0000-0000-0000-000000000000", "not-an-id"]) {
+      expect((await t.gql(RESOLVE, { input: { id } })).data.resolveIdentityConflict.userErrors).toMatchObject([{ field: ["id"], code: "NOT_FOUND" }]);
+    }
+  });
 });
 
 describe("identitySettings and updateIdentitySettings", () => {

@@ -272,6 +272,13 @@ describe("identity conflicts and settings", () => {
     expect(JSON.stringify(b)).not.toContain(a1.id);
   });
 
+  it("resolveIdentityConflict of A's conflict is NOT_FOUND for B, and A's conflict stays open", async () => {
+    const [aConflict] = (await gqlOk(CONFLICTS, {}, A.key)).identityConflicts;
+    const r = await gqlOk(`mutation($id: ID!) { resolveIdentityConflict(input: {id: $id}) { conflict { id } userErrors { field code } } }`, { id: aConflict.id }, B.key);
+    expect(r.resolveIdentityConflict).toEqual({ conflict: null, userErrors: [{ field: ["id"], code: "NOT_FOUND" }] });
+    expect((await gqlOk(CONFLICTS, {}, A.key)).identityConflicts.map((c: any) => c.id)).toContain(aConflict.id);
+  });
+
   it("identitySettings is per tenant: B's update changes B's settings only, and A's events still match the phone B blocked", async () => {
     const aBefore = (await gqlOk(SETTINGS, {}, A.key)).identitySettings;
     const r = await gqlOk(

@@ -77,6 +77,19 @@ export class UnmergeCustomerPayload {
   @Field(() => [UserError]) userErrors: UserError[];
 }
 
+@InputType()
+export class ResolveIdentityConflictInput {
+  @Field(() => ID, { description: "The conflict's id, as identityConflicts gives it." }) id: string;
+  @Field(() => String, { nullable: true, description: "What was decided (e.g. \"merged by hand\", \"shared family phone\"); at most 500 characters." })
+  note?: string | null;
+}
+
+@ObjectType()
+export class ResolveIdentityConflictPayload {
+  @Field(() => IdentityConflict, { nullable: true }) conflict: IdentityConflict | null;
+  @Field(() => [UserError]) userErrors: UserError[];
+}
+
 @ObjectType({ description: "An event whose identifiers could not be applied as given (e.g. a second unionid); for review." })
 export class IdentityConflict {
   @Field(() => ID) id: string;
@@ -86,4 +99,6 @@ export class IdentityConflict {
   @Field(() => [ID], { description: "The customers involved." }) customerIds: string[];
   @Field(() => String) reason: string;
   @Field(() => Date) createdAt: Date;
+  @Field(() => Date, { nullable: true, description: "When it was closed with resolveIdentityConflict." }) resolvedAt: Date | null;
+  @Field(() => String, { nullable: true }) resolutionNote: string | null;
 }
