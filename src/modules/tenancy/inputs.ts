@@ -1,4 +1,5 @@
 import { Field, ID, InputType, ObjectType } from "type-graphql";
+import { SCOPES } from "../../core/context";
 import { UserError } from "../../core/user-error";
 import { ApiKey, Tenant } from "./entity";
 
@@ -19,7 +20,7 @@ export class CreateApiKeyInput {
   @Field(() => ID, { nullable: true, description: "Required with the platform key; tenant admins may omit it (their own tenant)." })
   tenantId?: string | null;
   @Field(() => String) name: string;
-  @Field(() => [String], { description: "customers:read, customers:write, admin (admin implies all)." }) scopes: string[];
+  @Field(() => [String], { description: `Any of ${SCOPES.join(", ")} (admin implies all the others).` }) scopes: string[];
   @Field(() => Date, { nullable: true }) expiresAt?: Date | null;
 }
 
