@@ -57,7 +57,13 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
     await db.close();
     throw err;
   }
-  const pubsub = new PubSub();
+  let pubsub: PubSub;
+  try {
+    pubsub = config.redisUrl ? await PubSub.redis(config.redisUrl, log.child({ component: "pubsub" })) : PubSub.inProcess();
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
   const metrics = new Metrics(db.dataSource);
   const outbox = new Outbox(db.dataSource, pubsub, log.child({ component: "outbox" }), metrics);
   const secrets = new SecretBox(config.secretKeys ?? []);

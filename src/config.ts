@@ -55,6 +55,7 @@ const envSchema = z.object({
   OUTBOX_POLL_MS: intFrom(1000, 0, 3_600_000),
   EXPORT_RETENTION_HOURS: intFrom(24, 1, 8760),
   CRM_PLUGINS: optionalString,
+  REDIS_URL: optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), { message: "must be a redis:// or rediss:// URL" }),
   CRM_SECRET_KEY: optionalString.refine((v) => typeof parseSecretKeys(v) !== "string", { message: "must be 32-byte keys, comma-separated, each as 64 hex digits or 44 base64 characters (openssl rand -base64 32)" }),
 });
 
@@ -78,6 +79,8 @@ export interface Config {
   exportRetentionHours: number;
   /** Module paths or package names of partner plugins to load besides the built-in adapters. */
   plugins: string[];
+  /** Redis for GraphQL subscriptions across instances (REDIS_URL); unset: in-process. */
+  redisUrl: string | undefined;
   /** Keys sealing channel secrets at rest (CRM_SECRET_KEY); empty: stored as given. */
   secretKeys: Buffer[];
 }
@@ -113,5 +116,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     exportRetentionHours: e.EXPORT_RETENTION_HOURS,
     plugins: e.CRM_PLUGINS ? e.CRM_PLUGINS.split(",").map((x) => x.trim()).filter(Boolean) : [],
     secretKeys: parseSecretKeys(e.CRM_SECRET_KEY) as Buffer[],
+    redisUrl: e.REDIS_URL,
   };
 }

@@ -179,6 +179,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
         await app.outbox.stop();
         await app.plugins.stop();
         await app.db.close();
+        await app.pubsub.close();
       },
     };
   } catch (err) {

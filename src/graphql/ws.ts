@@ -4,6 +4,7 @@ import { specifiedRules, validate, type GraphQLSchema, type ValidationRule } fro
 import { WebSocketServer, type WebSocket } from "ws";
 import { useServer } from "graphql-ws/use/ws";
 import type { App } from "../app";
+import { ALL_TENANTS } from "../events/pubsub";
 import type { Principal, RequestCtx } from "../core/context";
 import { createLoaders } from "./loaders";
 import { bearerToken } from "./http-auth";
@@ -26,10 +27,17 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
   const wss = new WebSocketServer({ server: httpServer, path: "/graphql" });
   const byKey = new Map<string, Set<WebSocket>>();
 
-  app.outbox.on("api_key.revoked", (event) => {
-    for (const socket of byKey.get(event.keyId) ?? []) socket.close(CLOSE_FORBIDDEN, "Forbidden: API key revoked");
-    byKey.delete(event.keyId);
-  }, "graphql-ws:close-revoked");
+  // Through the PubSub, not an outbox handler: with REDIS_URL every instance hears a revocation, not
+  // only the one that dispatched it, and closes its own sockets of that key.
+  const revocations = app.pubsub.subscribe("api_key.revoked", ALL_TENANTS)[Symbol.asyncIterator]();
+  const listening = (async () => {
+    for (;;) {
+      const next = await revocations.next();
+      if (next.done) return;
+      for (const socket of byKey.get(next.value.keyId) ?? []) socket.close(CLOSE_FORBIDDEN, "Forbidden: API key revoked");
+      byKey.delete(next.value.keyId);
+    }
+  })().catch((err) => app.log.error({ err: (err as Error).message }, "revocation listener stopped"));
 
   const disposable = useServer<Record<string, unknown> | undefined, Extra>(
     {
@@ -81,6 +89,8 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
 
   return {
     async close() {
+      await revocations.return?.();
+      await listening;
       for (const client of wss.clients) client.close(1001, "Server shutting down");
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
