@@ -30,6 +30,7 @@ describe("configuration", () => {
     [{ EXPORT_RETENTION_HOURS: "1.5" }, /EXPORT_RETENTION_HOURS/],
     [{ EXPORT_RETENTION_HOURS: "a day" }, /EXPORT_RETENTION_HOURS/],
     [{ CRM_SECRET_KEY: "too-short" }, /CRM_SECRET_KEY/],
+    [{ REDIS_URL: "localhost:6379" }, /REDIS_URL/],
     [{ CRM_SECRET_KEY: `${"ab".repeat(32)},${"ab".repeat(31)}` }, /CRM_SECRET_KEY/],
   ])("refuses %p with a one-line reason naming the variable", (env, name) => {
     let error: unknown;
