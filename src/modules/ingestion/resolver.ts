@@ -1,7 +1,7 @@
 import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
 import { tenantOf, type RequestCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
-import { localId, toGlobalId } from "../../core/global-id";
+import { localId } from "../../core/global-id";
 import { inTransactionOrRollback } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user-error";
 import { toPayload } from "../../core/payload";
@@ -24,34 +24,6 @@ import {
 } from "./inputs";
 
 export const MAX_EVENTS_PER_CALL = 1000;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const CONFLICT_COLUMNS = "id, channel, external_id, identities, customer_ids, reason, created_at, resolved_at, resolution_note";
-type ConflictRow = {
-  id: string;
-  channel: string;
-  external_id: string;
-  identities: { type: string; value: string }[];
-  customer_ids: string[];
-  reason: string;
-  created_at: Date;
-  resolved_at: Date | null;
-  resolution_note: string | null;
-};
-
-function conflictOf(r: ConflictRow): IdentityConflict {
-  return Object.assign(new IdentityConflict(), {
-    id: r.id,
-    channel: r.channel,
-    externalId: r.external_id,
-    identities: r.identities.map((i) => `${i.type}:${i.value}`),
-    customerIds: r.customer_ids.map((c) => toGlobalId("Customer", c)),
-    reason: r.reason,
-    createdAt: r.created_at,
-    resolvedAt: r.resolved_at,
-    resolutionNote: r.resolution_note,
-  });
-}
 
 registerNodeType("CustomerMerge", (ctx, id) => ctx.app.db.dataSource.manager.findOne(CustomerMerge, { where: { id, tenantId: tenantOf(ctx) } }));
 
@@ -136,12 +108,7 @@ export class IngestionResolver {
   @Query(() => [IdentityConflict], { description: "Unresolved identity conflicts, newest first." })
   async identityConflicts(@Arg("first", () => Int, { defaultValue: 50 }) first: number, @Ctx() ctx: RequestCtx): Promise<IdentityConflict[]> {
     if (first < 0 || first > 250) throw badUserInput('"first" must be between 0 and 250', "first");
-    const rows: ConflictRow[] = await ctx.app.db.dataSource.query(
-      `SELECT ${CONFLICT_COLUMNS} FROM identity_conflicts
-        WHERE tenant_id = $1 AND resolved_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $2`,
-      [tenantOf(ctx), first],
-    );
-    return rows.map(conflictOf);
+    return ctx.app.ingestion.conflicts.open(ctx, first);
   }
 
   @Authorized("customers:write")
@@ -149,20 +116,7 @@ export class IngestionResolver {
     description: "Closes a conflict after review (it leaves identityConflicts). Changes no customer: merge or attach by hand first if that is the decision.",
   })
   async resolveIdentityConflict(@Arg("input", () => ResolveIdentityConflictInput) input: ResolveIdentityConflictInput, @Ctx() ctx: RequestCtx): Promise<ResolveIdentityConflictPayload> {
-    const payload = (r: Result<IdentityConflict>) =>
-      Object.assign(new ResolveIdentityConflictPayload(), r.ok ? { conflict: r.value, userErrors: [] } : { conflict: null, userErrors: r.errors });
-    const note = input.note?.trim() || null;
-    if (note && note.length > 500) return payload(fail(userError(["note"], UserErrorCode.TOO_LONG, "At most 500 characters")));
-    if (!UUID.test(input.id)) return payload(fail(userError(["id"], UserErrorCode.NOT_FOUND, "No such identity conflict")));
-    const actor = ctx.principal.kind === "api_key" ? `api_key:${ctx.principal.keyId}` : ctx.principal.kind;
-    // Only an open conflict of the caller's tenant is closed; closing it again is refused, not repeated.
-    const [rows]: [ConflictRow[]] = await ctx.app.db.dataSource.query(
-      `UPDATE identity_conflicts SET resolved_at = now(), resolution_note = $3, resolved_by = $4
-        WHERE id = $1 AND tenant_id = $2 AND resolved_at IS NULL RETURNING ${CONFLICT_COLUMNS}`,
-      [input.id, tenantOf(ctx), note, actor],
-    );
-    if (rows.length) return payload(ok(conflictOf(rows[0])));
-    const [{ n }] = await ctx.app.db.dataSource.query(`SELECT count(*)::int AS n FROM identity_conflicts WHERE id = $1 AND tenant_id = $2`, [input.id, tenantOf(ctx)]);
-    return payload(fail(n ? userError(["id"], UserErrorCode.CONFLICT, "The conflict is already resolved") : userError(["id"], UserErrorCode.NOT_FOUND, "No such identity conflict")));
+    const r = await ctx.app.ingestion.conflicts.resolve(ctx, input.id, input.note ?? null);
+    return Object.assign(new ResolveIdentityConflictPayload(), r.ok ? { conflict: r.value, userErrors: [] } : { conflict: null, userErrors: r.errors });
   }
 }

@@ -8,6 +8,7 @@ import type { IdentityTypeName } from "../../plugins/identity";
 import { applyProfile } from "../customers/profile";
 import type { MergeHook } from "../customers/merge";
 import { BatchState } from "./batch";
+import { IdentityConflicts } from "./conflicts";
 import { prepareEvent, type PreparedEvent } from "./prepare";
 import { identitySettings, type IdentitySettings } from "./settings";
 
@@ -27,7 +28,11 @@ const RETRYABLE = new Set(["40P01", "40001"]); // deadlock, serialization failur
  * is a duplicate and changes nothing.
  */
 export class IngestionService {
-  constructor(private readonly app: App) {}
+  readonly conflicts: IdentityConflicts;
+
+  constructor(private readonly app: App) {
+    this.conflicts = new IdentityConflicts(app);
+  }
 
   /** Keeps ingested events pointing at the customer that absorbed their owner (and back on unmerge). */
   readonly mergeHook: MergeHook = {
