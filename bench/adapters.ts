@@ -68,7 +68,18 @@ function specs(): Spec[] {
       channel: "youzan",
       config: youzan,
       request: (i) => {
-        const msg = encodeURIComponent(youzanMsg.replace(/E20261120101530012300045/g, `E2026112010153${String(i).padStart(10, "0")}`).replace(/13857123456/g, phone(i)));
+        // A different buyer per request (all of the buyer's ids, not only the phone), as for the other adapters:
+        // the same open/fans/union ids with a new phone each time made one customer collect every phone.
+        const n = String(i).padStart(8, "0");
+        const msg = encodeURIComponent(
+          youzanMsg
+            .replace(/E20261120101530012300045/g, `E2026112010153${String(i).padStart(10, "0")}`)
+            .replace(/13857123456/g, phone(i))
+            .replace(/8801234567890123456/g, `88012345${n}000`)
+            .replace(/"fans_id":5732108/g, `"fans_id":${5_000_000 + i}`)
+            .replace(/kTqL3mXq8wYzRb2eN5vH7pC1/g, `kTqL3mXq8wYzRb2e${n}`)
+            .replace(/oKx5s1Wc7eH2jZr9TqB3mN6pV0aY/g, `oKx5s1Wc7eH2jZr9TqB3${n}`),
+        );
         const sign = createHash("md5").update(youzan.clientId + msg + youzan.clientSecret).digest("hex");
         const body = JSON.stringify({ ...youzanTemplate, id: `bench-${i}`, msg, sign });
         return { method: "POST", headers: { "content-type": "application/json" }, query: {}, rawBody: Buffer.from(body), receivedAt: now() };
