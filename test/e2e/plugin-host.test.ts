@@ -9,6 +9,7 @@ const delivered: Delivered[] = [];
 const connectionEvents: Delivered[] = [];
 let destroyedWith: PluginContext<{ token: string }> | null = null;
 const jobRuns: number[] = [];
+let flakyRuns = 0;
 let context: PluginContext<{ token: string }> | null = null;
 
 /** A plugin's own GraphQL operation, reaching plugin services only through pluginRequest. */
@@ -39,7 +40,16 @@ const probe = definePlugin<{ token: string }>({
     "customer.created": (event) => void delivered.push(event),
     "channel_connection.changed": (event) => void connectionEvents.push(event),
   },
-  jobs: [{ name: "tick", everyMs: 30, run: async () => void jobRuns.push(Date.now()) }],
+  jobs: [
+    { name: "tick", everyMs: 30, run: async () => void jobRuns.push(Date.now()) },
+    {
+      name: "flaky",
+      everyMs: 30,
+      run: async () => {
+        if (++flakyRuns <= 2) throw new Error("upstream unavailable");
+      },
+    },
+  ],
   channel: {
     async verify(req, connection, ctx) {
       if (req.headers["x-token"] !== connection.config.token) throw new VerificationError("bad token");
@@ -145,6 +155,14 @@ describe("plugin host", () => {
     expect(other.key).toBeTruthy();
     expect(await context!.customers.identities(otherTenant, local)).toBeNull();
     expect(await context!.customers.identities(tenantId, "not-a-uuid")).toBeNull();
+  });
+
+  it("keeps running a job that failed, and counts its failures for operators", async () => {
+    const deadline = Date.now() + 5000;
+    while (flakyRuns < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(flakyRuns).toBeGreaterThanOrEqual(4); // failed twice, then ran on
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toContain('crm_plugin_job_failures_total{plugin="probe",job="flaky"} 2');
   });
 
   it("gives plugins a state store with expiry and set-if-absent", async () => {
