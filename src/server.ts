@@ -118,10 +118,16 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
     expressApp.get("/readyz", async (_req, res) => {
       try {
         await app.db.dataSource.query("SELECT 1");
-        res.json({ status: "ready", database: app.db.kind });
       } catch {
         res.status(503).json({ status: "unavailable", reason: "database unreachable" });
+        return;
       }
+      // With REDIS_URL, subscribers on other instances depend on Redis: not ready without it.
+      if (!(await app.pubsub.reachable())) {
+        res.status(503).json({ status: "unavailable", reason: "redis unreachable" });
+        return;
+      }
+      res.json({ status: "ready", database: app.db.kind, pubsub: app.pubsub.kind });
     });
 
     // Channel webhooks read their raw body themselves (signatures are computed over the exact bytes).

@@ -54,6 +54,20 @@ export class PubSub {
     return this.inner.subscribe(type, tenantId) as AsyncIterable<Delivered<EventOf<T>>>;
   }
 
+  /** "in-process", or "redis" (then whether Redis answers a PING), for /readyz. */
+  get kind(): "in-process" | "redis" {
+    return this.clients.length ? "redis" : "in-process";
+  }
+
+  async reachable(): Promise<boolean> {
+    if (!this.clients.length) return true;
+    try {
+      return (await this.clients[0].ping()) === "PONG";
+    } catch {
+      return false;
+    }
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.clients.map((c) => c.quit().catch(() => c.disconnect())));
   }

@@ -90,7 +90,7 @@ describe("GraphQL over HTTP", () => {
     expect((await (await fetch(`${t.url}/healthz`)).json()) as any).toEqual({ status: "ok" });
     const ready = await fetch(`${t.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(((await ready.json()) as any).status).toBe("ready");
+    expect((await ready.json()) as any).toMatchObject({ status: "ready", pubsub: "in-process" });
     const missing = await fetch(`${t.url}/nope`);
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as any).error).toBe("not_found");

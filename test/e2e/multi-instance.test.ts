@@ -90,6 +90,14 @@ describeShared("two instances sharing PostgreSQL and Redis", () => {
     throw new Error("the other instance's subscriber heard nothing");
   }
 
+  it("reports Redis in /readyz", async () => {
+    for (const server of [a, b]) {
+      const ready = await fetch(`http://127.0.0.1:${server.port}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ status: "ready", pubsub: "redis" });
+    }
+  });
+
   it("delivers a change made on one instance to a subscriber on the other", async () => {
     const created = await gql(a, `mutation { createCustomer(input: {displayName: "周明", phone: "139 0000 6001"}) { customer { id } } }`);
     const id = created.data.createCustomer.customer.id;

@@ -27,3 +27,13 @@ describe("PubSub", () => {
     await expect(PubSub.redis(`redis://127.0.0.1:${port}`, pino({ level: "silent" }))).rejects.toThrow(/^REDIS_URL: cannot connect/);
   });
 });
+
+(process.env.REDIS_URL ? describe : describe.skip)("PubSub on Redis (REDIS_URL)", () => {
+  it("answers reachable while connected and not after the connection is gone", async () => {
+    const pubsub = await PubSub.redis(process.env.REDIS_URL!, pino({ level: "silent" }));
+    expect(pubsub.kind).toBe("redis");
+    expect(await pubsub.reachable()).toBe(true);
+    await pubsub.close();
+    expect(await pubsub.reachable()).toBe(false);
+  });
+});
