@@ -33,6 +33,8 @@ export class PluginHost {
   private stopped = false;
   /** The context each plugin got at start: the same one reaches its handlers, jobs and destroy. */
   private readonly contexts = new Map<string, PluginContext<unknown>>();
+  /** The run in progress (or queued last) of each job, so runs of one job never overlap. */
+  private readonly jobRuns = new Map<string, Promise<void>>();
 
   constructor(private readonly app: App) {}
 
@@ -116,7 +118,7 @@ export class PluginHost {
           `plugin:${plugin.name}`,
         );
       }
-      for (const job of plugin.jobs ?? []) this.schedule(plugin.name, job.name, job.everyMs, () => job.run(ctx));
+      for (const job of plugin.jobs ?? []) this.schedule(plugin.name, job.name, job.everyMs, () => this.runJob(plugin.name, job.name, () => job.run(ctx)));
     }
   }
 
@@ -124,6 +126,38 @@ export class PluginHost {
     this.stopped = true;
     this.timers.forEach(clearTimeout);
     for (const plugin of this.plugins.values()) await plugin.destroy?.(this.contexts.get(plugin.name) ?? this.context(plugin));
+  }
+
+  /** One run at a time per job: a run asked for while one is going starts after it. */
+  private runJob(plugin: string, job: string, run: () => Promise<void>): Promise<void> {
+    const key = `${plugin}\u0000${job}`;
+    const next = (this.jobRuns.get(key) ?? Promise.resolve()).catch(() => undefined).then(run);
+    this.jobRuns.set(key, next);
+    return next.finally(() => {
+      if (this.jobRuns.get(key) === next) this.jobRuns.delete(key);
+    });
+  }
+
+  /**
+   * Runs a plugin's job now, once (after a run in progress), for operators ("sync now" after an outage)
+   * and tests. Null when there is no such plugin or job; otherwise when it started, how long it took
+   * and the error it ended with, if any (counted in crm_plugin_job_failures_total as scheduled runs are).
+   */
+  async runJobNow(pluginName: string, jobName: string): Promise<{ startedAt: Date; durationMs: number; error: string | null } | null> {
+    const plugin = this.plugins.get(pluginName);
+    const job = plugin?.jobs?.find((j) => j.name === jobName);
+    if (!plugin || !job || this.stopped) return null;
+    const ctx = this.contexts.get(plugin.name) ?? this.context(plugin);
+    const startedAt = new Date();
+    let error: string | null = null;
+    try {
+      await this.runJob(plugin.name, job.name, () => job.run(ctx));
+    } catch (err) {
+      error = (err as Error)?.message ?? String(err);
+      this.app.metrics.pluginJobFailures.inc({ plugin: plugin.name, job: job.name });
+      this.app.log.warn({ plugin: plugin.name, job: job.name, err: error }, "plugin job failed (run on request)");
+    }
+    return { startedAt, durationMs: Date.now() - startedAt.getTime(), error };
   }
 
   private schedule(plugin: string, name: string, everyMs: number, run: () => Promise<void>) {

@@ -10,6 +10,7 @@ const connectionEvents: Delivered[] = [];
 let destroyedWith: PluginContext<{ token: string }> | null = null;
 const jobRuns: number[] = [];
 let flakyRuns = 0;
+const manual = { runs: 0, fail: false, running: 0, overlapped: false };
 let context: PluginContext<{ token: string }> | null = null;
 
 /** A plugin's own GraphQL operation, reaching plugin services only through pluginRequest. */
@@ -42,6 +43,17 @@ const probe = definePlugin<{ token: string }>({
   },
   jobs: [
     { name: "tick", everyMs: 30, run: async () => void jobRuns.push(Date.now()) },
+    {
+      name: "manual",
+      everyMs: 3_600_000, // never on its own during the tests: runs come from runPluginJob
+      run: async () => {
+        manual.runs++;
+        if (++manual.running > 1) manual.overlapped = true;
+        await new Promise((r) => setTimeout(r, 50));
+        manual.running--;
+        if (manual.fail) throw new Error("Youzan API 503");
+      },
+    },
     {
       name: "flaky",
       everyMs: 30,
@@ -163,6 +175,29 @@ describe("plugin host", () => {
     expect(flakyRuns).toBeGreaterThanOrEqual(4); // failed twice, then ran on
     const metrics = await (await fetch(`${t.url}/metrics`)).text();
     expect(metrics).toContain('crm_plugin_job_failures_total{plugin="probe",job="flaky"} 2');
+  });
+
+  it("runs a plugin job on the platform key's request, one run at a time, and reports how it ended", async () => {
+    const RUN = `mutation($plugin: String!, $job: String!) { runPluginJob(input: {plugin: $plugin, job: $job}) { run { plugin job startedAt durationMs succeeded error } userErrors { field code } } }`;
+    const ok = await t.gql(RUN, { plugin: "probe", job: "manual" }, t.platformKey);
+    expect(ok.data.runPluginJob).toEqual({
+      run: { plugin: "probe", job: "manual", startedAt: expect.any(String), durationMs: expect.any(Number), succeeded: true, error: null },
+      userErrors: [],
+    });
+    expect(manual.runs).toBe(1);
+    const both = await Promise.all([t.gql(RUN, { plugin: "probe", job: "manual" }, t.platformKey), t.gql(RUN, { plugin: "probe", job: "manual" }, t.platformKey)]);
+    expect(both.map((r) => r.data.runPluginJob.run.succeeded)).toEqual([true, true]);
+    expect(manual.runs).toBe(3);
+    expect(manual.overlapped).toBe(false);
+    manual.fail = true;
+    const failed = await t.gql(RUN, { plugin: "probe", job: "manual" }, t.platformKey);
+    expect(failed.data.runPluginJob.run).toMatchObject({ succeeded: false, error: "Youzan API 503" });
+    manual.fail = false;
+    const missing = await t.gql(RUN, { plugin: "probe", job: "nope" }, t.platformKey);
+    expect(missing.data.runPluginJob).toEqual({ run: null, userErrors: [{ field: ["job"], code: "NOT_FOUND" }] });
+    // A tenant's admin key may not: jobs serve every tenant's connections.
+    expect((await t.gql(RUN, { plugin: "probe", job: "manual" })).errors?.[0].extensions?.code).toBe("FORBIDDEN");
+    expect(manual.runs).toBe(4);
   });
 
   it("gives plugins a state store with expiry and set-if-absent", async () => {

@@ -1,7 +1,29 @@
-import { Field, ID, InputType, ObjectType } from "type-graphql";
+import { Field, ID, InputType, Int, ObjectType } from "type-graphql";
 import { GraphQLJSONObject } from "graphql-scalars";
 import { UserError } from "../../core/user-error";
 import { ChannelConnection } from "./entity";
+
+@InputType()
+export class RunPluginJobInput {
+  @Field(() => String, { description: "The plugin's name (for channel plugins, the channel)." }) plugin: string;
+  @Field(() => String, { description: "The job's name, as the plugin declares it." }) job: string;
+}
+
+@ObjectType({ description: "One run of a plugin job started with runPluginJob." })
+export class PluginJobRun {
+  @Field(() => String) plugin: string;
+  @Field(() => String) job: string;
+  @Field(() => Date) startedAt: Date;
+  @Field(() => Int) durationMs: number;
+  @Field(() => Boolean) succeeded: boolean;
+  @Field(() => String, { nullable: true, description: "What the job failed with; it runs again at its next scheduled time." }) error: string | null;
+}
+
+@ObjectType()
+export class RunPluginJobPayload {
+  @Field(() => PluginJobRun, { nullable: true }) run: PluginJobRun | null;
+  @Field(() => [UserError]) userErrors: UserError[];
+}
 
 @InputType()
 export class CreateChannelConnectionInput {

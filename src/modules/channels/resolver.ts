@@ -3,6 +3,7 @@ import { GraphQLJSONObject } from "graphql-scalars";
 import type { RequestCtx } from "../../core/context";
 import { localId } from "../../core/global-id";
 import { toPayload } from "../../core/payload";
+import { fail, ok, userError, UserErrorCode } from "../../core/user-error";
 import { registerNodeType } from "../nodes/node";
 import { ChannelConnection } from "./entity";
 import {
@@ -10,6 +11,9 @@ import {
   CreateChannelConnectionPayload,
   DisableChannelConnectionInput,
   DisableChannelConnectionPayload,
+  PluginJobRun,
+  RunPluginJobInput,
+  RunPluginJobPayload,
   UpdateChannelConnectionInput,
   UpdateChannelConnectionPayload,
 } from "./inputs";
@@ -53,6 +57,18 @@ export class ChannelConnectionResolver {
   async updateChannelConnection(@Arg("input", () => UpdateChannelConnectionInput) input: UpdateChannelConnectionInput, @Ctx() ctx: RequestCtx) {
     const r = await ctx.app.channels.update(ctx, input);
     return toPayload(UpdateChannelConnectionPayload, r, (connection) => ({ connection }), { connection: null });
+  }
+
+  @Authorized("platform")
+  @Mutation(() => RunPluginJobPayload, {
+    description: "Platform key only. Runs a plugin's periodic job now, once (after a run in progress), e.g. a pull after a channel outage. Jobs serve every tenant's connections.",
+  })
+  async runPluginJob(@Arg("input", () => RunPluginJobInput) input: RunPluginJobInput, @Ctx() ctx: RequestCtx) {
+    const run = await ctx.app.plugins.runJobNow(input.plugin, input.job);
+    const r = run
+      ? ok(Object.assign(new PluginJobRun(), { plugin: input.plugin, job: input.job, startedAt: run.startedAt, durationMs: run.durationMs, succeeded: run.error === null, error: run.error }))
+      : fail<PluginJobRun>(userError(["job"], UserErrorCode.NOT_FOUND, `No job "${input.job}" in plugin "${input.plugin}"`));
+    return toPayload(RunPluginJobPayload, r, (value) => ({ run: value }), { run: null });
   }
 
   @Authorized("admin")
