@@ -263,7 +263,11 @@ describe("youzan reconciliation pull", () => {
   });
   afterAll(() => new Promise<void>((resolve) => api.close(() => resolve())));
 
-  const runJob = () => plugin.jobs!.find((j) => j.name === "pull-trades")!.run(ctx);
+  /** The pull, started as an operator would: runPluginJob with the platform key; it must end without an error. */
+  const runJob = async () => {
+    const r = await t.gql(`mutation { runPluginJob(input: {plugin: "youzan", job: "pull-trades"}) { run { succeeded error } userErrors { code } } }`, {}, t.platformKey);
+    expect(r.data.runPluginJob).toEqual({ run: { succeeded: true, error: null }, userErrors: [] });
+  };
 
   it("is a job of the plugin that the host schedules", () => {
     expect(plugin.jobs!.map((j) => [j.name, j.everyMs])).toEqual([["pull-trades", 60_000]]);
