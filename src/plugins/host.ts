@@ -31,7 +31,7 @@ export class PluginHost {
   private readonly plugins = new Map<string, PluginDefinition<unknown>>();
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
-  /** The context each plugin got at start: the same one reaches its handlers, jobs and destroy. */
+  /** Each plugin's one context: the same reaches its init, handlers, jobs, webhooks, resolvers and destroy. */
   private readonly contexts = new Map<string, PluginContext<unknown>>();
   /** The run in progress (or queued last) of each job, so runs of one job never overlap. */
   private readonly jobRuns = new Map<string, Promise<void>>();
@@ -76,7 +76,14 @@ export class PluginHost {
     return [...this.plugins.values()].filter((p) => p.channel).map((p) => p.name);
   }
 
+  /** The plugin's context, built on first use and then kept (not rebuilt per webhook or GraphQL request). */
   context(plugin: PluginDefinition<unknown>): PluginContext<unknown> {
+    let ctx = this.contexts.get(plugin.name);
+    if (!ctx) this.contexts.set(plugin.name, (ctx = this.createContext(plugin)));
+    return ctx;
+  }
+
+  private createContext(plugin: PluginDefinition<unknown>): PluginContext<unknown> {
     const app = this.app;
     return {
       log: app.log.child({ plugin: plugin.name }),
@@ -106,7 +113,6 @@ export class PluginHost {
   async start(): Promise<void> {
     for (const plugin of this.plugins.values()) {
       const ctx = this.context(plugin);
-      this.contexts.set(plugin.name, ctx);
       await plugin.init?.(ctx);
       for (const [type, handler] of Object.entries(plugin.onEvent ?? {})) {
         const run = handler as (e: unknown, c: PluginContext<unknown>) => Promise<void>;
@@ -125,7 +131,7 @@ export class PluginHost {
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.forEach(clearTimeout);
-    for (const plugin of this.plugins.values()) await plugin.destroy?.(this.contexts.get(plugin.name) ?? this.context(plugin));
+    for (const plugin of this.plugins.values()) await plugin.destroy?.(this.context(plugin));
   }
 
   /** One run at a time per job: a run asked for while one is going starts after it. */
@@ -147,7 +153,7 @@ export class PluginHost {
     const plugin = this.plugins.get(pluginName);
     const job = plugin?.jobs?.find((j) => j.name === jobName);
     if (!plugin || !job || this.stopped) return null;
-    const ctx = this.contexts.get(plugin.name) ?? this.context(plugin);
+    const ctx = this.context(plugin);
     const startedAt = new Date();
     let error: string | null = null;
     try {
