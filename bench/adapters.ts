@@ -1,12 +1,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import pino from "pino";
-import { createApp } from "../src/app";
-import { loadConfig } from "../src/config";
-import type { Ctx } from "../src/core/context";
 import { signCrmRequest, type ChannelRequest, type PluginDefinition } from "../src/plugins";
-import { DEFAULT_SERVER, freshDatabase, redact } from "./database";
+import { benchApp, redact } from "./database";
 
 /**
  * `npm run bench -- adapters`: events/s through each channel adapter's verify + normalize + the
@@ -112,16 +108,10 @@ function specs(): Spec[] {
 
 export async function adaptersBench(): Promise<number> {
   const n = Math.max(10, Number(process.env.BENCH_REQUESTS ?? 1000));
-  const db = await freshDatabase(process.env.DATABASE_URL ?? `${DEFAULT_SERVER}/postgres`, "crm_bench_adapters");
-  const log = pino({ level: "silent" });
-  const app = await createApp(loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: "silent", OUTBOX_POLL_MS: "0" }), log);
+  const { app, ctx, url, close } = await benchApp("crm_bench_adapters");
   const figures: { channel: string; requests: number; events: number; eventsPerSecond: number; relativeToHttpJson: number }[] = [];
   try {
-    console.log(`database: fresh ${redact(db.url)} (dropped at the end); ${n} requests per adapter, one at a time; outbox dispatch not measured`);
-    await app.tenancy.bootstrap(log, () => undefined);
-    await app.outbox.stop();
-    const [tenant] = await app.db.dataSource.query(`SELECT id FROM tenants WHERE name = 'default'`);
-    const ctx: Ctx = { requestId: "bench", principal: { kind: "system", tenantId: tenant.id, actor: "bench" }, app, log };
+    console.log(`database: fresh ${redact(url)} (dropped at the end); ${n} requests per adapter, one at a time; outbox dispatch not measured`);
     for (const spec of specs()) {
       const plugin = app.plugins.get(spec.channel) as PluginDefinition<unknown>;
       const created = await app.channels.create(ctx, { channel: spec.channel, name: spec.channel, config: spec.config });
@@ -147,8 +137,7 @@ export async function adaptersBench(): Promise<number> {
       console.log(`${spec.channel}: ${n} requests, ${events} events in ${seconds.toFixed(2)} s = ${eventsPerSecond} events/s (${(n / seconds).toFixed(0)} requests/s)`);
     }
   } finally {
-    await app.db.close();
-    await db.drop();
+    await close();
   }
   console.log(JSON.stringify({ bench: "adapters", results: figures }));
   return 0;

@@ -1,7 +1,37 @@
 import pg from "pg";
+import pino from "pino";
+import { createApp, type App } from "../src/app";
+import { loadConfig } from "../src/config";
+import type { Ctx } from "../src/core/context";
 
 /** The server benches run on unless DATABASE_URL names another. */
 export const DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432";
+
+/**
+ * What every scenario measures on: an app on a fresh database of the DATABASE_URL server (or DEFAULT_SERVER),
+ * with tenant "default" and a system ctx for it, and the outbox dispatcher stopped (dispatch is not measured;
+ * outbox rows are still written). `close()` closes the app and drops the database.
+ */
+export async function benchApp(prefix: string): Promise<{ app: App; ctx: Ctx; tenantId: string; url: string; close(): Promise<void> }> {
+  const db = await freshDatabase(process.env.DATABASE_URL?.trim() || DEFAULT_SERVER, prefix);
+  let app: App | undefined;
+  const close = async () => {
+    await app?.db.close();
+    await db.drop();
+  };
+  try {
+    const log = pino({ level: "silent" });
+    app = await createApp(loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: "silent", OUTBOX_POLL_MS: "0" }), log);
+    await app.tenancy.bootstrap(log, () => undefined);
+    await app.outbox.stop();
+    const [tenant] = await app.db.dataSource.query(`SELECT id FROM tenants WHERE name = 'default'`);
+    const ctx: Ctx = { requestId: "bench", principal: { kind: "system", tenantId: tenant.id, actor: "bench" }, app, log };
+    return { app, ctx, tenantId: tenant.id, url: db.url, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
 
 /**
  * A fresh database on the PostgreSQL server that `serverUrl` points at (any database on it will do

@@ -1,11 +1,9 @@
 import pg from "pg";
-import pino from "pino";
 import { PostgresQueryRunner } from "typeorm/driver/postgres/PostgresQueryRunner";
-import { createApp, type App } from "../src/app";
-import { loadConfig } from "../src/config";
+import type { App } from "../src/app";
 import type { Ctx } from "../src/core/context";
 import type { NormalizedEventInput } from "../src/plugins/events";
-import { DEFAULT_SERVER, freshDatabase, redact } from "./database";
+import { benchApp, redact } from "./database";
 import { generateEvents, type GeneratedEvents } from "./ingest-events";
 
 /**
@@ -25,7 +23,6 @@ export async function ingestBench(): Promise<number> {
   const n = positiveInt("BENCH_EVENTS", 100_000, 10);
   const batchSize = positiveInt("BENCH_BATCH", 1_000);
   const seed = positiveInt("BENCH_SEED", 42);
-  const server = process.env.DATABASE_URL?.trim() || DEFAULT_SERVER;
 
   const { fakerZH_CN: faker } = await import("@faker-js/faker");
   faker.seed(seed);
@@ -37,21 +34,14 @@ export async function ingestBench(): Promise<number> {
       `batch ${batchSize}, seed ${seed}; generated in ${secs(performance.now() - t)} (not timed)`,
   );
 
-  const db = await freshDatabase(server, "crm_bench");
-  let app: App | undefined;
+  const { app, ctx, tenantId, url, close } = await benchApp("crm_bench");
   try {
-    const log = pino({ level: "silent" });
-    app = await createApp(loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: "silent", OUTBOX_POLL_MS: "0" }), log, {});
     const [{ version }] = await app.db.dataSource.query(`SELECT current_setting('server_version') AS version`);
-    console.log(`database: PostgreSQL ${version}, fresh database ${redact(db.url)} (dropped at the end)`);
-    await app.tenancy.bootstrap(log, () => undefined);
-    const [tenant] = await app.db.dataSource.query(`SELECT id FROM tenants WHERE name = 'default'`);
-    const ctx: Ctx = { requestId: "bench", principal: { kind: "system", tenantId: tenant.id, actor: "bench" }, app, log };
-    await app.outbox.stop();
+    console.log(`database: PostgreSQL ${version}, fresh database ${redact(url)} (dropped at the end)`);
     console.log("outbox: dispatcher stopped before timing — dispatch is NOT measured (outbox rows are still written in each batch's transaction)");
 
     // The baseline first, on its own connection; then the pipeline.
-    const raw = await rawBaseline(db.url, gen.events, batchSize);
+    const raw = await rawBaseline(url, gen.events, batchSize);
     const rawRowsPerSecond = Math.round(n / (raw.ms / 1000));
     console.log(
       `raw baseline: ${n} rows in ${secs(raw.ms)} = ${rawRowsPerSecond} rows/s ` +
@@ -80,7 +70,7 @@ export async function ingestBench(): Promise<number> {
 
     const failures: string[] = [];
     if (run.rejected) failures.push(`${run.rejected} events rejected, e.g. ${run.firstRejection}`);
-    failures.push(...(await sanity(app, tenant.id, db.url, gen, run)));
+    failures.push(...(await sanity(app, tenantId, url, gen, run)));
 
     const met = eventsPerSecond >= 5_000 && ratio >= 0.25;
     console.log(`ratio: ${ratio} of raw (target ≥ 5000 events/s and ≥ 0.25 of raw: ${met ? "met" : "MISSED"})`);
@@ -91,8 +81,7 @@ export async function ingestBench(): Promise<number> {
     console.log(JSON.stringify({ bench: "ingest", events: n, eventsPerSecond, rawRowsPerSecond, ratio }));
     return 0;
   } finally {
-    await app?.db.close();
-    await db.drop();
+    await close();
   }
 }
 
