@@ -52,6 +52,18 @@ export async function resolveRequest<C>(fixture: { name: string; request: Reques
   return withRequest(req, {});
 }
 
+/** What a check of one fixture starts from: the limits (defaults filled in, checked), the plugin's channel and the fixture's request. */
+export async function prepareCheck<C>(
+  plugin: PluginDefinition<C>,
+  connection: ChannelConnectionInfo<C>,
+  fixture: { name: string; request: RequestFixture<C> },
+  partialLimits: Partial<CheckLimits>,
+): Promise<{ limits: CheckLimits; ch: ChannelDefinition<C>; req: ChannelRequest }> {
+  const limits = withDefaults(partialLimits);
+  const ch = channelOf(plugin);
+  return { limits, ch, req: await resolveRequest(fixture, connection) };
+}
+
 /** The plugin's channel, or an error saying it has none usable. */
 export function channelOf<C>(plugin: PluginDefinition<C>): ChannelDefinition<C> {
   const ch = plugin.channel;

@@ -8,6 +8,7 @@ import {
   expectOnly,
   externalIds,
   normalizeOrFail,
+  prepareCheck,
   resolveRequest,
   timed,
   verifyOrFail,
@@ -81,9 +82,7 @@ export async function checkValidFixture<C>(
   fixture: { name: string; request: RequestFixture<C>; types?: NormalizedEventType[] },
   partialLimits: Partial<CheckLimits> = {},
 ): Promise<NormalizedEvent[]> {
-  const limits = withDefaults(partialLimits);
-  const ch = channelOf(plugin);
-  const req = await resolveRequest(fixture, connection);
+  const { limits, ch, req } = await prepareCheck(plugin, connection, fixture, partialLimits);
   const payload = await verifyOrFail(ch, req, connection, limits, fixture.name);
   const raw = await normalizeOrFail(ch, payload, connection, limits, fixture.name);
   const events: NormalizedEvent[] = [];
@@ -116,9 +115,7 @@ export async function checkDeterminism<C>(
   fixture: { name: string; request: RequestFixture<C> },
   partialLimits: Partial<CheckLimits> = {},
 ): Promise<void> {
-  const limits = withDefaults(partialLimits);
-  const ch = channelOf(plugin);
-  const req = await resolveRequest(fixture, connection);
+  const { limits, ch, req } = await prepareCheck(plugin, connection, fixture, partialLimits);
   const payload = await verifyOrFail(ch, req, connection, limits, fixture.name);
   const first = externalIds(await normalizeOrFail(ch, payload, connection, limits, fixture.name));
   const again = externalIds(await normalizeOrFail(ch, payload, connection, limits, fixture.name));
@@ -139,9 +136,7 @@ export async function checkInvalidFixture<C>(
   fixture: { name: string; request: RequestFixture<C>; expect: 401 | 400; reason?: string | RegExp },
   partialLimits: Partial<CheckLimits> = {},
 ): Promise<void> {
-  const limits = withDefaults(partialLimits);
-  const ch = channelOf(plugin);
-  const req = await resolveRequest(fixture, connection);
+  const { limits, ch, req } = await prepareCheck(plugin, connection, fixture, partialLimits);
   const v = await callVerify(ch, req, connection, limits);
   let failure: Outcome<unknown>;
   if (fixture.expect === 401) {

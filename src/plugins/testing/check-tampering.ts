@@ -10,6 +10,7 @@ import {
   expectOnly,
   fcParams,
   MIN_TAMPER_POSITIONS,
+  prepareCheck,
   resolveRequest,
   verifyOrFail,
   withDefaults,
@@ -34,9 +35,7 @@ export async function checkBodyTamper<C>(
   fixture: { name: string; request: RequestFixture<C> },
   partialLimits: Partial<CheckLimits> = {},
 ): Promise<void> {
-  const limits = withDefaults(partialLimits);
-  const ch = channelOf(plugin);
-  const req = await resolveRequest(fixture, connection);
+  const { limits, ch, req } = await prepareCheck(plugin, connection, fixture, partialLimits);
   const body = req.rawBody;
   if (body.length === 0) throw new Error(`fixture "${fixture.name}" has an empty body, so the body signature cannot be checked`);
   await verifyOrFail(ch, req, connection, limits, fixture.name);
@@ -89,9 +88,7 @@ export async function checkSignedPartTamper<C>(
   integrity: SignedPartIntegrity,
   partialLimits: Partial<CheckLimits> = {},
 ): Promise<void> {
-  const limits = withDefaults(partialLimits);
-  const ch = channelOf(plugin);
-  const req = await resolveRequest(fixture, connection);
+  const { limits, ch, req } = await prepareCheck(plugin, connection, fixture, partialLimits);
   const body = req.rawBody;
   const ranges = signedRanges(body, integrity, fixture.name);
   const untouched = await verifyOrFail(ch, req, connection, limits, fixture.name);
@@ -164,9 +161,7 @@ export async function checkCredentialRequired<C>(
   fixture: { name: string; request: RequestFixture<C> },
   partialLimits: Partial<CheckLimits> = {},
 ): Promise<void> {
-  const limits = withDefaults(partialLimits);
-  const ch = channelOf(plugin);
-  const req = await resolveRequest(fixture, connection);
+  const { limits, ch, req } = await prepareCheck(plugin, connection, fixture, partialLimits);
   await verifyOrFail(ch, req, connection, limits, fixture.name);
   const v = await callVerify(ch, withRequest(req, { headers: {}, query: {} }), connection, limits);
   if (v.ok) throw new Error(`fixture "${fixture.name}": verify accepted the request without any header or query parameter`);
@@ -192,9 +187,7 @@ export async function checkGarbageRequests<C>(
   fixture: { name: string; request: RequestFixture<C> },
   partialLimits: Partial<CheckLimits> = {},
 ): Promise<void> {
-  const limits = withDefaults(partialLimits);
-  const ch = channelOf(plugin);
-  const base = await resolveRequest(fixture, connection);
+  const { limits, ch, req: base } = await prepareCheck(plugin, connection, fixture, partialLimits);
   await fc.assert(
     fc.asyncProperty(garbageRequestArb(base), async (req) => followThrough(ch, await callVerify(ch, req, connection, limits), connection, limits, "damaged request")),
     fcParams(limits),
