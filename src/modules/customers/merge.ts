@@ -84,11 +84,11 @@ export class MergeService {
 
   constructor(private readonly app: App) {}
 
-  /** Identity types over their per-customer limit if `a` and `b` were one customer, e.g. two unionids. */
-  limitViolations(a: { type: string; value: string }[], b: { type: string; value: string }[], limits: Record<string, number>): string[] {
+  /** Identity types over their per-customer limit if customers holding `identities` were one, e.g. two unionids. */
+  limitViolations(identities: { type: string; value: string }[], limits: Record<string, number>): string[] {
     const out: string[] = [];
     for (const [type, max] of Object.entries(limits)) {
-      const values = new Set([...a, ...b].filter((i) => i.type === type).map((i) => i.value));
+      const values = new Set(identities.filter((i) => i.type === type).map((i) => i.value));
       if (values.size > max) out.push(type);
     }
     return out;
@@ -105,9 +105,8 @@ export class MergeService {
     if (!target) return fail(userError(["targetId"], UserErrorCode.NOT_FOUND, "No such customer"));
     if (!source) return fail(userError(["sourceId"], UserErrorCode.NOT_FOUND, "No such customer"));
     const identities = await tx.manager.find(CustomerIdentity, { where: [{ tenantId, customerId: targetId }, { tenantId, customerId: sourceId }] });
-    const ti = identities.filter((i) => i.customerId === targetId);
     const si = identities.filter((i) => i.customerId === sourceId);
-    const violations = this.limitViolations(ti, si, limits);
+    const violations = this.limitViolations(identities, limits);
     if (violations.length) {
       return fail(userError(["sourceId"], UserErrorCode.CONFLICT, `Merging would give one customer several ${violations.join(", ")} identities`));
     }

@@ -197,15 +197,14 @@ export class IngestionService {
       // Several customers are one person: merge them into the oldest, unless limits forbid it.
       const rows = matched.map((id) => state.get(id));
       rows.sort((a, b) => a.row.createdAt.getTime() - b.row.createdAt.getTime() || a.row.id.localeCompare(b.row.id));
-      const all = rows.flatMap((r) => r.identities);
-      const violations = Object.entries(settings.limits).filter(([type, max]) => new Set(all.filter((i) => i.type === type).map((i) => i.value)).size > max);
+      const violations = this.app.customers.merges.limitViolations(rows.flatMap((r) => r.identities), settings.limits);
       if (violations.length) {
         target = matched[0]; // the customer the highest-precedence identity names
         conflicts.push({
           externalId: p.event.externalId,
           identities: p.identities,
           customerIds: matched,
-          reason: `matches ${matched.length} customers that cannot be merged (more than the allowed ${violations.map(([t]) => t).join(", ")})`,
+          reason: `matches ${matched.length} customers that cannot be merged (more than the allowed ${violations.join(", ")})`,
         });
       } else {
         target = rows[0].row.id;
