@@ -20,6 +20,7 @@ import { z } from "zod";
 import {
   definePlugin,
   NormalizationError,
+  parseJsonBody,
   VerificationError,
   type ChannelRequest,
   type ChannelResponse,
@@ -135,7 +136,8 @@ export const examplePlugin = definePlugin<ExampleConfig>({
     //    Never read the clock or generate random ids here.
     // -------------------------------------------------------------------------------------------
     normalize(payload) {
-      const body = parseJson(payload);
+      // The raw bytes as JSON; bytes that are not UTF-8 or not JSON are a 400 with the reason.
+      const body = parseJsonBody(payload);
       const kind = typeof body === "object" && body !== null && !Array.isArray(body) ? (body as { kind?: unknown }).kind : undefined;
       if (typeof kind !== "string") throw new NormalizationError('payload must be a JSON object with a string "kind"');
 
@@ -257,24 +259,6 @@ function checkToken(req: ChannelRequest, expected: string): void {
   const a = createHash("sha256").update(given, "utf8").digest();
   const b = createHash("sha256").update(expected, "utf8").digest();
   if (!timingSafeEqual(a, b)) throw new VerificationError("X-Acme-Token does not match this connection's token");
-}
-
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-/** The raw body (bytes or text) as JSON; anything unreadable is the channel's error: 400. */
-export function parseJson(payload: unknown): unknown {
-  if (!Buffer.isBuffer(payload) && typeof payload !== "string") throw new NormalizationError("expected the raw request body");
-  let text: string;
-  try {
-    text = typeof payload === "string" ? payload : utf8.decode(payload);
-  } catch {
-    throw new NormalizationError("body is not valid UTF-8");
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new NormalizationError(`body is not valid JSON: ${(err as Error).message}`);
-  }
 }
 
 function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown): T {

@@ -5,6 +5,7 @@ import {
   CRM_SIGNATURE_TOLERANCE_SECONDS,
   definePlugin,
   NormalizationError,
+  parseJsonBody,
   signCrmRequest,
   verifyCrmSignature,
   type NormalizedEventInput,
@@ -45,7 +46,7 @@ export const httpJsonPlugin = definePlugin<HttpJsonConfig>({
     normalize(payload) {
       // verify hands over the raw bytes when they are not a JSON object; parsing them here gives the
       // producer the reason with a 400. Raw text is accepted too, so normalize can be used on its own.
-      const body = typeof payload === "string" || Buffer.isBuffer(payload) ? parseRaw(payload) : payload;
+      const body = typeof payload === "string" || Buffer.isBuffer(payload) ? parseJsonBody(payload) : payload;
       if (typeof body !== "object" || body === null || Array.isArray(body)) {
         throw new NormalizationError(`body must be a JSON object {"events": [...]}, got ${kindOf(body)}`);
       }
@@ -66,34 +67,16 @@ export const httpJsonPlugin = definePlugin<HttpJsonConfig>({
 
 export default httpJsonPlugin;
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
 /**
  * The parsed JSON object, or else the raw bytes unchanged: verify only vouches for authenticity,
  * and normalize turns an unreadable body into a 400 with the precise reason.
  */
 function parseBody(rawBody: Buffer): unknown {
   try {
-    const value: unknown = JSON.parse(utf8.decode(rawBody));
+    const value = parseJsonBody(rawBody);
     return typeof value === "object" && value !== null ? value : rawBody;
   } catch {
     return rawBody;
-  }
-}
-
-/** Raw bytes or text to a JSON value; NormalizationError saying what is wrong with it. */
-function parseRaw(raw: Buffer | string): unknown {
-  let text: string;
-  try {
-    // Fatal decoding: replacing bad bytes with U+FFFD would silently corrupt names and addresses.
-    text = typeof raw === "string" ? raw : utf8.decode(raw);
-  } catch {
-    throw new NormalizationError("body is not valid UTF-8");
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new NormalizationError(`body is not valid JSON: ${(err as Error).message}`);
   }
 }
 

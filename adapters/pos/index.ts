@@ -1,7 +1,7 @@
 import { TextDecoder } from "node:util";
 import { z } from "zod";
 
-import { definePlugin, NormalizationError, type ChannelRequest, type NormalizedEventInput } from "../../src/plugins";
+import { definePlugin, NormalizationError, parseJsonBody, type ChannelRequest, type NormalizedEventInput } from "../../src/plugins";
 import { readCsv } from "./csv";
 import { readJson } from "./json";
 import { readPosLog } from "./poslog";
@@ -74,15 +74,7 @@ export default posPlugin;
 
 /** The transactions of a body in `format` (exported for tests and tools; throws NormalizationError). */
 export function readTransactions(format: PosFormat, text: string): PosTransaction[] {
-  if (format === "json") {
-    let document: unknown;
-    try {
-      document = JSON.parse(text);
-    } catch (err) {
-      throw new NormalizationError(`body is not valid JSON: ${(err as Error).message}`);
-    }
-    return readJson(document);
-  }
+  if (format === "json") return readJson(parseJsonBody(text));
   return format === "poslog" ? readPosLog(text) : readCsv(text);
 }
 

@@ -1,6 +1,6 @@
 import { gunzipSync } from "node:zlib";
 
-import { NormalizationError, type NormalizedEventInput } from "../../src/plugins";
+import { NormalizationError, parseJsonBody, type NormalizedEventInput } from "../../src/plugins";
 import type { TmcValue } from "./frame";
 
 /**
@@ -210,20 +210,7 @@ export function normalizeTmcMessage(message: unknown): NormalizedEventInput[] {
  * raw UTF-8 JSON text (numbers are read exactly).
  */
 export function normalizeTmcPayload(payload: unknown): NormalizedEventInput[] {
-  let value = payload;
-  if (typeof payload === "string" || Buffer.isBuffer(payload)) {
-    let text: string;
-    try {
-      text = typeof payload === "string" ? payload : new TextDecoder("utf-8", { fatal: true }).decode(payload);
-    } catch {
-      throw new NormalizationError("body is not valid UTF-8");
-    }
-    try {
-      value = parseJsonExact(text);
-    } catch (err) {
-      throw new NormalizationError(`body is not valid JSON: ${(err as Error).message}`);
-    }
-  }
+  const value = typeof payload === "string" || Buffer.isBuffer(payload) ? parseJsonBody(payload, parseJsonExact) : payload;
   if (!Array.isArray(value)) return normalizeTmcMessage(value);
   if (value.length > MAX_MESSAGES) throw new NormalizationError(`too many messages: ${value.length} (at most ${MAX_MESSAGES} per request)`);
   const events = value.flatMap((m, i) => {

@@ -1,6 +1,7 @@
 import {
   CRM_SIGNATURE_HEADER,
   CRM_SIGNATURE_TOLERANCE_SECONDS,
+  parseJsonBody,
   requestHeader,
   signCrmRequest,
   verifyCrmSignature,
@@ -31,7 +32,7 @@ export function verifyReplay(req: ChannelRequest, appSecret: string): unknown {
   }
   verifyCrmSignature(req, appSecret);
   try {
-    const value = parseJsonExact(new TextDecoder("utf-8", { fatal: true }).decode(req.rawBody));
+    const value = parseJsonBody(req.rawBody, parseJsonExact);
     return typeof value === "object" && value !== null ? value : req.rawBody;
   } catch {
     return req.rawBody;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 
-import { NormalizationError, type NormalizedEventInput } from "../../src/plugins";
+import { NormalizationError, parseJsonBody, type NormalizedEventInput } from "../../src/plugins";
 import { buyerIdentities, buyerIdentity, uniqueIdentities, type Identity } from "./identities";
 import { canonicalStatus, fen, issueError, leanEvents, optionalTime, snapshotEvents, TRADE_TYPE_STATUS } from "./trades";
 import { decodeMsg, idOf, isRecord, mobileOf, parseJsonExact, textOf, youzanTime } from "./values";
@@ -66,26 +66,13 @@ export function normalizeYouzan(payload: unknown, options: NormalizeOptions = {}
   return [];
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
 /** The verified envelope, or the raw body verify could not read (answered 400 here). */
 function readEnvelope(payload: unknown): unknown {
   if (!Buffer.isBuffer(payload) && typeof payload !== "string") {
     if (!isRecord(payload)) throw new NormalizationError("expected a Youzan message: a JSON object with type and msg");
     return payload;
   }
-  let text: string;
-  try {
-    text = typeof payload === "string" ? payload : utf8.decode(payload);
-  } catch {
-    throw new NormalizationError("body is not valid UTF-8");
-  }
-  let value: unknown;
-  try {
-    value = parseJsonExact(text);
-  } catch (err) {
-    throw new NormalizationError(`body is not valid JSON: ${(err as Error).message}`);
-  }
+  const value = parseJsonBody(payload, parseJsonExact);
   if (!isRecord(value)) throw new NormalizationError("body must be a JSON object with type and msg");
   if (typeof value.msg !== "string") return value;
   const decoded = decodeMsg(value.msg);

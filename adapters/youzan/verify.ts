@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 
-import { VerificationError, type ChannelRequest } from "../../src/plugins";
+import { parseJsonBody, VerificationError, type ChannelRequest } from "../../src/plugins";
 import { decodeMsg, isRecord, parseJsonExact } from "./values";
 
 /**
@@ -97,12 +97,10 @@ function sameText(a: string, b: string): boolean {
   return timingSafeEqual(da, db);
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
 /** The body as JSON (exact numbers), or undefined when it is not UTF-8 JSON. */
 function parseBody(rawBody: Buffer): unknown {
   try {
-    return parseJsonExact(utf8.decode(rawBody));
+    return parseJsonBody(rawBody, parseJsonExact);
   } catch {
     return undefined;
   }

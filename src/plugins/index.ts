@@ -7,4 +7,5 @@ export * from "./events";
 export * from "./identity";
 export * from "./graphql";
 export * from "./signing";
+export * from "./body";
 export type { Delivered, DomainEvent, DomainEventType } from "../events/types";
