@@ -1,22 +1,28 @@
 import { TextDecoder } from "node:util";
 import { z } from "zod";
 
-import { definePlugin, NormalizationError, parseJsonBody, type ChannelRequest, type NormalizedEventInput } from "../../src/plugins";
+import {
+  definePlugin,
+  NormalizationError,
+  parseJsonBody,
+  requestHeader,
+  verifyCrmSignature,
+  type ChannelRequest,
+  type NormalizedEventInput,
+} from "../../src/plugins";
 import { readCsv } from "./csv";
 import { readJson } from "./json";
 import { readPosLog } from "./poslog";
-import { header, verifySignature } from "./signature";
 import { checkStoreId, transactionEvents, type PosTransaction } from "./transaction";
 
 /**
  * Store POS systems: sales and returns in real time as JSON or NRF ARTS POSLog XML, and end-of-day
- * CSV files from stores that were offline — all signed like the `http-json` channel. Every format
- * becomes the same orders: a sale is order `<storeId>:<transactionId>` (placed and paid), a return
- * refunds the original sale's order, a member card or phone links them to a customer (a new one
- * when nobody has it yet). See README.md beside this file.
+ * CSV files from stores that were offline — all signed like the `http-json` channel (the CRM request
+ * signature, src/plugins/signing.ts). Every format becomes the same orders: a sale is order
+ * `<storeId>:<transactionId>` (placed and paid), a return refunds the original sale's order, a member
+ * card or phone links them to a customer (a new one when nobody has it yet). See README.md beside this file.
  */
 
-export { SIGNATURE_HEADER, TOLERANCE_SECONDS } from "./signature";
 export { CSV_COLUMNS } from "./csv";
 export { MAX_TRANSACTIONS } from "./transaction";
 
@@ -53,7 +59,7 @@ export const posPlugin = definePlugin<PosConfig>({
   secretKeys: ["secret"],
   channel: {
     verify(req, connection): PosPayload {
-      verifySignature(req, connection.config.secret);
+      verifyCrmSignature(req, connection.config.secret);
       return readBody(req);
     },
 
@@ -86,7 +92,7 @@ const GENERIC_TYPES = new Set(["", "text/plain", "application/octet-stream"]);
  * declaration says GBK/GB18030). Never throws: an unreadable body is normalize's 400 to give.
  */
 function readBody(req: ChannelRequest): PosPayload {
-  const contentType = header(req, "content-type") ?? "";
+  const contentType = requestHeader(req, "content-type") ?? "";
   const [mediaType = "", ...params] = contentType.split(";").map((s) => s.trim().toLowerCase());
   let format: PosFormat | undefined;
   if (mediaType === "application/json" || mediaType === "text/json" || mediaType.endsWith("+json")) format = "json";
