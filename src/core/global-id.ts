@@ -2,7 +2,10 @@
  * Relay global ids: base64url("<Type>:<uuid>"). Opaque to clients; they carry the type so
  * `node(id)` can find the owner without guessing.
  */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A uuid as PostgreSQL prints it: hyphenated, lower-case. Global ids carry only this form. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A hyphenated uuid in either case: what PostgreSQL accepts for a uuid column (guards queries from a cast error). */
+export const UUID_ANY_CASE = new RegExp(UUID.source, "i");
 
 export function toGlobalId(type: string, id: string): string {
   return Buffer.from(`${type}:${id}`, "utf8").toString("base64url");

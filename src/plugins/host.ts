@@ -2,7 +2,7 @@ import express, { type Request, type Response, type Router } from "express";
 import { QueryFailedError } from "typeorm";
 import type { App } from "../app";
 import { tenantOf, type Ctx } from "../core/context";
-import { localId } from "../core/global-id";
+import { localId, UUID_ANY_CASE } from "../core/global-id";
 import type { PluginRequest } from "./graphql";
 import type { DomainEventType } from "../events/types";
 import type { IdentityTypeName } from "./identity";
@@ -20,7 +20,6 @@ import {
 } from "./types";
 
 const MAX_BODY = "5mb";
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Loads plugins (built-ins plus modules named in CRM_PLUGINS), mounts their channels on
@@ -99,7 +98,7 @@ export class PluginHost {
           return c ? { id: c.id } : null;
         },
         identities: async (tenantId, customerId) => {
-          if (!UUID.test(customerId)) return null;
+          if (!UUID_ANY_CASE.test(customerId)) return null;
           const [c] = await app.customers.byIds(tenantId, [customerId]);
           if (!c) return null;
           return (await app.customers.identitiesOf(tenantId, [customerId])).map((i) => ({ type: i.type as IdentityTypeName, value: i.value }));
