@@ -26,8 +26,8 @@ export function buyerIdentities(buyer: Record<string, unknown>): Identity[] {
   const phone = mobileOf(buyer.buyer_phone ?? buyer.mobile);
   if (phone) out.push({ type: "phone", value: phone });
   for (const kind of BUYER_ID_KINDS) {
-    const id = idOf(buyer[kind]);
-    if (id) out.push({ type: "youzan_buyer", value: `${kind}:${id}` });
+    const identity = buyerIdentity(kind, buyer[kind]);
+    if (identity) out.push(identity);
   }
   const unionId = unionIdOf(buyer.union_id ?? buyer.unionid ?? buyer.wx_union_id);
   if (unionId) out.push({ type: "wechat_unionid", value: unionId });
