@@ -7,16 +7,16 @@ import { LIMITS } from "../customers/validate";
  * Columns of customer files: which header means which field (import), and the columns an export writes —
  * the same names, so an exported file imports back as it is. Pure functions, no I/O.
  */
-export const PROFILE_FIELDS = ["displayName", "phone", "email", "gender", "birthday", "country", "province", "city", "tags"] as const;
+const PROFILE_FIELDS = ["displayName", "phone", "email", "gender", "birthday", "country", "province", "city", "tags"] as const;
 /** Identity types a column can carry (phone and e-mail come through their profile fields). */
-export const IDENTITY_FIELDS = ["pos_member", "youzan_buyer", "taobao_buyer", "wechat_unionid", "wechat_openid", "zoho_contact", "external"] as const;
+const IDENTITY_FIELDS = ["pos_member", "youzan_buyer", "taobao_buyer", "wechat_unionid", "wechat_openid", "zoho_contact", "external"] as const;
 export type ProfileField = (typeof PROFILE_FIELDS)[number];
 export type IdentityField = (typeof IDENTITY_FIELDS)[number];
 export type ImportField = ProfileField | IdentityField;
-export const IMPORT_FIELDS: readonly ImportField[] = [...PROFILE_FIELDS, ...IDENTITY_FIELDS];
+const IMPORT_FIELDS: readonly ImportField[] = [...PROFILE_FIELDS, ...IDENTITY_FIELDS];
 
 /** Header names recognised without a mapping (compared by `headerKey`: case, spaces, `_` and `-` ignored). The first is what exports write. */
-export const DEFAULT_HEADERS: Record<ImportField, readonly string[]> = {
+const DEFAULT_HEADERS: Record<ImportField, readonly string[]> = {
   displayName: ["姓名", "客户姓名", "昵称", "name", "displayName", "会员姓名", "客户名称", "买家昵称"],
   phone: ["手机号", "手机", "手机号码", "phone", "mobile", "联系电话"],
   email: ["邮箱", "email", "电子邮箱"],
@@ -40,7 +40,7 @@ const ATTRIBUTE_PREFIX = "attributes.";
 const MAX_COLUMNS = 500;
 const MAX_HEADER = 200;
 
-export function headerKey(header: string): string {
+function headerKey(header: string): string {
   return header.normalize("NFKC").trim().toLowerCase().replace(/[\s_-]+/g, "");
 }
 
@@ -157,7 +157,7 @@ const GENDERS: Record<string, "MALE" | "FEMALE" | "UNKNOWN"> = {
   unknown: "UNKNOWN",
 };
 
-export function parseGender(v: string): "MALE" | "FEMALE" | "UNKNOWN" | null {
+function parseGender(v: string): "MALE" | "FEMALE" | "UNKNOWN" | null {
   return GENDERS[v.toLowerCase()] ?? null;
 }
 
@@ -178,7 +178,7 @@ function parseCountry(v: string): string | null {
   return ["中国", "中国大陆", "china"].includes(v.toLowerCase()) ? "CN" : null;
 }
 
-export const TAG_SEPARATORS = /[,，;；|、]/;
+const TAG_SEPARATORS = /[,，;；|、]/;
 
 export interface RowContext {
   externalId: string;

@@ -14,9 +14,9 @@ import { openWriter } from "./writers";
 import { ExportSweeper, type SweepResult } from "./export-sweeper";
 
 /** Rows per ingest call (and per progress update); each batch commits on its own. */
-export const BATCH_SIZE = 1000;
+const BATCH_SIZE = 1000;
 /** Customers per keyset page of an export. */
-export const EXPORT_PAGE_SIZE = 1000;
+const EXPORT_PAGE_SIZE = 1000;
 const HEARTBEAT_MS = 20_000;
 /** A RUNNING job whose heartbeat is older than this belongs to a process that is gone. */
 const STALE_MS = 120_000;
