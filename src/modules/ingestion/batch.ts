@@ -5,6 +5,8 @@ import type { IdentityTypeName } from "../../plugins/identity";
 
 type Idn = { type: IdentityTypeName; value: string };
 const SIGHTING_FIELDS = new Set(["lastSeenAt", "firstSeenAt"]);
+/** Only first/last seen moved: a sighting (an order of a regular), not a change of the profile. */
+const isSighting = (fields: Set<string>) => [...fields].every((f) => SIGHTING_FIELDS.has(f));
 const key = (i: { type: string; value: string }) => `${i.type}\u0000${i.value}`;
 
 /** A `customers` row as both drivers return it (timestamps as Date or ISO text). */
@@ -208,7 +210,7 @@ export class BatchState {
     const dirty = [...this.customers.values()].filter((c) => !c.isNew && c.dirty);
     // A mere sighting (an order of a regular) moves only first/last seen: a narrow UPDATE, and not a
     // change of the profile, so `updatedAt` stays (syncs that follow updatedAt are not flooded by it).
-    const sighted = dirty.filter((c) => [...c.pending].every((f) => SIGHTING_FIELDS.has(f)));
+    const sighted = dirty.filter((c) => isSighting(c.pending));
     const changed = dirty.filter((c) => !sighted.includes(c));
     const columns = `id uuid, display_name text, gender text, birthday date, country text, province text, city text, phone text,
       email text, tags text[], attributes jsonb, field_times jsonb, created_at timestamptz, updated_at timestamptz,
@@ -308,8 +310,10 @@ export class BatchState {
     return current;
   }
 
-  /** Customers that existed before the batch and changed, with what changed. */
+  /** Customers that existed before the batch and whose profile changed (more than a sighting), with what changed. */
   updated(): { id: string; changed: string[] }[] {
-    return [...this.customers.values()].filter((c) => !this.created.has(c.row.id) && c.changed.size).map((c) => ({ id: c.row.id, changed: [...c.changed] }));
+    return [...this.customers.values()]
+      .filter((c) => !this.created.has(c.row.id) && c.changed.size && !isSighting(c.changed))
+      .map((c) => ({ id: c.row.id, changed: [...c.changed] }));
   }
 }

@@ -168,11 +168,8 @@ export class IngestionService {
       );
     }
     for (const id of state.created) tx.emit({ type: "customer.created", tenantId, customerId: id });
-    // A mere sighting (only first/last seen moved) is not news: no event for it, as for every order of a regular.
-    for (const u of state.updated()) {
-      if (u.changed.every((f) => f === "lastSeenAt" || f === "firstSeenAt")) continue;
-      tx.emit({ type: "customer.updated", tenantId, customerId: u.id, changed: u.changed });
-    }
+    // A mere sighting is not news: no event for it, as for every order of a regular.
+    for (const u of state.updated()) tx.emit({ type: "customer.updated", tenantId, customerId: u.id, changed: u.changed });
     return accepted;
   }
 
