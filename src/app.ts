@@ -66,7 +66,7 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
   }
   const metrics = new Metrics(db.dataSource);
   const outbox = new Outbox(db.dataSource, pubsub, log.child({ component: "outbox" }), metrics);
-  const secrets = new SecretBox(config.secretKeys ?? []);
+  const secrets = new SecretBox(config.secretKeys);
   if (!secrets.enabled) log.warn("CRM_SECRET_KEY is not set: channel connection secrets are stored unencrypted");
   const app = { config, log, db, metrics, secrets, pubsub, outbox } as App;
   app.tenancy = new TenancyService(app);

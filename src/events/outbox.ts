@@ -33,7 +33,7 @@ export class Outbox {
     private readonly dataSource: DataSource,
     private readonly pubsub: PubSub,
     private readonly log: Logger,
-    private readonly metrics?: Metrics,
+    private readonly metrics: Metrics,
   ) {}
 
   /**
@@ -149,7 +149,7 @@ export class Outbox {
           done.add(name);
         } catch (err) {
           ok = false;
-          this.metrics?.outboxHandlerFailures.inc({ handler: name });
+          this.metrics.outboxHandlerFailures.inc({ handler: name });
           this.log.warn({ eventId: row.id, type: row.type, handler: name, err: (err as Error).message }, "event handler failed");
         }
       }
@@ -167,7 +167,7 @@ export class Outbox {
        RETURNING o.type, o.dispatched_at IS NOT NULL AS done`,
       [JSON.stringify(outcomes), MAX_ATTEMPTS],
     );
-    for (const r of recorded) if (r.done) this.metrics?.outboxDispatched.inc({ type: r.type });
+    for (const r of recorded) if (r.done) this.metrics.outboxDispatched.inc({ type: r.type });
     return rows.length;
   }
 }

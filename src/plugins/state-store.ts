@@ -11,11 +11,11 @@ export class PluginStateStore implements KeyValueStore {
     private readonly ds: DataSource,
     private readonly plugin: string,
     private readonly connectionId: string,
-    private readonly secrets?: SecretBox,
+    private readonly secrets: SecretBox,
   ) {}
 
   private sealed(value: unknown): string {
-    return JSON.stringify(this.secrets ? this.secrets.seal(value ?? null) : (value ?? null));
+    return JSON.stringify(this.secrets.seal(value ?? null));
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
@@ -23,7 +23,7 @@ export class PluginStateStore implements KeyValueStore {
       `SELECT value FROM plugin_state WHERE plugin = $1 AND connection_id = $2 AND key = $3 AND (expires_at IS NULL OR expires_at > now())`,
       [this.plugin, this.connectionId, key],
     );
-    return rows.length ? ((this.secrets ? this.secrets.open(rows[0].value) : rows[0].value) as T) : undefined;
+    return rows.length ? (this.secrets.open(rows[0].value) as T) : undefined;
   }
 
   async set(key: string, value: unknown, ttlSeconds?: number): Promise<void> {
