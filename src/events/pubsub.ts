@@ -54,11 +54,12 @@ export class PubSub {
     return this.inner.subscribe(type, tenantId) as AsyncIterable<Delivered<EventOf<T>>>;
   }
 
-  /** "in-process", or "redis" (then whether Redis answers a PING), for /readyz. */
+  /** "in-process" or "redis", for /readyz. */
   get kind(): "in-process" | "redis" {
     return this.clients.length ? "redis" : "in-process";
   }
 
+  /** For /readyz: whether Redis answers a PING (always true in-process). */
   async reachable(): Promise<boolean> {
     if (!this.clients.length) return true;
     try {
