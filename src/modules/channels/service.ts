@@ -1,14 +1,12 @@
 import type { z } from "zod";
 import type { App } from "../../app";
 import { tenantOf, type Ctx } from "../../core/context";
-import { localId } from "../../core/global-id";
+import { localId, UUID } from "../../core/global-id";
 import { SecretError } from "../../core/secrets";
 import { inTransaction } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
 import type { ChannelConnectionInfo, PluginDefinition } from "../../plugins/types";
 import { ChannelConnection } from "./entity";
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Channel connections: which merchant accounts feed us, with each plugin's validated config. */
 export class ChannelsService {

@@ -1,10 +1,9 @@
 import { tenantOf, type Ctx } from "../../core/context";
-import { toGlobalId } from "../../core/global-id";
+import { toGlobalId, UUID_ANY_CASE } from "../../core/global-id";
 import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user-error";
 import type { App } from "../../app";
 import { IdentityConflict } from "./inputs";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CONFLICT_COLUMNS = "id, channel, external_id, identities, customer_ids, reason, created_at, resolved_at, resolution_note";
 type ConflictRow = {
   id: string;
@@ -50,7 +49,7 @@ export class IdentityConflicts {
   async resolve(ctx: Ctx, id: string, noteIn: string | null): Promise<Result<IdentityConflict>> {
     const note = noteIn?.trim() || null;
     if (note && note.length > 500) return fail(userError(["note"], UserErrorCode.TOO_LONG, "At most 500 characters"));
-    if (!UUID.test(id)) return fail(userError(["id"], UserErrorCode.NOT_FOUND, "No such identity conflict"));
+    if (!UUID_ANY_CASE.test(id)) return fail(userError(["id"], UserErrorCode.NOT_FOUND, "No such identity conflict"));
     const actor = ctx.principal.kind === "api_key" ? `api_key:${ctx.principal.keyId}` : ctx.principal.kind;
     const [rows]: [ConflictRow[]] = await this.app.db.dataSource.query(
       `UPDATE identity_conflicts SET resolved_at = now(), resolution_note = $3, resolved_by = $4
