@@ -23,6 +23,7 @@ const STALE_MS = 120_000;
 const MAX_RUNNING_EXPORTS = 3;
 const MAX_ATTRIBUTE_COLUMNS = 200;
 const MAX_MESSAGE = 1000;
+const DISCONNECTED = "the upload stopped before the end of the file (the client disconnected); the rows counted were imported";
 
 export interface ImportOptions {
   format: ExportFormat;
@@ -36,7 +37,7 @@ export type ImportOutcome =
   /** Refused before anything was written (unreadable header, mapping that does not fit the file). */
   | { ok: false; reason: string }
   /** The job ran: COMPLETED, or FAILED with `error` (the rows counted were committed). */
-  | { ok: true; job: ImportJob; interrupted: boolean };
+  | { ok: true; job: ImportJob };
 
 type PendingRow = { row: number; event?: Record<string, unknown>; error?: string };
 
@@ -86,11 +87,10 @@ export class ImportsService {
       return { ok: false, reason: plan.reason };
     }
     const job = await this.createJob(ctx, randomUUID(), ImportJobKind.CUSTOMERS_IMPORT, opts.format, null);
-    const result = await this.track(job.id, this.runImport(ctx, job, plan.value, records, opts.signal));
-    return { ok: true, ...result };
+    return { ok: true, job: await this.track(job.id, this.runImport(ctx, job, plan.value, records, opts.signal)) };
   }
 
-  private async runImport(ctx: Ctx, job: ImportJob, plan: ColumnPlan, records: AsyncGenerator<SheetRecord>, signal?: AbortSignal) {
+  private async runImport(ctx: Ctx, job: ImportJob, plan: ColumnPlan, records: AsyncGenerator<SheetRecord>, signal?: AbortSignal): Promise<ImportJob> {
     const occurredAt = job.createdAt.toISOString();
     const phoneRegion = this.app.config.defaultPhoneRegion;
     let pending: PendingRow[] = [];
@@ -100,7 +100,6 @@ export class ImportsService {
       if (batch.length) await this.ingestBatch(ctx, job.id, batch);
     };
     let failure: string | null = null;
-    let interrupted = false;
     try {
       for (;;) {
         let next: IteratorResult<SheetRecord>;
@@ -108,8 +107,7 @@ export class ImportsService {
           next = await records.next();
         } catch (err) {
           if (err instanceof UploadInterrupted || signal?.aborted) {
-            interrupted = true;
-            failure = "the upload stopped before the end of the file (the client disconnected); the rows counted were imported";
+            failure = DISCONNECTED;
           } else if (err instanceof UnreadableFile) {
             // The rows before the unreadable spot are good ones: keep them.
             await flush();
@@ -128,10 +126,7 @@ export class ImportsService {
         if (pending.length >= BATCH_SIZE) {
           await flush();
           if (signal?.aborted || this.stopping) {
-            interrupted = Boolean(signal?.aborted);
-            failure = interrupted
-              ? "the upload stopped before the end of the file (the client disconnected); the rows counted were imported"
-              : "the server stopped during the import; the rows counted were imported";
+            failure = signal?.aborted ? DISCONNECTED : "the server stopped during the import; the rows counted were imported";
             break;
           }
         }
@@ -143,7 +138,7 @@ export class ImportsService {
     } finally {
       await records.return(undefined).catch(() => undefined);
     }
-    return { job: await this.finish(job.id, failure ? ImportJobStatus.FAILED : ImportJobStatus.COMPLETED, failure), interrupted };
+    return this.finish(job.id, failure ? ImportJobStatus.FAILED : ImportJobStatus.COMPLETED, failure);
   }
 
   /** One batch through the pipeline (its own transaction), then its errors and counts (a second, small one). */
