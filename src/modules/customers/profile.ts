@@ -85,15 +85,15 @@ export function foldProfile(target: Customer, source: Customer): string[] {
   const tt = (target.fieldTimes ??= {});
   const st = source.fieldTimes ?? {};
   // A value with no recorded time (entered through the API, or attached before any profile event)
-  // counts as oldest, so the outcome never depends on when rows happened to be written.
-  const fallback = (_c: Customer) => "";
+  // counts as oldest ("" sorts before every time), so the outcome never depends on when rows happened to be written.
+  const UNDATED = "";
   for (const key of ["displayName", "gender", "birthday", "phone", "email", "locale"] as const) {
     const sv = source[key];
     if (isEmpty(sv) || (key === "gender" && sv === "UNKNOWN")) continue;
     const tv = target[key];
     const targetEmpty = isEmpty(tv) || (key === "gender" && tv === "UNKNOWN");
-    const sAt = st[key] ?? fallback(source);
-    if (targetEmpty || wins(sAt, sv, tt[key] ?? fallback(target), tv)) {
+    const sAt = st[key] ?? UNDATED;
+    if (targetEmpty || wins(sAt, sv, tt[key] ?? UNDATED, tv)) {
       tt[key] = sAt;
       if (tv !== sv) {
         (target as unknown as Record<string, unknown>)[key] = sv;
@@ -104,8 +104,8 @@ export function foldProfile(target: Customer, source: Customer): string[] {
   const sRegion = { country: source.country, province: source.province, city: source.city };
   const tRegion = { country: target.country, province: target.province, city: target.city };
   if (!isEmpty(sRegion)) {
-    const sAt = st.region ?? fallback(source);
-    if (isEmpty(tRegion) || wins(sAt, sRegion, tt.region ?? fallback(target), tRegion)) {
+    const sAt = st.region ?? UNDATED;
+    if (isEmpty(tRegion) || wins(sAt, sRegion, tt.region ?? UNDATED, tRegion)) {
       tt.region = sAt;
       if (stable(sRegion) !== stable(tRegion)) {
         Object.assign(target, sRegion);
@@ -120,8 +120,8 @@ export function foldProfile(target: Customer, source: Customer): string[] {
   }
   for (const [k, v] of Object.entries(source.attributes ?? {})) {
     const key = `attributes.${k}`;
-    const sAt = st[key] ?? fallback(source);
-    if (!(k in target.attributes) || wins(sAt, v, tt[key] ?? fallback(target), target.attributes[k])) {
+    const sAt = st[key] ?? UNDATED;
+    if (!(k in target.attributes) || wins(sAt, v, tt[key] ?? UNDATED, target.attributes[k])) {
       tt[key] = sAt;
       if (stable(target.attributes[k]) !== stable(v)) {
         target.attributes = { ...target.attributes, [k]: v };
