@@ -18,7 +18,7 @@ import {
   type Outcome,
   type RequestFixture,
 } from "./calls";
-import { asJson, assertChannelRequest, bodyArb, garbagePayloadArb, garbageRequestArb, jsonMutationArb, mutateJson, withRequest } from "./requests";
+import { asJson, assertChannelRequest, bodyArb, garbagePayloadArb, garbageRequestArb, mutatedJsonArb, withRequest } from "./requests";
 import { positionsIn, positionsOutside, signedRanges, spread, type SignedPartIntegrity } from "./signed-part";
 
 /** Checks that tampered, damaged and random input is refused the right way: each resolves when the adapter passes. */
@@ -212,12 +212,7 @@ export async function checkGarbagePayloads<C>(
     const json = asJson(await verifyOrFail(ch, await resolveRequest(f, connection), connection, limits, f.name));
     if (json) bases.push(json);
   }
-  const mutated = bases.length
-    ? fc.tuple(fc.nat(), jsonMutationArb).map(([i, m]) => {
-        const base = bases[i % bases.length];
-        return base.wrap(mutateJson(base.value, m));
-      })
-    : garbagePayloadArb;
+  const mutated = bases.length ? mutatedJsonArb(bases) : garbagePayloadArb;
   await fc.assert(
     fc.asyncProperty(fc.oneof(garbagePayloadArb, mutated), async (payload) => {
       const n = await callNormalize(ch, payload, connection, limits);
@@ -252,14 +247,7 @@ export async function checkAuthenticGarbage<C>(
     .map((b) => asJson(b))
     .filter((j): j is NonNullable<typeof j> => j !== undefined);
   const bodyArbs = [...bodies.map(bodyArb)];
-  if (structured.length) {
-    bodyArbs.push(
-      fc.tuple(fc.nat(), jsonMutationArb).map(([i, m]) => {
-        const base = structured[i % structured.length];
-        return base.wrap(mutateJson(base.value, m)) as Buffer;
-      }),
-    );
-  }
+  if (structured.length) bodyArbs.push(mutatedJsonArb(structured) as fc.Arbitrary<Buffer>);
   await fc.assert(
     fc.asyncProperty(fc.oneof(...bodyArbs), async (body) => {
       const req = await authenticRequest(body, connection);

@@ -78,20 +78,20 @@ type Path = (string | number)[];
 const NASTY: Json[] = ["", " ", null, 0, -1, 1.5, 1e308, -1e308, true, [], {}, "constructor", "__proto__", "toString", "9".repeat(40), "𠮷😀\u0000\u202e", "x".repeat(5000)];
 
 /** One mutation of a JSON value: replace or delete the node at a pseudo-random path. */
-export interface JsonMutation {
+interface JsonMutation {
   pick: number;
   remove: boolean;
   replacement: Json;
 }
 
-export const jsonMutationArb: fc.Arbitrary<JsonMutation> = fc.record({
+const jsonMutationArb: fc.Arbitrary<JsonMutation> = fc.record({
   pick: fc.nat(),
   remove: fc.boolean(),
   replacement: fc.oneof(fc.constantFrom(...NASTY), fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<Json>),
 });
 
 /** Applies `m` to a deep copy of `value` (which must be JSON). */
-export function mutateJson(value: unknown, m: JsonMutation): unknown {
+function mutateJson(value: unknown, m: JsonMutation): unknown {
   const root = JSON.parse(JSON.stringify(value)) as Json;
   const paths = allPaths(root, []);
   const path = paths[m.pick % paths.length];
@@ -127,6 +127,14 @@ export function asJson(payload: unknown): { value: unknown; wrap: (v: unknown) =
     return undefined;
   }
   return undefined;
+}
+
+/** Each of `bases` (as {@link asJson} gives them) with one part replaced or removed, encoded again as it came. */
+export function mutatedJsonArb(bases: readonly { value: unknown; wrap: (v: unknown) => unknown }[]): fc.Arbitrary<unknown> {
+  return fc.tuple(fc.nat(), jsonMutationArb).map(([i, m]) => {
+    const base = bases[i % bases.length];
+    return base.wrap(mutateJson(base.value, m));
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
