@@ -3,6 +3,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import ExcelJS from "exceljs";
+import { localId, toGlobalId } from "../../src/core/global-id";
 import { createKey, createTenant, createTestServer, type TestServer } from "../helpers/test-server";
 
 jest.setTimeout(120_000);
@@ -251,7 +252,7 @@ describe("exportCustomers", () => {
       await new Promise((res) => setTimeout(res, 25));
     }
     expect(j.status).toBe("COMPLETED");
-    const local = Buffer.from(id, "base64url").toString().split(":")[1];
+    const local = localId(id, "ImportJob");
     expect(j.downloadUrl).toBe(`https://crm.example.cn/exports/${id}`);
     const ext = (format ?? "CSV").toLowerCase();
     expect(fs.existsSync(path.join(dataDir, "exports", `${local}.${ext}`))).toBe(true);
@@ -330,10 +331,9 @@ describe("exportCustomers", () => {
     try {
       const r = await t.gql(EXPORT, {}, source.key);
       expect(r.data.exportCustomers).toEqual({ job: null, userErrors: [{ code: "CONFLICT", message: expect.any(String) }] });
-      const globalId = (id: string) => Buffer.from(`ImportJob:${id}`).toString("base64url");
-      const get = (id: string) => fetch(`${t.url}/exports/${globalId(id)}`, { headers: { authorization: `Bearer ${source.key}` } });
+      const get = (id: string) => fetch(`${t.url}/exports/${toGlobalId("ImportJob", id)}`, { headers: { authorization: `Bearer ${source.key}` } });
       expect((await get(ids[0])).status).toBe(409);
-      expect((await job(globalId(ids[0]), source.key)).downloadUrl).toBeNull();
+      expect((await job(toGlobalId("ImportJob", ids[0]), source.key)).downloadUrl).toBeNull();
       await ds.query(`UPDATE import_jobs SET status = 'FAILED', error = 'test' WHERE id = $1`, [ids[0]]);
       expect((await get(ids[0])).status).toBe(410);
     } finally {
@@ -349,7 +349,7 @@ describe("exportCustomers", () => {
 
   describe("retention (EXPORT_RETENTION_HOURS, 24 by default)", () => {
     const HOUR = 3_600_000;
-    const localOf = (id: string) => Buffer.from(id, "base64url").toString().split(":")[1];
+    const localOf = (id: string) => localId(id, "ImportJob");
     const fileOf = (id: string, ext = "csv") => path.join(dataDir, "exports", `${localOf(id)}.${ext}`);
     const download = (id: string) => fetch(`${t.url}/exports/${id}`, { headers: { authorization: `Bearer ${source.key}` } });
     const finishedAgo = async (id: string, ms: number) => {
@@ -414,8 +414,7 @@ describe("exportCustomers", () => {
       await t.server.app.imports.sweepExports();
       expect(fs.existsSync(file)).toBe(false);
       expect(fs.existsSync(`${file}.part`)).toBe(false);
-      const globalId = Buffer.from(`ImportJob:${id}`).toString("base64url");
-      const res = await download(globalId);
+      const res = await download(toGlobalId("ImportJob", id));
       expect(res.status).toBe(410);
       expect(await res.json()).toEqual({ error: "gone", reason: "the export failed; start a new one" });
     });
