@@ -17,7 +17,7 @@ export class Tenant implements Node {
   @Column({ type: "timestamptz", precision: 3 })
   createdAt: Date;
 
-  /** Tenant settings (identity resolution, currency); see TenantSettings in tenancy/settings.ts. */
+  /** Tenant settings: `identity` (read by ingestion/settings.ts) and `currency` (orders stats count only orders in it). */
   @Column({ type: "jsonb", default: () => "'{}'" })
   settings: Record<string, unknown>;
 
