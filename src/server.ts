@@ -17,10 +17,9 @@ import type { Config } from "./config";
 import type { RequestCtx } from "./core/context";
 import { formatError, unauthenticated } from "./core/errors";
 import { createSchema } from "./graphql/schema";
-import { createLoaders } from "./graphql/loaders";
+import { createRequestContext } from "./graphql/request-context";
 import { bearerToken } from "./graphql/http-auth";
 import { attachWebSocketServer } from "./graphql/ws";
-import { PLUGIN_REQUEST } from "./plugins/graphql";
 import { createImportRoutes } from "./modules/imports/routes";
 
 export interface RunningServer {
@@ -143,10 +142,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
           const principal = await app.tenancy.authenticate(bearerToken(req.header("authorization")));
           if (!principal) throw unauthenticated();
           const requestId = res.locals.requestId as string;
-          const ctx = { requestId, principal, app, log: log.child({ requestId }) } as RequestCtx;
-          ctx.loaders = createLoaders(ctx);
-          (ctx as unknown as Record<symbol, unknown>)[PLUGIN_REQUEST] = (name: string) => app.plugins.request(ctx, name);
-          return ctx;
+          return createRequestContext(app, principal, requestId, log.child({ requestId }));
         },
       }),
     );

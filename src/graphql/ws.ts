@@ -6,7 +6,7 @@ import { useServer } from "graphql-ws/use/ws";
 import type { App } from "../app";
 import { ALL_TENANTS } from "../events/pubsub";
 import type { Principal, RequestCtx } from "../core/context";
-import { createLoaders } from "./loaders";
+import { createRequestContext } from "./request-context";
 import { bearerToken } from "./http-auth";
 import { forbidden, formatError } from "../core/errors";
 
@@ -75,9 +75,7 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
       },
       context: (ctx): RequestCtx => {
         const requestId = ctx.extra.requestId ?? randomUUID();
-        const rctx = { requestId, principal: ctx.extra.principal!, app, log: app.log.child({ requestId, transport: "ws" }) } as RequestCtx;
-        rctx.loaders = createLoaders(rctx);
-        return rctx;
+        return createRequestContext(app, ctx.extra.principal!, requestId, app.log.child({ requestId, transport: "ws" }));
       },
       onNext: (_ctx, _id, _payload, _args, result) => {
         if (!result.errors?.length) return;

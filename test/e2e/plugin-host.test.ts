@@ -1,4 +1,6 @@
 import path from "node:path";
+import WebSocket from "ws";
+import { createClient } from "graphql-ws";
 import { z } from "zod";
 import { Arg, Authorized, Ctx, ID, Query, Resolver } from "type-graphql";
 import { definePlugin, NormalizationError, pluginRequest, VerificationError, type Delivered, type PluginContext } from "../../src/plugins";
@@ -221,6 +223,23 @@ describe("plugin host", () => {
     expect((await t.gql(q, { id: connectionId }, other.key)).data.probeConnectionName).toBeNull();
     const { key } = await createKey(t, ["customers:read"]);
     expect((await t.gql(q, { id: connectionId }, key)).errors?.[0].extensions?.code).toBe("FORBIDDEN");
+  });
+
+  it("serves a plugin's own GraphQL operations over graphql-ws too", async () => {
+    const client = createClient({ url: t.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${t.adminKey}` } });
+    try {
+      const result = await new Promise<{ data?: any; errors?: unknown[] }>((resolve, reject) => {
+        let got: { data?: any; errors?: unknown[] } | undefined;
+        client.subscribe(
+          { query: `query($id: ID!) { probeConnectionName(id: $id) }`, variables: { id: connectionId } },
+          { next: (r) => void (got = r as typeof got), error: reject, complete: () => resolve(got!) },
+        );
+      });
+      expect(result.errors).toBeUndefined();
+      expect(result.data.probeConnectionName).toBe("探针@own");
+    } finally {
+      await client.dispose();
+    }
   });
 
   it("loads partner plugins named in CRM_PLUGINS", async () => {
