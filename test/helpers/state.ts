@@ -14,17 +14,13 @@ export async function snapshot(ds: DataSource, tenantId: string): Promise<unknow
     [tenantId],
   );
   const keyOf = new Map(customers.map((c) => [c.id, (c.identities ?? []).join(",")]));
-  const orders: any[] = await hasTable(ds, "orders")
-    ? await ds.query(
-        `SELECT channel, external_order_id, customer_id, currency, subtotal, discount, shipping, total, refunded, items,
-                placed_at, paid_at, cancelled_at, completed_at
-           FROM orders WHERE tenant_id = $1 ORDER BY channel, external_order_id`,
-        [tenantId],
-      )
-    : [];
-  const stats: any[] = await hasTable(ds, "customer_stats")
-    ? await ds.query(`SELECT customer_id, orders_count, total_spent, first_order_at, last_order_at FROM customer_stats WHERE tenant_id = $1`, [tenantId])
-    : [];
+  const orders: any[] = await ds.query(
+    `SELECT channel, external_order_id, customer_id, currency, subtotal, discount, shipping, total, refunded, items,
+            placed_at, paid_at, cancelled_at, completed_at
+       FROM orders WHERE tenant_id = $1 ORDER BY channel, external_order_id`,
+    [tenantId],
+  );
+  const stats: any[] = await ds.query(`SELECT customer_id, orders_count, total_spent, first_order_at, last_order_at FROM customer_stats WHERE tenant_id = $1`, [tenantId]);
   const strip = ({ id, ...rest }: any) => ({ key: keyOf.get(id), ...rest, first_seen_at: iso(rest.first_seen_at), last_seen_at: iso(rest.last_seen_at) });
   return {
     customers: customers.map(strip).sort((a, b) => cmp(a.key, b.key)),
@@ -38,8 +34,3 @@ export async function snapshot(ds: DataSource, tenantId: string): Promise<unknow
 
 const iso = (d: unknown) => (d instanceof Date ? d.toISOString() : d ?? null);
 const cmp = (a: unknown, b: unknown) => String(a).localeCompare(String(b));
-
-async function hasTable(ds: DataSource, name: string): Promise<boolean> {
-  const rows = await ds.query(`SELECT 1 FROM information_schema.tables WHERE table_name = $1`, [name]);
-  return rows.length > 0;
-}
