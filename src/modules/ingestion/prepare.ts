@@ -24,9 +24,11 @@ export function prepareEvent(input: unknown, index: number, settings: IdentitySe
   if (!parsed.ok) return { ok: false, externalId, reason: parsed.reason };
   const event = parsed.event;
   const identities: PreparedEvent["identities"] = [];
-  const add = (type: IdentityTypeName, value: string) => {
-    if (isBlocked(type, value, settings)) return;
+  /** Adds the value unless blocked or already there; false when blocked (it must not be used at all). */
+  const add = (type: IdentityTypeName, value: string): boolean => {
+    if (isBlocked(type, value, settings)) return false;
     if (!identities.some((i) => i.type === type && i.value === value)) identities.push({ type, value });
+    return true;
   };
   for (const [i, idn] of event.identities.entries()) {
     const value = normalizeIdentity(idn.type, idn.value, phoneRegion);
@@ -40,18 +42,12 @@ export function prepareEvent(input: unknown, index: number, settings: IdentitySe
     if (p.phone !== undefined && p.phone.trim() !== "") {
       const phone = normalizePhone(p.phone, phoneRegion);
       if (!phone) return { ok: false, externalId: event.externalId, reason: "payload.phone: not a valid phone number" };
-      if (!isBlocked("phone", phone, settings)) {
-        profile.phone = phone;
-        add("phone", phone);
-      }
+      if (add("phone", phone)) profile.phone = phone;
     }
     if (p.email !== undefined && p.email.trim() !== "") {
       const email = normalizeEmail(p.email);
       if (!email) return { ok: false, externalId: event.externalId, reason: "payload.email: not a valid e-mail address" };
-      if (!isBlocked("email", email, settings)) {
-        profile.email = email;
-        add("email", email);
-      }
+      if (add("email", email)) profile.email = email;
     }
     if (!identities.length) {
       return { ok: false, externalId: event.externalId, reason: "identities: a customer.upserted event needs at least one usable identity" };
