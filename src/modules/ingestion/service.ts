@@ -117,10 +117,11 @@ export class IngestionService {
     if (!todo.length) return accepted;
 
     // 2. Serialize only what must be: the identity keys this batch touches, locked in sorted order.
-    await lockKeys(m, "identity", tenantId, [...new Set(todo.flatMap((p) => p.identities.map((i) => `${i.type}:${i.value}`)))]);
+    const identities = uniqueIdentities(todo);
+    await lockKeys(m, "identity", tenantId, identities.map((i) => `${i.type}:${i.value}`));
 
     // 3. Resolve identities against one read of the owners.
-    const state = await BatchState.load(m, tenantId, uniqueIdentities(todo));
+    const state = await BatchState.load(m, tenantId, identities);
     const eventCustomer = new Map<string, string>();
     const orderItems: { channel: string; event: Extract<PreparedEvent["event"], { type: `order.${string}` }>; customerId: string | null }[] = [];
     const conflicts: { externalId: string; identities: Idn[]; customerIds: string[]; reason: string }[] = [];
