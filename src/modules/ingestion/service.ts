@@ -3,10 +3,12 @@ import type { App } from "../../app";
 import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
 import { lockKeys } from "../../core/locks";
 import { inTransaction } from "../../core/transaction";
+import type { OrderEvent } from "../../plugins/events";
 import type { IngestResult } from "../../plugins/types";
 import type { IdentityTypeName } from "../../plugins/identity";
 import { applyProfile } from "../customers/profile";
 import type { MergeHook } from "../customers/merge";
+import type { OrderEventItem } from "../orders/service";
 import { BatchState } from "./batch";
 import { IdentityConflicts } from "./conflicts";
 import { prepareEvent, type PreparedEvent } from "./prepare";
@@ -19,6 +21,8 @@ export interface IngestSource {
 }
 
 type Idn = { type: IdentityTypeName; value: string };
+/** An identity conflict found while resolving a batch, written to identity_conflicts at its end. */
+type FoundConflict = { externalId: string; identities: Idn[]; customerIds: string[]; reason: string };
 const RETRYABLE = new Set(["40P01", "40001"]); // deadlock, serialization failure
 
 /**
@@ -123,8 +127,8 @@ export class IngestionService {
     // 3. Resolve identities against one read of the owners.
     const state = await BatchState.load(m, tenantId, identities);
     const eventCustomer = new Map<string, string>();
-    const orderItems: { channel: string; event: Extract<PreparedEvent["event"], { type: `order.${string}` }>; customerId: string | null }[] = [];
-    const conflicts: { externalId: string; identities: Idn[]; customerIds: string[]; reason: string }[] = [];
+    const orderItems: OrderEventItem[] = [];
+    const conflicts: FoundConflict[] = [];
 
     for (const p of todo) {
       const customerId = p.identities.length ? await this.resolve(tx, state, p, source, settings, conflicts) : null;
@@ -140,7 +144,7 @@ export class IngestionService {
           for (const f of applyProfile(c.row, profile, p.at)) state.mark(c, f);
         }
       }
-      if (p.event.type.startsWith("order.")) orderItems.push({ channel: source.channel, event: p.event as (typeof orderItems)[number]["event"], customerId });
+      if (p.event.type.startsWith("order.")) orderItems.push({ channel: source.channel, event: p.event as OrderEvent, customerId });
     }
     await state.flush(m);
     // Customers merged away later in the batch hand their events and orders to the survivor.
@@ -181,7 +185,7 @@ export class IngestionService {
     p: PreparedEvent,
     source: IngestSource,
     settings: IdentitySettings,
-    conflicts: { externalId: string; identities: Idn[]; customerIds: string[]; reason: string }[],
+    conflicts: FoundConflict[],
   ): Promise<string> {
     const rank = (t: IdentityTypeName) => settings.precedence.indexOf(t);
     const byPrecedence = [...p.identities].sort((a, b) => rank(a.type) - rank(b.type));
