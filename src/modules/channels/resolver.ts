@@ -18,7 +18,7 @@ import {
   UpdateChannelConnectionPayload,
 } from "./inputs";
 
-registerNodeType("ChannelConnection", (ctx, id) => ctx.app.channels.byId(ctx, id));
+registerNodeType("ChannelConnection", "admin", (ctx, id) => ctx.app.channels.byId(ctx, id));
 
 @Resolver(() => ChannelConnection)
 export class ChannelConnectionResolver {

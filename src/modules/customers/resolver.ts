@@ -25,8 +25,8 @@ import {
 import type { IdentityTypeName } from "./normalize";
 import { CustomerConnection } from "./service";
 
-registerNodeType("Customer", (ctx, id) => ctx.loaders.customers.byId.load(id));
-registerNodeType("CustomerIdentity", (ctx, id) => ctx.app.customers.identityById(ctx, id));
+registerNodeType("Customer", "customers:read", (ctx, id) => ctx.loaders.customers.byId.load(id));
+registerNodeType("CustomerIdentity", "customers:read", (ctx, id) => ctx.app.customers.identityById(ctx, id));
 
 const READ = "customers:read";
 const WRITE = "customers:write";

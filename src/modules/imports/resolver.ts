@@ -9,7 +9,7 @@ import { registerNodeType } from "../nodes/node";
 import { ExportFormat, ImportJob, ImportRowError } from "./entity";
 import { ExportCustomersPayload } from "./inputs";
 
-registerNodeType("ImportJob", (ctx, id) => ctx.app.imports.job(ctx, id));
+registerNodeType("ImportJob", "customers:read", (ctx, id) => ctx.app.imports.job(ctx, id));
 
 const READ = "customers:read";
 

@@ -25,7 +25,7 @@ import {
 
 export const MAX_EVENTS_PER_CALL = 1000;
 
-registerNodeType("CustomerMerge", (ctx, id) => ctx.app.db.dataSource.manager.findOne(CustomerMerge, { where: { id, tenantId: tenantOf(ctx) } }));
+registerNodeType("CustomerMerge", "customers:read", (ctx, id) => ctx.app.db.dataSource.manager.findOne(CustomerMerge, { where: { id, tenantId: tenantOf(ctx) } }));
 
 @Resolver()
 export class IngestionResolver {

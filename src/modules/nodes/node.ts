@@ -1,5 +1,5 @@
 import { Field, ID, InterfaceType } from "type-graphql";
-import type { RequestCtx } from "../../core/context";
+import type { RequestCtx, Scope } from "../../core/context";
 
 /** Relay's Node: anything with a global id can be fetched with `node(id)`. */
 @InterfaceType({
@@ -12,16 +12,16 @@ export abstract class Node {
 }
 
 /**
- * How `node(id)` finds objects: each module registers a fetcher for the type names it owns,
- * so adding a node type never means editing a switch here.
+ * How `node(id)` finds objects: each module registers, for the type names it owns, the scope a key
+ * needs to read them and a fetcher, so adding a node type never means editing a table here.
  */
 export type NodeFetcher = (ctx: RequestCtx, localId: string) => Promise<object | null>;
-const fetchers = new Map<string, NodeFetcher>();
+const nodeTypes = new Map<string, { readScope: Scope; fetch: NodeFetcher }>();
 
-export function registerNodeType(typeName: string, fetch: NodeFetcher): void {
-  fetchers.set(typeName, fetch);
+export function registerNodeType(typeName: string, readScope: Scope, fetch: NodeFetcher): void {
+  nodeTypes.set(typeName, { readScope, fetch });
 }
 
-export function nodeFetcher(typeName: string): NodeFetcher | undefined {
-  return fetchers.get(typeName);
+export function nodeType(typeName: string): { readScope: Scope; fetch: NodeFetcher } | undefined {
+  return nodeTypes.get(typeName);
 }

@@ -1,19 +1,7 @@
 import { Arg, Ctx, ID, Query, Resolver } from "type-graphql";
 import { hasScope, type RequestCtx } from "../../core/context";
 import { fromGlobalId } from "../../core/global-id";
-import { Node, nodeFetcher } from "./node";
-
-/** Scope needed to read each node type through `node(id)`. */
-const READ_SCOPE: Record<string, string> = {
-  Customer: "customers:read",
-  CustomerIdentity: "customers:read",
-  Tenant: "customers:read",
-  ApiKey: "admin",
-  ChannelConnection: "admin",
-  CustomerMerge: "customers:read",
-  Order: "orders:read",
-  ImportJob: "customers:read",
-};
+import { Node, nodeType } from "./node";
 
 @Resolver()
 export class NodeResolver {
@@ -24,9 +12,8 @@ export class NodeResolver {
   async node(@Arg("id", () => ID) id: string, @Ctx() ctx: RequestCtx): Promise<object | null> {
     const parsed = fromGlobalId(id);
     if (!parsed) return null;
-    const fetch = nodeFetcher(parsed.type);
-    const scope = READ_SCOPE[parsed.type] ?? "admin";
-    if (!fetch || !hasScope(ctx.principal, scope)) return null;
-    return fetch(ctx, parsed.id);
+    const type = nodeType(parsed.type);
+    if (!type || !hasScope(ctx.principal, type.readScope)) return null;
+    return type.fetch(ctx, parsed.id);
   }
 }

@@ -9,7 +9,7 @@ import { CustomerStats, Order, OrderItem } from "./entity";
 import { OrderFilter } from "./inputs";
 import { OrderConnection } from "./service";
 
-registerNodeType("Order", (ctx, id) => ctx.loaders.orders.byId.load(id));
+registerNodeType("Order", "orders:read", (ctx, id) => ctx.loaders.orders.byId.load(id));
 
 const READ = "orders:read";
 

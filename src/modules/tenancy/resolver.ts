@@ -13,10 +13,10 @@ import {
   Viewer,
 } from "./inputs";
 
-registerNodeType("Tenant", async (ctx, id) =>
+registerNodeType("Tenant", "customers:read", async (ctx, id) =>
   ctx.principal.kind === "api_key" && ctx.principal.tenantId === id ? ctx.app.tenancy.tenantById(id) : null,
 );
-registerNodeType("ApiKey", async (ctx, id) =>
+registerNodeType("ApiKey", "admin", async (ctx, id) =>
   ctx.principal.kind === "api_key" ? ctx.app.db.dataSource.manager.findOne(ApiKey, { where: { id, tenantId: ctx.principal.tenantId } }) : null,
 );
 
