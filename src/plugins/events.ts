@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { describeUnstorable, findUnstorable, MAX_JSON_DEPTH, storableInstant } from "../core/storable";
 import { IDENTITY_TYPES, MAX_IDENTITY_VALUE } from "./identity";
 
 /**
@@ -8,7 +9,20 @@ import { IDENTITY_TYPES, MAX_IDENTITY_VALUE } from "./identity";
  */
 export const NORMALIZED_EVENT_VERSION = 1;
 
-const money = z.number().int("must be an integer amount in minor units").min(0).max(Number.MAX_SAFE_INTEGER);
+/**
+ * Largest amount one event may carry, in minor units: 10^13 fen is 100 billion yuan. Sums of such
+ * amounts stay exact far beyond any real customer (stored as bigint, served saturating at 2^53 − 1).
+ */
+export const MAX_AMOUNT = 10 ** 13;
+/** Largest quantity of one line. */
+export const MAX_QUANTITY = 1_000_000;
+/** Birthdays accepted, here and in the GraphQL inputs: a real calendar date from 1900-01-01 to today (UTC). */
+export const MIN_BIRTHDAY = "1900-01-01";
+export function birthdayInRange(isoDate: string, today = new Date().toISOString().slice(0, 10)): boolean {
+  return isoDate >= MIN_BIRTHDAY && isoDate <= today;
+}
+
+const money = z.number().int("must be an integer amount in minor units").min(0).max(MAX_AMOUNT, `must be at most ${MAX_AMOUNT} minor units`);
 const currency = z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as CNY");
 const text = (max: number) => z.string().max(max);
 
@@ -20,7 +34,9 @@ export const identitySchema = z.object({
 const common = {
   /** Idempotency key within (tenant, channel): a replay with the same key changes nothing. */
   externalId: z.string().trim().min(1).max(200),
-  occurredAt: z.iso.datetime({ offset: true }),
+  occurredAt: z.iso
+    .datetime({ offset: true })
+    .refine((v) => storableInstant(Date.parse(v)), { message: "must lie between the years 0001 and 9999 (UTC)" }),
   identities: z.array(identitySchema).max(20).default([]),
   version: z
     .number()
@@ -35,7 +51,10 @@ export const customerUpsertedPayload = z.object({
   phone: text(40).optional(),
   email: text(254).optional(),
   gender: z.enum(["MALE", "FEMALE", "UNKNOWN"]).optional(),
-  birthday: z.iso.date().optional(),
+  birthday: z.iso
+    .date()
+    .refine((v) => birthdayInRange(v), { message: `must be between ${MIN_BIRTHDAY} and today` })
+    .optional(),
   region: region.optional(),
   tags: z.array(z.string().trim().min(1).max(64)).max(100).optional(),
   attributes: z.record(z.string(), z.unknown()).optional(),
@@ -45,7 +64,7 @@ const orderItem = z.object({
   sku: z.string().trim().min(1).max(100),
   title: text(500).optional(),
   category: text(200).optional(),
-  quantity: z.number().int().positive().max(1_000_000),
+  quantity: z.number().int().positive().max(MAX_QUANTITY),
   unitPrice: money,
   discount: money.optional(),
 });
@@ -65,12 +84,12 @@ export const orderRefundedPayload = z.object({
   orderId: z.string().trim().min(1).max(100),
   refundId: z.string().trim().min(1).max(100),
   amount: money,
-  items: z.array(z.object({ sku: z.string().trim().min(1).max(100), quantity: z.number().int().positive(), amount: money })).max(1000).optional(),
+  items: z.array(z.object({ sku: z.string().trim().min(1).max(100), quantity: z.number().int().positive().max(MAX_QUANTITY), amount: money })).max(1000).optional(),
 });
 
 export const cartUpdatedPayload = z.object({
   cartId: z.string().trim().min(1).max(100),
-  items: z.array(z.object({ sku: z.string().trim().min(1).max(100), title: text(500).optional(), quantity: z.number().int().min(0), unitPrice: money })).max(1000),
+  items: z.array(z.object({ sku: z.string().trim().min(1).max(100), title: text(500).optional(), quantity: z.number().int().min(0).max(MAX_QUANTITY), unitPrice: money })).max(1000),
   total: money,
   currency,
 });
@@ -111,8 +130,14 @@ export const NORMALIZED_EVENT_TYPES = normalizedEventSchema.options.map((o) => o
 
 export type OrderEvent = Extract<NormalizedEvent, { type: `order.${string}` }>;
 
-/** Validates one event; the reason names the first offending field. */
+/**
+ * Validates one event; the reason names the first offending field. Before the schema, the whole
+ * value is checked for what PostgreSQL cannot store (NUL, unpaired surrogates, nesting deeper than
+ * {@link MAX_JSON_DEPTH} levels; see core/storable), so such an event is rejected, never half-written.
+ */
 export function parseNormalizedEvent(input: unknown): { ok: true; event: NormalizedEvent } | { ok: false; reason: string } {
+  const unstorable = findUnstorable(input, MAX_JSON_DEPTH);
+  if (unstorable) return { ok: false, reason: describeUnstorable(unstorable) };
   if (typeof input === "object" && input !== null && "type" in input && !NORMALIZED_EVENT_TYPES.includes((input as { type: never }).type)) {
     return { ok: false, reason: `type: unknown event type ${JSON.stringify((input as { type: unknown }).type).slice(0, 60)}` };
   }

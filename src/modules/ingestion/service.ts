@@ -2,6 +2,7 @@ import { QueryFailedError } from "typeorm";
 import type { App } from "../../app";
 import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
 import { lockKeys } from "../../core/locks";
+import { storableText } from "../../core/storable";
 import { inTransaction } from "../../core/transaction";
 import type { OrderEvent } from "../../plugins/events";
 import type { IngestResult } from "../../plugins/types";
@@ -24,6 +25,25 @@ type Idn = { type: IdentityTypeName; value: string };
 /** An identity conflict found while resolving a batch, written to identity_conflicts at its end. */
 type FoundConflict = { externalId: string; identities: Idn[]; customerIds: string[]; reason: string };
 const RETRYABLE = new Set(["40P01", "40001"]); // deadlock, serialization failure
+
+function sqlState(err: unknown): string | undefined {
+  if (!(err instanceof QueryFailedError)) return undefined;
+  const driverError = (err as QueryFailedError & { driverError?: { code?: unknown } }).driverError;
+  const code = driverError?.code ?? (err as { code?: unknown }).code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * The database's refusal when it is about the data rather than the server: SQLSTATE class 22 (data
+ * exception: bad encoding, out-of-range date or number, invalid JSON escape), 23502/23514 (a value a
+ * column's constraint refuses) and class 54 (program limit exceeded: nesting, index row size).
+ * Unique violations (23505) are races between batches, retried by the channel, not the data's fault.
+ */
+function dataFault(err: unknown): { code: string; message: string } | null {
+  const code = sqlState(err);
+  if (!code || !(code.startsWith("22") || code === "23502" || code === "23514" || code.startsWith("54"))) return null;
+  return { code, message: storableText((err as Error).message).slice(0, 200) };
+}
 
 /**
  * The ingestion pipeline: per batch, in one transaction — dedupe on (tenant, channel, externalId),
@@ -89,16 +109,43 @@ export class IngestionService {
         batch.push(p.value);
       }
     });
-    if (!batch.length) return results;
+    if (batch.length) await this.commit(ctx, source, batch, settings, results);
+    return results;
+  }
+
+  /**
+   * Applies `batch` in one transaction and records each event's result. When the database refuses the
+   * batch for a reason that lies in its data (a value it cannot store that validation did not foresee),
+   * the batch is split in halves and each retried on its own, down to the offending events, which are
+   * rejected with the database's reason: the good events land. Anything else (database down, lock
+   * timeout) is thrown, so the channel retries the whole request.
+   */
+  private async commit(ctx: Ctx, source: IngestSource, batch: PreparedEvent[], settings: IdentitySettings, results: IngestResult[]): Promise<void> {
+    try {
+      const accepted = await this.applyRetryingConflicts(ctx, source, batch, settings);
+      for (const p of batch) {
+        results[p.index] = { externalId: p.event.externalId, status: accepted.has(p.event.externalId) ? "accepted" : "duplicate" };
+      }
+    } catch (err) {
+      const cause = dataFault(err);
+      if (!cause) throw err;
+      if (batch.length === 1) {
+        ctx.log.warn({ sqlState: cause.code, channel: source.channel }, "event refused by the database; rejected");
+        results[batch[0].index] = { externalId: batch[0].event.externalId, status: "rejected", reason: `the database cannot store this event: ${cause.message}` };
+        return;
+      }
+      const half = Math.ceil(batch.length / 2);
+      await this.commit(ctx, source, batch.slice(0, half), settings, results);
+      await this.commit(ctx, source, batch.slice(half), settings, results);
+    }
+  }
+
+  private async applyRetryingConflicts(ctx: Ctx, source: IngestSource, batch: PreparedEvent[], settings: IdentitySettings): Promise<Set<string>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const accepted = await inTransaction(ctx, (tx) => this.apply(tx, source, batch, settings));
-        for (const p of batch) {
-          results[p.index] = { externalId: p.event.externalId, status: accepted.has(p.event.externalId) ? "accepted" : "duplicate" };
-        }
-        return results;
+        return await inTransaction(ctx, (tx) => this.apply(tx, source, batch, settings));
       } catch (err) {
-        const code = err instanceof QueryFailedError ? (err as QueryFailedError & { driverError?: { code?: string } }).driverError?.code : undefined;
+        const code = sqlState(err);
         if (!code || !RETRYABLE.has(code) || attempt >= 5) throw err;
         ctx.log.debug({ attempt, code }, "ingest transaction retried");
       }
