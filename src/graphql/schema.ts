@@ -4,6 +4,7 @@ import { DateTimeResolver } from "graphql-scalars";
 import { buildSchema, type NonEmptyArray } from "type-graphql";
 import { builtinPlugins } from "../../adapters";
 import { authChecker } from "../core/auth-checker";
+import { checkStorableArguments, guardRootArguments } from "./input-guard";
 import { CustomerResolver } from "../modules/customers/resolver";
 import { CustomerSubscriptionResolver } from "../modules/customers/subscriptions";
 import { NodeResolver } from "../modules/nodes/resolver";
@@ -42,6 +43,7 @@ export function createSchema(pluginResolvers: readonly Function[] = []): Promise
       resolvers: all,
       authChecker,
       validate: false,
+      validateFn: checkStorableArguments,
       scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
       emitSchemaFile: false,
       // Our subscriptions use `subscribe` (the app's PubSub, per tenant, with re-authorization), never
@@ -54,7 +56,7 @@ export function createSchema(pluginResolvers: readonly Function[] = []): Promise
           throw new Error("subscriptions must use the `subscribe` option");
         },
       },
-    });
+    }).then(guardRootArguments);
     cache.set(key, schema);
   }
   return schema;

@@ -1,7 +1,9 @@
 import { userError, UserErrorCode, type UserError } from "../../core/user-error";
 import type { ConsentChannel, Customer, Gender } from "./entity";
 import type { CustomerProfileInput, IdentityInput } from "./inputs";
-import { normalizeEmail, normalizeIdentity, normalizePhone, type IdentityTypeName } from "./normalize";
+import { findUnstorable, MAX_JSON_DEPTH } from "../../core/storable";
+import { birthdayInRange, MIN_BIRTHDAY } from "../../plugins/events";
+import { MAX_IDENTITY_VALUE, normalizeEmail, normalizeIdentity, normalizePhone, type IdentityTypeName } from "./normalize";
 
 export const LIMITS = {
   displayName: 200,
@@ -32,8 +34,8 @@ export function validateProfile(input: CustomerProfileInput, phoneRegion: string
   if (input.gender !== undefined) patch.gender = (input.gender ?? "UNKNOWN") as Gender;
   if (input.birthday !== undefined) {
     const v = input.birthday;
-    if (v !== null && (v < "1900-01-01" || v > new Date().toISOString().slice(0, 10))) {
-      errors.push(userError(["birthday"], UserErrorCode.INVALID, "Birthday must be between 1900-01-01 and today"));
+    if (v !== null && !birthdayInRange(v)) {
+      errors.push(userError(["birthday"], UserErrorCode.INVALID, `Birthday must be between ${MIN_BIRTHDAY} and today`));
     } else patch.birthday = v;
   }
   if (input.locale !== undefined) {
@@ -75,7 +77,13 @@ export function validateProfile(input: CustomerProfileInput, phoneRegion: string
   }
   if (input.attributes !== undefined) {
     const v = input.attributes ?? {};
-    if (Buffer.byteLength(JSON.stringify(v), "utf8") > LIMITS.attributesBytes) {
+    // Checked without recursion before anything serializes it: 5,000 levels would overflow the stack.
+    const unstorable = findUnstorable(v, MAX_JSON_DEPTH);
+    if (unstorable?.kind === "depth") {
+      errors.push(userError(["attributes"], UserErrorCode.TOO_LONG, `At most ${MAX_JSON_DEPTH} levels of nesting`));
+    } else if (unstorable) {
+      errors.push(userError(["attributes", ...unstorable.path], UserErrorCode.INVALID, unstorable.reason));
+    } else if (Buffer.byteLength(JSON.stringify(v), "utf8") > LIMITS.attributesBytes) {
       errors.push(userError(["attributes"], UserErrorCode.TOO_LONG, `At most ${LIMITS.attributesBytes} bytes as JSON`));
     } else patch.attributes = v;
   }
@@ -113,7 +121,8 @@ export function validateIdentities(list: IdentityInput[], phoneRegion: string, f
   const errors: UserError[] = [];
   list.forEach((idn, i) => {
     const value = normalizeIdentity(idn.type, idn.value, phoneRegion);
-    if (!value) errors.push(userError([field, String(i), "value"], UserErrorCode.INVALID, `Not a valid ${idn.type}`));
+    if (idn.value.trim().length > MAX_IDENTITY_VALUE) errors.push(userError([field, String(i), "value"], UserErrorCode.TOO_LONG, `At most ${MAX_IDENTITY_VALUE} characters`));
+    else if (!value) errors.push(userError([field, String(i), "value"], UserErrorCode.INVALID, `Not a valid ${idn.type}`));
     else if (!identities.some((x) => x.type === idn.type && x.value === value)) identities.push({ type: idn.type, value });
   });
   return { identities, errors };

@@ -1,4 +1,5 @@
-import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
+import { Arg, Authorized, Ctx, Extensions, ID, Int, Mutation, Query, Resolver } from "type-graphql";
+import { VALIDATES_OWN_INPUT } from "../../graphql/input-guard";
 import { tenantOf, type RequestCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
 import { localId } from "../../core/global-id";
@@ -31,6 +32,7 @@ registerNodeType("CustomerMerge", "customers:read", (ctx, id) => ctx.app.db.data
 export class IngestionResolver {
   @Authorized("ingest")
   @Mutation(() => IngestEventsPayload, { description: "For trusted server-side producers: the same pipeline and results as the channel webhooks." })
+  @Extensions({ [VALIDATES_OWN_INPUT]: true }) // each event is checked by the pipeline and rejected on its own
   async ingestEvents(@Arg("input", () => IngestEventsInput) input: IngestEventsInput, @Ctx() ctx: RequestCtx): Promise<IngestEventsPayload> {
     const payload: IngestEventsPayload = Object.assign(new IngestEventsPayload(), { results: [] as IngestEventsPayload["results"], userErrors: [] as IngestEventsPayload["userErrors"] });
     const id = localId(input.connectionId, "ChannelConnection");
