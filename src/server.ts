@@ -1,5 +1,6 @@
 import "reflect-metadata";
 import http from "node:http";
+import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
@@ -37,6 +38,14 @@ export interface StartOptions extends CreateAppOptions {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
+
+/**
+ * body-parser would decode bad bytes as U+FFFD and store the corrupted text; the channel endpoints
+ * refuse such bodies (plugins/body.ts), and so does /graphql: 400 in the GraphQL-over-HTTP error shape.
+ */
+function refuseInvalidUtf8(_req: unknown, _res: unknown, buf: Buffer): void {
+  if (!isUtf8(buf)) throw Object.assign(new Error("Request body is not valid UTF-8"), { status: 400, type: "encoding.invalid" });
+}
 
 /** Composition root: database → migrations → bootstrap → schema → HTTP + WebSocket → outbox. */
 export async function startServer(config: Config, opts: StartOptions): Promise<RunningServer> {
@@ -136,7 +145,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
 
     expressApp.use(
       "/graphql",
-      express.json({ limit: "1mb" }),
+      express.json({ limit: "1mb", verify: refuseInvalidUtf8 }),
       expressMiddleware(apollo, {
         context: async ({ req, res }) => {
           const principal = await app.tenancy.authenticate(bearerToken(req.header("authorization")));

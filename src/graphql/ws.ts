@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from "node:http";
 import { randomUUID } from "node:crypto";
-import { specifiedRules, validate, type GraphQLSchema, type ValidationRule } from "graphql";
+import { GraphQLError, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type ValidationRule } from "graphql";
 import { WebSocketServer, type WebSocket } from "ws";
 import { useServer } from "graphql-ws/use/ws";
 import type { App } from "../app";
@@ -13,6 +13,12 @@ import { forbidden, formatError } from "../core/errors";
 /** graphql-ws close code for a refused or withdrawn authorization (as graphql-ws uses for onConnect → false). */
 export const CLOSE_FORBIDDEN = 4403;
 
+/**
+ * Largest WebSocket message accepted, authenticated or not: the HTTP body limit. A bigger frame is
+ * refused from its header, before it is buffered, and the socket closed with 1009 (Message Too Big).
+ */
+export const MAX_WS_MESSAGE_BYTES = 1024 * 1024;
+
 type Extra = {
   principal?: Principal;
   requestId?: string;
@@ -24,7 +30,23 @@ type Extra = {
  * indexed by key so that revoking a key closes them at once (events also re-check the key).
  */
 export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: GraphQLSchema, rules: ValidationRule[]) {
-  const wss = new WebSocketServer({ server: httpServer, path: "/graphql" });
+  const wss = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: MAX_WS_MESSAGE_BYTES });
+  const validationRules = [...specifiedRules, ...rules];
+  // A client's protocol violation (a frame over maxPayload, a bad opcode…) is closed by ws itself with
+  // the matching code (1009, 1002) before it emits 'error'; graphql-ws would print that error to the
+  // console as an internal one. It is the client's, so it is logged as such and goes no further.
+  // Registered before useServer's own listener, so it sees each socket first.
+  wss.on("connection", (socket) => {
+    const emit = socket.emit.bind(socket);
+    socket.emit = ((event: string | symbol, ...args: unknown[]) => {
+      const code = (args[0] as { code?: unknown } | undefined)?.code;
+      if (event === "error" && typeof code === "string" && code.startsWith("WS_ERR_")) {
+        app.log.warn({ code, transport: "ws" }, "WebSocket protocol violation; socket closed");
+        return true;
+      }
+      return emit(event, ...args);
+    }) as typeof socket.emit;
+  });
   const byKey = new Map<string, Set<WebSocket>>();
 
   // Through the PubSub, not an outbox handler: with REDIS_URL every instance hears a revocation, not
@@ -42,7 +64,6 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
   const disposable = useServer<Record<string, unknown> | undefined, Extra>(
     {
       schema,
-      validate: (s, document) => validate(s, document, [...specifiedRules, ...rules]),
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         const raw = params.authorization ?? params.Authorization;
@@ -58,13 +79,24 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
         return true;
       },
       // An open socket outlives a key's expiry (revocation closes it; expiry sends no event), so every
-      // operation re-checks the key, as every HTTP request does.
-      onSubscribe: async (ctx) => {
+      // operation re-checks the key, as every HTTP request does. Then the document gets HTTP's limits:
+      // the token limit while parsing (a huge document stops at the limit instead of being parsed whole),
+      // and the same depth, alias and cost rules.
+      onSubscribe: async (ctx, _id, payload) => {
         const p = ctx.extra.principal;
         if (!p || !(await app.tenancy.stillValid(p))) {
           ctx.extra.socket.close(CLOSE_FORBIDDEN, "Forbidden: API key no longer valid");
           return [forbidden("The API key of this connection is no longer valid")];
         }
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query, { maxTokens: app.config.graphql.maxTokens });
+        } catch (err) {
+          return [err instanceof GraphQLError ? err : new GraphQLError("Syntax Error: the document could not be parsed")];
+        }
+        const errors = validate(schema, document, validationRules);
+        if (errors.length) return errors;
+        return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
       },
       onClose: (ctx) => {
         const p = ctx.extra.principal;

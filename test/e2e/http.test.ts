@@ -50,6 +50,22 @@ describe("GraphQL over HTTP", () => {
     expect(JSON.stringify(body)).not.toMatch(/stack|at .*\.js/);
   });
 
+  it("refuses a body with invalid UTF-8 with 400 and writes nothing (no U+FFFD stored)", async () => {
+    const query = Buffer.from(`{"query":"mutation { createCustomer(input: {displayName: \\"王`, "utf8");
+    const body = Buffer.concat([query, Buffer.from([0xe7, 0x8e]), Buffer.from(`\\"}) { customer { id } } }"}`, "utf8")]);
+    const res = await fetch(`${t.url}/graphql`, { method: "POST", headers: { ...auth(), "content-type": "application/json" }, body });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toMatch(/json/);
+    const json = (await res.json()) as any;
+    expect(json).toEqual({ errors: [{ message: "Request body is not valid UTF-8", extensions: { code: "BAD_REQUEST" } }] });
+    const count = await t.gql("{ customers { totalCount } }");
+    expect(count.data.customers.totalCount).toBe(0);
+    // The same body, well-formed, is taken: the check is about the bytes, not the content.
+    const good = Buffer.concat([query, Buffer.from("芳", "utf8"), Buffer.from(`\\"}) { customer { displayName } } }"}`, "utf8")]);
+    const ok = await fetch(`${t.url}/graphql`, { method: "POST", headers: { ...auth(), "content-type": "application/json" }, body: good });
+    expect(((await ok.json()) as any).data.createCustomer.customer.displayName).toBe("王芳");
+  });
+
   it("answers a syntax error with 400 and GRAPHQL_PARSE_FAILED, and an unknown field with GRAPHQL_VALIDATION_FAILED", async () => {
     const parse = await t.gql("{ viewer { ");
     expect(parse.status).toBe(400);
