@@ -127,6 +127,48 @@ describe("http-json webhook", () => {
   });
 });
 
+describe("events the database cannot store", () => {
+  it("a webhook batch with a NUL in one event answers per event: the good ones land", async () => {
+    const before = await customers();
+    const good = event("poison-good-1", "139 0000 0101");
+    const bad = { ...event("poison-bad-1", "139 0000 0102"), payload: { displayName: "a\u0000b" } };
+    const body = JSON.stringify({ events: [good, bad] });
+    const r = await post(body, signed(body));
+    expect(r.status).toBe(200);
+    expect(r.json.results).toEqual([
+      { externalId: "poison-good-1", status: "accepted" },
+      { externalId: "poison-bad-1", status: "rejected", reason: expect.stringMatching(/^payload\.displayName: .*NUL/) },
+    ]);
+    expect(await customers()).toBe(before + 1);
+    // The channel's retry of the same batch: the good one is a duplicate, the bad one rejected again — no 503 loop.
+    const again = await post(body, signed(body));
+    expect(again.status).toBe(200);
+    expect(again.json.results.map((x: { status: string }) => x.status)).toEqual(["duplicate", "rejected"]);
+  });
+
+  it("ingestEvents answers the same batch per event", async () => {
+    const before = await customers();
+    const r = await t.gql(
+      `mutation($input: IngestEventsInput!) { ingestEvents(input: $input) { results { externalId status reason } userErrors { code } } }`,
+      {
+        input: {
+          connectionId,
+          events: [
+            event("poison-good-2", "139 0000 0103"),
+            { ...event("poison-bad-2", "139 0000 0104"), payload: { birthday: "0000-01-01" } },
+            { ...event("poison-bad-3", "139 0000 0105"), payload: { attributes: JSON.parse('{"a":'.repeat(100) + "1" + "}".repeat(100)) } },
+          ],
+        },
+      },
+    );
+    expect(r.errors).toBeUndefined();
+    expect(r.data.ingestEvents.results.map((x: { status: string }) => x.status)).toEqual(["accepted", "rejected", "rejected"]);
+    expect(r.data.ingestEvents.results[1].reason).toMatch(/^payload\.birthday/);
+    expect(r.data.ingestEvents.results[2].reason).toMatch(/deeper than 32/);
+    expect(await customers()).toBe(before + 1);
+  });
+});
+
 describe("ingestEvents", () => {
   const M = `mutation($input: IngestEventsInput!) { ingestEvents(input: $input) { results { externalId status reason } userErrors { field code } } }`;
 

@@ -116,6 +116,21 @@ describe("POST /import/customers", () => {
     expect(tooMany.errors?.[0].extensions?.code).toBe("BAD_USER_INPUT");
   });
 
+  it("makes a row with a NUL cell or a year-0 birthday a row error and goes on with the file", async () => {
+    const before = await customerCount();
+    const file = ["姓名,手机号,生日,备注", "辛,13912345621,,", "壬\u0000,13912345622,,", "癸,13912345623,0000-01-01,", "子,13912345624,,备\u0000注", "丑,13912345625,,"]
+.join("\n");
+    expect(file).toContain("\u0000");
+    const r = await upload(file);
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ status: "COMPLETED", processed: 5, accepted: 2, rejected: 3 });
+    const j = await job(r.json.jobId);
+    expect(j.errors.map((e: any) => e.row)).toEqual([2, 3, 4]);
+    for (const e of j.errors) expect(e.message).not.toContain("\u0000");
+    expect(await customerCount()).toBe(before + 2);
+    expect((await byIdentity("phone", "13912345625")).displayName).toBe("丑");
+  });
+
   it("answers 422 with the job FAILED when the file turns unreadable part-way, keeping the rows before", async () => {
     const r = await upload('手机号,姓名\n13912345671,甲\n13912345672,"乙 and a quote never closed\n13912345673,丙\n');
     expect(r.status).toBe(422);
