@@ -118,8 +118,7 @@ describe("POST /import/customers", () => {
 
   it("makes a row with a NUL cell or a year-0 birthday a row error and goes on with the file", async () => {
     const before = await customerCount();
-    const file = ["姓名,手机号,生日,备注", "辛,13912345621,,", "壬\u0000,13912345622,,", "癸,13912345623,0000-01-01,", "子,13912345624,,备\u0000注", "丑,13912345625,,"]
-.join("\n");
+    const file = ["姓名,手机号,生日,备注", "辛,13912345621,,", "壬\u0000,13912345622,,", "癸,13912345623,0000-01-01,", "子,13912345624,,备\u0000注", "丑,13912345625,,"].join("\n");
     expect(file).toContain("\u0000");
     const r = await upload(file);
     expect(r.status).toBe(200);
