@@ -108,3 +108,64 @@ describe("queries answer unstorable arguments with BAD_USER_INPUT", () => {
     expect(r.errors![0].message).not.toMatch(/internal/i);
   });
 });
+
+describe("money sums that would overflow", () => {
+  const MAX = 10 ** 13;
+  let connectionId: string;
+  const ingest = async (events: unknown[]) => {
+    const r = await t.gql(`mutation($input: IngestEventsInput!) { ingestEvents(input: $input) { results { status reason } userErrors { code } } }`, { input: { connectionId, events } });
+    expect(r.errors).toBeUndefined();
+    return r.data.ingestEvents.results as { status: string; reason?: string }[];
+  };
+  const paid = (orderId: string, buyer: string, total: number, items?: unknown[]) => ({
+    type: "order.paid",
+    externalId: `paid-${orderId}`,
+    occurredAt: "2026-09-01T08:00:00+08:00",
+    identities: [{ type: "external", value: buyer }],
+    payload: { orderId, currency: "CNY", total, ...(items ? { items } : {}) },
+  });
+  const refund = (orderId: string, refundId: string, amount: number, items?: unknown[]) => ({
+    type: "order.refunded",
+    externalId: `refund-${orderId}-${refundId}`,
+    occurredAt: "2026-09-02T08:00:00+08:00",
+    identities: [],
+    payload: { orderId, refundId, amount, ...(items ? { items } : {}) },
+  });
+  const statsOf = async (buyer: string) =>
+    (await t.gql(`query($v: String!) { customerByIdentity(type: external, value: $v) { stats { ordersCount totalSpent averageOrderValue } } }`, { v: buyer })).data.customerByIdentity.stats;
+
+  beforeAll(async () => {
+    const r = await t.gql(`mutation { createChannelConnection(input: {channel: "http-json", name: "money", config: {secret: "a-long-random-secret-123"}}) { connection { id } } }`);
+    connectionId = r.data.createChannelConnection.connection.id;
+  });
+
+  it("refuses an amount above 10^13 minor units per event, with a reason", async () => {
+    const [r] = await ingest([paid("M-0", "money-0", Number.MAX_SAFE_INTEGER)]);
+    expect(r).toEqual({ status: "rejected", reason: expect.stringMatching(/^payload\.total: .*10000000000000/) });
+  });
+
+  it("adds two maximal orders exactly", async () => {
+    expect((await ingest([paid("M-1", "money-1", MAX), paid("M-2", "money-1", MAX)])).map((r) => r.status)).toEqual(["accepted", "accepted"]);
+    expect(await statsOf("money-1")).toEqual({ ordersCount: 2, totalSpent: 2 * MAX, averageOrderValue: MAX });
+  });
+
+  it("saturates a customer's total at 2^53 − 1 instead of failing", async () => {
+    // 901 orders of 10^13 are 9.01 × 10^15, past Number.MAX_SAFE_INTEGER (≈ 9.007 × 10^15).
+    const events = Array.from({ length: 901 }, (_, i) => paid(`S-${i}`, "money-2", MAX));
+    expect((await ingest(events)).every((r) => r.status === "accepted")).toBe(true);
+    expect(await statsOf("money-2")).toEqual({ ordersCount: 901, totalSpent: Number.MAX_SAFE_INTEGER, averageOrderValue: Math.round(Number.MAX_SAFE_INTEGER / 901) });
+  });
+
+  it("counts refunds beyond an order's total only up to the total, and the order list stays readable", async () => {
+    const line = [{ sku: "SKU-1", quantity: 2, unitPrice: MAX / 2 }];
+    await ingest([paid("R-1", "money-3", MAX, line)]);
+    const refunds = await ingest([refund("R-1", "a", MAX, [{ sku: "SKU-1", quantity: 2, amount: MAX }]), refund("R-1", "b", MAX, [{ sku: "SKU-1", quantity: 2, amount: MAX }])]);
+    expect(refunds.map((r) => r.status)).toEqual(["accepted", "accepted"]);
+    const r = await t.gql(`{ orders(first: 250, filter: {channel: "http-json"}) { nodes { externalId total refunded status items { sku quantity refundedQuantity } } } }`);
+    expect(r.errors).toBeUndefined();
+    const order = r.data.orders.nodes.find((o: { externalId: string }) => o.externalId === "R-1");
+    expect(order).toEqual({ externalId: "R-1", total: MAX, refunded: MAX, status: "REFUNDED", items: [{ sku: "SKU-1", quantity: 2, refundedQuantity: 2 }] });
+    // Fully refunded: not counted in the buyer's stats.
+    expect(await statsOf("money-3")).toEqual({ ordersCount: 0, totalSpent: 0, averageOrderValue: 0 });
+  });
+});

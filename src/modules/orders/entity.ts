@@ -44,7 +44,7 @@ export class OrderItem {
   @Field(() => Int) quantity: number;
   @Field(() => GraphQLSafeInt) unitPrice: number;
   @Field(() => GraphQLSafeInt, { nullable: true, description: "Null when the channel did not report one." }) discount: number | null;
-  @Field(() => Int, { description: "Units of this SKU that refunds of the order gave back." }) refundedQuantity: number;
+  @Field(() => Int, { description: "Units of this SKU that refunds of the order gave back, at most the line's quantity." }) refundedQuantity: number;
 }
 
 @Entity({ name: "orders" })
@@ -98,9 +98,18 @@ export class Order implements Node {
   @Column({ type: "bigint", transformer: int8 })
   total: number;
 
-  @Field(() => GraphQLSafeInt, { description: "Sum of the order's refunds." })
-  @Column({ type: "bigint", transformer: int8 })
-  refunded: number;
+  /** Sum of the refunds recorded for the order, as the channels sent them (saturating at 2^53 − 1). */
+  @Column({ name: "refunded", type: "bigint", transformer: int8 })
+  refundsSum: number;
+
+  @Field(() => GraphQLSafeInt, {
+    description:
+      "Sum of the order's refunds, at most its total: refunds beyond the total are recorded as sent but not counted twice. " +
+      "While only refunds of the order are known, their sum.",
+  })
+  get refunded(): number {
+    return this.currency === null ? this.refundsSum : Math.min(this.refundsSum, this.total);
+  }
 
   /** Exposed as `items` by the resolver, which adds refunded quantities. */
   @Column({ type: "jsonb" })

@@ -35,7 +35,7 @@ export class OrderResolver {
   @FieldResolver(() => [OrderItem])
   async items(@Root() order: Order, @Ctx() ctx: RequestCtx): Promise<OrderItem[]> {
     const refunded = await ctx.loaders.orders.refundedQuantities.load(order.id);
-    return order.items.map((i) => Object.assign(new OrderItem(), { ...i, refundedQuantity: refunded.get(i.sku) ?? 0 }));
+    return order.items.map((i) => Object.assign(new OrderItem(), { ...i, refundedQuantity: Math.min(refunded.get(i.sku) ?? 0, i.quantity) }));
   }
 
   // The buyer is personal data: reading it takes the customers scope, not just the orders one.

@@ -16,6 +16,12 @@ export const OrderConnection = ConnectionType(Order, "Order");
 /** The list order, newest first. Must match the expression in the orders indexes (migration 1764330000000). */
 const SORT_KEY = "coalesce(o.placed_at, o.created_at)";
 
+/**
+ * Sums saturate here (2^53 − 1 minor units, 90 trillion yuan): every amount an event carries is at most
+ * 10^13, so only a hostile producer gets near it, and then the figure stays servable and exact below it.
+ */
+const MAX_SUM = String(Number.MAX_SAFE_INTEGER);
+
 /** The tenant's currency: stats count only orders in it. */
 const TENANT_CURRENCY = `(SELECT coalesce(settings->>'currency', 'CNY') FROM tenants WHERE id = $1)`;
 
@@ -76,7 +82,7 @@ WITH incoming AS (
 )
 INSERT INTO orders AS o (tenant_id, ${ORDER_COLUMNS.map(([c]) => c).join(", ")}, refunded, created_at, updated_at)
 SELECT $1, ${ORDER_COLUMNS.map(([c]) => (c === "total" ? "coalesce(i.total, 0)" : c === "items" ? `coalesce(i.items, '[]')` : c === "field_stamps" ? `coalesce(i.field_stamps, '{}')` : `i.${c}`)).join(", ")},
-       coalesce(a.amount, 0), now(), now()
+       least(coalesce(a.amount, 0), ${MAX_SUM}), now(), now()
   FROM incoming i LEFT JOIN added a USING (channel, external_order_id)
  ORDER BY i.channel COLLATE "C", i.external_order_id COLLATE "C"
 ON CONFLICT (tenant_id, channel, external_order_id) DO UPDATE SET
@@ -85,7 +91,7 @@ ON CONFLICT (tenant_id, channel, external_order_id) DO UPDATE SET
   ${OPTIONAL_FIELDS.map((c) => `${c} = CASE WHEN ${newerField(c)} THEN EXCLUDED.${c} ELSE o.${c} END`).join(",\n  ")},
   field_stamps = ${MERGED_FIELD_STAMPS},
   ${TIME_COLUMNS.map((c) => `${c} = least(o.${c}, EXCLUDED.${c})`).join(",\n  ")},
-  refunded = o.refunded + EXCLUDED.refunded,
+  refunded = least(o.refunded + EXCLUDED.refunded, ${MAX_SUM}),
   updated_at = EXCLUDED.updated_at
 WHERE ${NEWER}
    OR ${OPTIONAL_FIELDS.map(newerField).join("\n   OR ")}
@@ -103,7 +109,7 @@ WITH tenant AS (SELECT ${TENANT_CURRENCY} AS currency),
 fresh AS (
   SELECT o.customer_id,
          count(*)::int AS orders_count,
-         sum(o.total - o.refunded) AS total_spent,
+         least(sum(o.total - o.refunded), ${MAX_SUM}) AS total_spent,
          min(coalesce(o.placed_at, o.paid_at, o.completed_at)) AS first_order_at,
          max(coalesce(o.placed_at, o.paid_at, o.completed_at)) AS last_order_at
     FROM orders o JOIN tenant t ON o.currency = t.currency
