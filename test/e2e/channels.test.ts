@@ -146,6 +146,15 @@ describe("events the database cannot store", () => {
     expect(again.json.results.map((x: { status: string }) => x.status)).toEqual(["duplicate", "rejected"]);
   });
 
+  it("takes a signed JSON body sent as text/plain or without a content type (the signature covers the bytes)", async () => {
+    for (const [i, type] of [["1", "text/plain"], ["2", ""]] as const) {
+      const body = JSON.stringify({ events: [event(`ctype-${i}`, `139 0000 011${i}`)] });
+      const res = await fetch(webhook, { method: "POST", headers: { ...(type ? { "content-type": type } : {}), ...signed(body) }, body: Buffer.from(body) });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as any).results).toEqual([{ externalId: `ctype-${i}`, status: "accepted" }]);
+    }
+  });
+
   it("ingestEvents answers the same batch per event", async () => {
     const before = await customers();
     const r = await t.gql(
