@@ -21,6 +21,7 @@ import { createSchema } from "./graphql/schema";
 import { createRequestContext } from "./graphql/request-context";
 import { bearerToken } from "./graphql/http-auth";
 import { attachWebSocketServer } from "./graphql/ws";
+import { requestErrorStatus } from "./graphql/http-status";
 import { createImportRoutes } from "./modules/imports/routes";
 
 export interface RunningServer {
@@ -92,6 +93,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
       formatError: (formatted, error) => formatError(formatted, error, log),
       plugins: [
         ...armor.plugins,
+        requestErrorStatus,
         ApolloServerPluginDrainHttpServer({ httpServer }),
         config.env === "production"
           ? ApolloServerPluginLandingPageProductionDefault({ footer: false })

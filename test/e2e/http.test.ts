@@ -66,32 +66,45 @@ describe("GraphQL over HTTP", () => {
     expect(((await ok.json()) as any).data.createCustomer.customer.displayName).toBe("王芳");
   });
 
-  it("answers a syntax error with 400 and GRAPHQL_PARSE_FAILED, and an unknown field with GRAPHQL_VALIDATION_FAILED", async () => {
-    const parse = await t.gql("{ viewer { ");
-    expect(parse.status).toBe(400);
-    expect(parse.errors?.[0].extensions?.code).toBe("GRAPHQL_PARSE_FAILED");
-    const unknown = await t.gql("{ nope }");
-    expect(unknown.status).toBe(400);
-    expect(unknown.errors?.[0].extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
-  });
+  /** POST as a client accepting `accept` (fetch's default is any type). */
+  const post = async (query: string, variables: Record<string, unknown> | undefined, accept: string) => {
+    const res = await fetch(`${t.url}/graphql`, { method: "POST", headers: { ...auth(), "content-type": "application/json", accept }, body: JSON.stringify({ query, variables }) });
+    return { status: res.status, type: res.headers.get("content-type"), body: (await res.json()) as any };
+  };
 
-  it("answers a bad variable with 400 and BAD_USER_INPUT", async () => {
-    const r = await t.gql("query($n: Int) { customers(first: $n) { totalCount } }", { n: "many" });
-    expect(r.status).toBe(400);
-    expect(r.errors?.[0].extensions?.code).toBe("BAD_USER_INPUT");
+  it("answers request errors with 200 to JSON clients and 400 to graphql-response+json clients (GraphQL over HTTP)", async () => {
+    const cases: [string, Record<string, unknown> | undefined, string][] = [
+      ["{ viewer { ", undefined, "GRAPHQL_PARSE_FAILED"],
+      ["{ nope }", undefined, "GRAPHQL_VALIDATION_FAILED"],
+      ["query($n: Int) { customers(first: $n) { totalCount } }", { n: "many" }, "BAD_USER_INPUT"],
+    ];
+    for (const [query, variables, code] of cases) {
+      for (const accept of ["application/json", "*/*"]) {
+        const json = await post(query, variables, accept);
+        expect({ query, accept, status: json.status, type: json.type }).toEqual({ query, accept, status: 200, type: expect.stringMatching(/^application\/json/) });
+        expect(json.body.data).toBeUndefined();
+        expect(json.body.errors[0].extensions.code).toBe(code);
+      }
+      const strict = await post(query, variables, "application/graphql-response+json");
+      expect({ query, status: strict.status, type: strict.type }).toEqual({ query, status: 400, type: expect.stringMatching(/^application\/graphql-response\+json/) });
+      expect(strict.body.errors[0].extensions.code).toBe(code);
+    }
+    // An unauthenticated request is not a request error: 401 whatever it accepts.
+    const unauth = await fetch(`${t.url}/graphql`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify({ query: "{ viewer { isPlatform } }" }) });
+    expect(unauth.status).toBe(401);
   });
 
   it("limits query depth, aliases and tokens", async () => {
     const ok = await t.gql("{ customers { edges { node { id } } } }");
     expect(ok.errors).toBeUndefined();
     const tooDeep = await t.gql("{ customers { edges { node { identities { id } } } } }");
-    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.status).toBe(200); // a request error, answered in the body to JSON clients
     expect(tooDeep.errors?.[0].message).toMatch(/depth/i);
     const aliases = await t.gql(`{ ${Array.from({ length: 6 }, (_, i) => `a${i}: viewer { isPlatform }`).join(" ")} }`);
-    expect(aliases.status).toBe(400);
+    expect(aliases.status).toBe(200);
     expect(aliases.errors?.[0].message).toMatch(/alias/i);
     const tokens = await t.gql(`{ viewer { ${"isPlatform ".repeat(400)} } }`);
-    expect(tokens.status).toBe(400);
+    expect(tokens.status).toBe(200);
     expect(tokens.errors?.[0].extensions?.code).toBe("GRAPHQL_PARSE_FAILED");
   });
 
