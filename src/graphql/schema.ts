@@ -9,6 +9,7 @@ import { CustomerResolver } from "../modules/customers/resolver";
 import { CustomerSubscriptionResolver } from "../modules/customers/subscriptions";
 import { NodeResolver } from "../modules/nodes/resolver";
 import { TenancyResolver } from "../modules/tenancy/resolver";
+import { TenantSettingsResolver } from "../modules/tenancy/settings-graphql";
 import { ChannelConnectionResolver } from "../modules/channels/resolver";
 import { IngestionResolver } from "../modules/ingestion/resolver";
 import { IdentitySettingsResolver } from "../modules/ingestion/settings-graphql";
@@ -18,6 +19,7 @@ import { ImportJobResolver } from "../modules/imports/resolver";
 export const resolvers = [
   NodeResolver,
   TenancyResolver,
+  TenantSettingsResolver,
   CustomerResolver,
   CustomerSubscriptionResolver,
   ChannelConnectionResolver,

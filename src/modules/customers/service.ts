@@ -47,8 +47,14 @@ export class CustomersService {
     this.merges = new MergeService(app);
   }
 
-  private get phoneRegion() {
-    return this.app.config.defaultPhoneRegion;
+  /** Where phone numbers written without a country code are read: the tenant's setting. */
+  private async phoneRegion(ctx: Ctx): Promise<string> {
+    return (await this.app.tenancy.settings.get(tenantOf(ctx))).defaultPhoneRegion;
+  }
+
+  /** The region `filtered` needs: only a search reads phone numbers (lists without one cost no settings read). */
+  private async searchRegion(ctx: Ctx, filter: CustomerFilter | null | undefined): Promise<string> {
+    return filter?.search?.trim() ? this.phoneRegion(ctx) : this.app.config.defaultPhoneRegion;
   }
 
   // ---- reads ------------------------------------------------------------------------------
@@ -75,7 +81,7 @@ export class CustomersService {
   }
 
   async list(ctx: Ctx, filter: CustomerFilter | null | undefined, order: CustomerOrder | null | undefined, args: ConnectionArgs) {
-    const qb = this.filtered(ctx, filter);
+    const qb = this.filtered(ctx, filter, await this.searchRegion(ctx, filter));
     const sort = SORT[order?.field ?? CustomerSortField.CREATED_AT];
     return paginate(
       qb,
@@ -92,7 +98,7 @@ export class CustomersService {
   }
 
   /** The tenant's customers matching `filter`, unsorted: what `list` pages through and exports scan. */
-  private filtered(ctx: Ctx, filter: CustomerFilter | null | undefined) {
+  private filtered(ctx: Ctx, filter: CustomerFilter | null | undefined, phoneRegion: string) {
     const qb = this.app.db.dataSource.manager.createQueryBuilder(Customer, "c").where("c.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
     const search = filter?.search?.trim();
     if (search) {
@@ -104,7 +110,7 @@ export class CustomersService {
         conditions.push("c.phone LIKE :digits");
         params.digits = `%${digits}%`;
       }
-      const e164 = normalizePhone(term, this.phoneRegion);
+      const e164 = normalizePhone(term, phoneRegion);
       if (e164) {
         conditions.push("c.phone = :e164");
         params.e164 = e164;
@@ -123,8 +129,9 @@ export class CustomersService {
    */
   async *scan(ctx: Ctx, filter: CustomerFilter | null | undefined, pageSize = 1000): AsyncGenerator<Customer[]> {
     let after: { at: string; id: string } | null = null;
+    const phoneRegion = await this.searchRegion(ctx, filter);
     for (;;) {
-      const qb = this.filtered(ctx, filter).orderBy("c.createdAt", "ASC").addOrderBy("c.id", "ASC").limit(pageSize);
+      const qb = this.filtered(ctx, filter, phoneRegion).orderBy("c.createdAt", "ASC").addOrderBy("c.id", "ASC").limit(pageSize);
       if (after) qb.andWhere("(c.createdAt, c.id) > (:afterAt, :afterId)", { afterAt: after.at, afterId: after.id });
       const page = await qb.getMany();
       if (page.length) yield page;
@@ -136,7 +143,7 @@ export class CustomersService {
 
   /** The attribute keys customers matching `filter` use, in code-point order (the same on every database), at most `limit`. */
   async attributeKeys(ctx: Ctx, filter: CustomerFilter | null | undefined, limit: number): Promise<string[]> {
-    const rows: { key: string }[] = await this.filtered(ctx, filter)
+    const rows: { key: string }[] = await this.filtered(ctx, filter, await this.searchRegion(ctx, filter))
       .select(`DISTINCT jsonb_object_keys(c.attributes) COLLATE "C"`, "key")
       .orderBy("key", "ASC")
       .limit(limit)
@@ -146,7 +153,7 @@ export class CustomersService {
 
   /** The customer `value` of `type` resolves to, after normalizing it (null for invalid or unknown). */
   async findByIdentity(ctx: Ctx, type: IdentityTypeName, value: string): Promise<Customer | null> {
-    const normalized = normalizeIdentity(type, value, this.phoneRegion);
+    const normalized = normalizeIdentity(type, value, await this.phoneRegion(ctx));
     if (!normalized) return null;
     return this.app.db.dataSource.manager
       .createQueryBuilder(Customer, "c")
@@ -159,9 +166,9 @@ export class CustomersService {
 
   async create(ctx: Ctx, input: CreateCustomerInput): Promise<Result<Customer>> {
     const tenantId = tenantOf(ctx);
-    const { patch, errors } = validateProfile(input, this.phoneRegion);
+    const { patch, errors } = validateProfile(input, await this.phoneRegion(ctx));
     const tags = validateTags(input.tags ?? []);
-    const extra = validateIdentities(input.identities ?? [], this.phoneRegion, "identities");
+    const extra = validateIdentities(input.identities ?? [], await this.phoneRegion(ctx), "identities");
     errors.push(...tags.errors, ...extra.errors);
     if (tags.tags.length > LIMITS.tags) errors.push(userError(["tags"], UserErrorCode.TOO_MANY, `At most ${LIMITS.tags} tags`));
     if (errors.length) return fail(...errors);
@@ -222,7 +229,7 @@ export class CustomersService {
     const tenantId = tenantOf(ctx);
     const id = localId(input.id, "Customer");
     if (!id) return fail(notFound("id"));
-    const { patch, errors } = validateProfile(input, this.phoneRegion);
+    const { patch, errors } = validateProfile(input, await this.phoneRegion(ctx));
     const extraTags = validateTags(addTags);
     errors.push(...extraTags.errors);
     if (errors.length) return fail(...errors);
@@ -320,7 +327,7 @@ export class CustomersService {
     const tenantId = tenantOf(ctx);
     const id = localId(input.customerId, "Customer");
     if (!id) return fail(notFound("customerId"));
-    const value = normalizeIdentity(input.type, input.value, this.phoneRegion);
+    const value = normalizeIdentity(input.type, input.value, await this.phoneRegion(ctx));
     if (!value) return fail(userError(["value"], UserErrorCode.INVALID, `Not a valid ${input.type}`));
     const source = input.sourceChannel?.trim() || null;
     if (source && source.length > 64) return fail(userError(["sourceChannel"], UserErrorCode.TOO_LONG, "At most 64 characters"));
@@ -348,7 +355,7 @@ export class CustomersService {
     const tenantId = tenantOf(ctx);
     const id = localId(input.customerId, "Customer");
     if (!id) return fail(notFound("customerId"));
-    const value = normalizeIdentity(input.type, input.value, this.phoneRegion) ?? input.value;
+    const value = normalizeIdentity(input.type, input.value, await this.phoneRegion(ctx)) ?? input.value;
     return inTransactionOrRollback(ctx, async (tx) => {
       const customer = await this.lock(tx, id);
       if (!customer) return fail<Customer>(notFound("customerId"));

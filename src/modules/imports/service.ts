@@ -92,7 +92,7 @@ export class ImportsService {
 
   private async runImport(ctx: Ctx, job: ImportJob, plan: ColumnPlan, records: AsyncGenerator<SheetRecord>, signal?: AbortSignal): Promise<ImportJob> {
     const occurredAt = job.createdAt.toISOString();
-    const phoneRegion = this.app.config.defaultPhoneRegion;
+    const phoneRegion = (await this.app.tenancy.settings.get(tenantOf(ctx))).defaultPhoneRegion;
     let pending: PendingRow[] = [];
     const flush = async () => {
       const batch = pending;
@@ -192,7 +192,7 @@ export class ImportsService {
     await fs.promises.mkdir(path.dirname(file), { recursive: true });
     const writer = openWriter(job.format, part);
     const tenantId = tenantOf(ctx);
-    const phoneRegion = this.app.config.defaultPhoneRegion;
+    const phoneRegion = (await this.app.tenancy.settings.get(tenantId)).defaultPhoneRegion;
     try {
       const keys = await this.app.customers.attributeKeys(ctx, filter, MAX_ATTRIBUTE_COLUMNS);
       await writer.write(exportHeader(keys));

@@ -13,6 +13,7 @@ import type { OrderEventItem } from "../orders/service";
 import { BatchState } from "./batch";
 import { IdentityConflicts } from "./conflicts";
 import { prepareEvent, type PreparedEvent } from "./prepare";
+import { readTenantSettings } from "../tenancy/settings";
 import { identitySettings, type IdentitySettings } from "./settings";
 
 export interface IngestSource {
@@ -80,8 +81,16 @@ export class IngestionService {
   };
 
   async settings(tenantId: string): Promise<IdentitySettings> {
+    return (await this.tenantSettings(tenantId)).identity;
+  }
+
+  /** The tenant's identity rules and phone region, from one read of its settings. */
+  private async tenantSettings(tenantId: string): Promise<{ identity: IdentitySettings; phoneRegion: string }> {
     const rows: { settings: Record<string, unknown> }[] = await this.app.db.dataSource.query(`SELECT settings FROM tenants WHERE id = $1`, [tenantId]);
-    return identitySettings(rows[0]?.settings);
+    return {
+      identity: identitySettings(rows[0]?.settings),
+      phoneRegion: readTenantSettings(rows[0]?.settings, this.app.config.defaultPhoneRegion).defaultPhoneRegion,
+    };
   }
 
   async ingest(ctx: Ctx, source: IngestSource, inputs: readonly unknown[]): Promise<IngestResult[]> {
@@ -96,12 +105,12 @@ export class IngestionService {
 
   private async ingestBatch(ctx: Ctx, source: IngestSource, inputs: readonly unknown[]): Promise<IngestResult[]> {
     const tenantId = tenantOf(ctx);
-    const settings = await this.settings(tenantId);
+    const { identity: settings, phoneRegion } = await this.tenantSettings(tenantId);
     const results: IngestResult[] = new Array(inputs.length);
     const batch: PreparedEvent[] = [];
     const seen = new Set<string>();
     inputs.forEach((input, index) => {
-      const p = prepareEvent(input, index, settings, this.app.config.defaultPhoneRegion);
+      const p = prepareEvent(input, index, settings, phoneRegion);
       if (!p.ok) results[index] = { externalId: p.externalId, status: "rejected", reason: p.reason };
       else if (seen.has(p.value.event.externalId)) results[index] = { externalId: p.value.event.externalId, status: "duplicate" };
       else {

@@ -89,8 +89,9 @@ export class IdentitySettingsResolver {
     if (input.blocked) {
       if (input.blocked.length > 1000) errors.push(userError(["blocked"], UserErrorCode.TOO_MANY, "At most 1000 blocked values"));
       const blocked: Record<string, string[]> = {};
+      const phoneRegion = (await ctx.app.tenancy.settings.get(tenantOf(ctx))).defaultPhoneRegion;
       input.blocked.forEach((b, i) => {
-        const v = normalizeIdentity(b.type, b.value, ctx.app.config.defaultPhoneRegion);
+        const v = normalizeIdentity(b.type, b.value, phoneRegion);
         if (!v) errors.push(userError(["blocked", String(i), "value"], UserErrorCode.INVALID, `Not a valid ${b.type}`));
         else (blocked[b.type] ??= []).includes(v) || blocked[b.type].push(v);
       });

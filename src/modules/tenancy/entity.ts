@@ -17,7 +17,10 @@ export class Tenant implements Node {
   @Column({ type: "timestamptz", precision: 3 })
   createdAt: Date;
 
-  /** Tenant settings: `identity` (read by ingestion/settings.ts) and `currency` (orders stats count only orders in it). */
+  /**
+   * Tenant settings: the general keys `currency`, `timeZone`, `locale`, `defaultPhoneRegion` (tenancy/settings.ts,
+   * the only reader and writer; orders SQL reads `currency` too) and the `identity` section (ingestion/settings.ts).
+   */
   @Column({ type: "jsonb", default: () => "'{}'" })
   settings: Record<string, unknown>;
 

@@ -2,6 +2,7 @@ import { timingSafeEqual, createHash } from "node:crypto";
 import { IsNull } from "typeorm";
 import type { Logger } from "pino";
 import type { App } from "../../app";
+import { TenantSettingsService } from "./settings";
 import { SCOPES, hasScope, tenantOf, type Ctx, type Principal } from "../../core/context";
 import { inTransaction } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
@@ -26,7 +27,12 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 export class TenancyService {
-  constructor(private readonly app: App) {}
+  /** The tenant's general settings (currency, time zone, locale, phone region). */
+  readonly settings: TenantSettingsService;
+
+  constructor(private readonly app: App) {
+    this.settings = new TenantSettingsService(app);
+  }
 
   /** The principal a bearer token stands for, or null when it is unknown, expired or revoked. */
   async authenticate(token: string | undefined | null): Promise<Principal | null> {

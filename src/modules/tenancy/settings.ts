@@ -1,0 +1,128 @@
+import { isSupportedCountry } from "libphonenumber-js/max";
+import type { App } from "../../app";
+import { tenantOf, type Ctx } from "../../core/context";
+import { inTransaction } from "../../core/transaction";
+import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
+
+/**
+ * The tenant's general settings, stored as top-level keys of `tenants.settings` (the `identity` section
+ * belongs to identity resolution). Everything date-based uses `timeZone`; stats count orders in `currency`.
+ */
+export interface TenantSettings {
+  /** ISO 4217. */
+  currency: string;
+  /** IANA time zone. */
+  timeZone: string;
+  /** BCP 47 language tag, canonical form. */
+  locale: string;
+  /** ISO 3166-1 alpha-2 region for phone numbers written without a country code. */
+  defaultPhoneRegion: string;
+}
+
+export const DEFAULT_TENANT_SETTINGS = { currency: "CNY", timeZone: "Asia/Shanghai", locale: "zh-CN" } as const;
+
+const CURRENCIES = new Set(Intl.supportedValuesOf("currency"));
+
+/** The canonical IANA name of a zone Node knows (`asia/shanghai` → `Asia/Shanghai`), or null. */
+function canonicalTimeZone(v: string): string | null {
+  try {
+    return new Intl.DateTimeFormat("en-US", { timeZone: v }).resolvedOptions().timeZone;
+  } catch {
+    return null;
+  }
+}
+
+function canonicalLocale(v: string): string | null {
+  try {
+    return Intl.getCanonicalLocales(v)[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The stored settings with defaults filled in; a stored value that no longer validates falls back to the default. */
+export function readTenantSettings(raw: Record<string, unknown> | null | undefined, defaultPhoneRegion: string): TenantSettings {
+  const s = raw ?? {};
+  const str = (k: string) => (typeof s[k] === "string" ? (s[k] as string) : undefined);
+  const currency = str("currency");
+  const region = str("defaultPhoneRegion");
+  return {
+    currency: currency && CURRENCIES.has(currency) ? currency : DEFAULT_TENANT_SETTINGS.currency,
+    timeZone: canonicalTimeZone(str("timeZone") ?? "") ?? DEFAULT_TENANT_SETTINGS.timeZone,
+    locale: canonicalLocale(str("locale") ?? "") ?? DEFAULT_TENANT_SETTINGS.locale,
+    defaultPhoneRegion: region && isSupportedCountry(region) ? region : defaultPhoneRegion,
+  };
+}
+
+export type TenantSettingsPatch = Partial<Record<keyof TenantSettings, string | null>>;
+
+/** Checks and canonicalizes the given fields; null resets a field to its default. */
+export function validateTenantSettings(input: TenantSettingsPatch): { patch: Record<string, string | null>; errors: UserError[] } {
+  const patch: Record<string, string | null> = {};
+  const errors: UserError[] = [];
+  if (input.currency !== undefined) {
+    const v = input.currency?.trim().toUpperCase() ?? null;
+    if (v !== null && !CURRENCIES.has(v)) errors.push(userError(["currency"], UserErrorCode.INVALID, "Use an ISO 4217 currency code such as CNY"));
+    else patch.currency = v;
+  }
+  if (input.timeZone !== undefined) {
+    const v = input.timeZone === null ? null : canonicalTimeZone(input.timeZone.trim());
+    // A zone name, not an offset: offsets ("+08:00") ignore daylight saving and holidays' local dates.
+    if (input.timeZone !== null && (v === null || /^[+-]|^(GMT|UTC)[+-]/i.test(input.timeZone.trim()))) {
+      errors.push(userError(["timeZone"], UserErrorCode.INVALID, "Use an IANA time zone such as Asia/Shanghai"));
+    } else patch.timeZone = v;
+  }
+  if (input.locale !== undefined) {
+    const v = input.locale === null ? null : canonicalLocale(input.locale.trim());
+    if (input.locale !== null && (v === null || v.length > 35)) errors.push(userError(["locale"], UserErrorCode.INVALID, "Use a BCP 47 language tag such as zh-CN"));
+    else patch.locale = v;
+  }
+  if (input.defaultPhoneRegion !== undefined) {
+    const v = input.defaultPhoneRegion?.trim().toUpperCase() ?? null;
+    if (v !== null && !isSupportedCountry(v)) errors.push(userError(["defaultPhoneRegion"], UserErrorCode.INVALID, "Use an ISO 3166-1 alpha-2 region such as CN"));
+    else patch.defaultPhoneRegion = v;
+  }
+  return { patch, errors };
+}
+
+/** Reads and changes a tenant's general settings. */
+export class TenantSettingsService {
+  constructor(private readonly app: App) {}
+
+  async get(tenantId: string): Promise<TenantSettings> {
+    const rows: { settings: Record<string, unknown> }[] = await this.app.db.dataSource.query(`SELECT settings FROM tenants WHERE id = $1`, [tenantId]);
+    return readTenantSettings(rows[0]?.settings, this.app.config.defaultPhoneRegion);
+  }
+
+  /**
+   * Writes the given fields in one statement (no read-modify-write race with the identity section).
+   * A new currency re-derives the stats of every customer of the tenant in the same transaction, so
+   * no reader sees figures in the old currency labelled with the new one.
+   */
+  async update(ctx: Ctx, input: TenantSettingsPatch): Promise<Result<TenantSettings>> {
+    const { patch, errors } = validateTenantSettings(input);
+    if (errors.length) return fail(...errors);
+    const tenantId = tenantOf(ctx);
+    const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== null));
+    const reset = Object.keys(patch).filter((k) => patch[k] === null);
+    return ok(
+      await inTransaction(ctx, async (tx) => {
+        const [before]: { currency: string | null }[] = await tx.manager.query(`SELECT settings->>'currency' AS currency FROM tenants WHERE id = $1 FOR UPDATE`, [tenantId]);
+        const [rows]: [{ settings: Record<string, unknown> }[], number] = await tx.manager.query(
+          `UPDATE tenants SET settings = (settings - $3::text[]) || $2::jsonb WHERE id = $1 RETURNING settings`,
+          [tenantId, JSON.stringify(set), reset],
+        );
+        const settings = readTenantSettings(rows[0]?.settings, this.app.config.defaultPhoneRegion);
+        if ((before?.currency ?? DEFAULT_TENANT_SETTINGS.currency) !== settings.currency) {
+          const ids: { id: string }[] = await tx.manager.query(
+            `SELECT customer_id::text AS id FROM orders WHERE tenant_id = $1 AND customer_id IS NOT NULL
+              UNION SELECT customer_id::text FROM customer_stats WHERE tenant_id = $1`,
+            [tenantId],
+          );
+          await this.app.orders.refreshStats(tx, ids.map((r) => r.id));
+        }
+        return settings;
+      }),
+    );
+  }
+}

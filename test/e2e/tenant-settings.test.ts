@@ -1,0 +1,104 @@
+import { createKey, createTenant, createTestServer, type TestServer } from "../helpers/test-server";
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await createTestServer();
+});
+afterAll(() => t.close());
+
+const READ = `{ tenantSettings { currency timeZone locale defaultPhoneRegion } }`;
+const UPDATE = `mutation($input: UpdateTenantSettingsInput!) { updateTenantSettings(input: $input) { settings { currency timeZone locale defaultPhoneRegion } userErrors { field code } } }`;
+
+describe("tenantSettings", () => {
+  it("has the documented defaults on a new tenant, readable by any of its keys", async () => {
+    const { key } = await createTenant(t, "设置默认");
+    const defaults = { currency: "CNY", timeZone: "Asia/Shanghai", locale: "zh-CN", defaultPhoneRegion: "CN" };
+    expect((await t.gql(READ, {}, key)).data.tenantSettings).toEqual(defaults);
+    const { key: reader } = await createKey(t, ["orders:read"], key);
+    expect((await t.gql(READ, {}, reader)).data.tenantSettings).toEqual(defaults);
+    expect((await t.gql(READ, {}, t.platformKey)).errors?.[0].extensions?.code).toBe("FORBIDDEN");
+  });
+
+  it("changes, canonicalizes and resets fields; other tenants keep theirs", async () => {
+    const a = await createTenant(t, "设置甲");
+    const b = await createTenant(t, "设置乙");
+    const r = await t.gql(UPDATE, { input: { currency: "usd", timeZone: "america/new_york", locale: "en-us", defaultPhoneRegion: "us" } }, a.key);
+    expect(r.data.updateTenantSettings).toEqual({ settings: { currency: "USD", timeZone: "America/New_York", locale: "en-US", defaultPhoneRegion: "US" }, userErrors: [] });
+    expect((await t.gql(READ, {}, a.key)).data.tenantSettings.timeZone).toBe("America/New_York");
+    expect((await t.gql(READ, {}, b.key)).data.tenantSettings).toEqual({ currency: "CNY", timeZone: "Asia/Shanghai", locale: "zh-CN", defaultPhoneRegion: "CN" });
+    const reset = await t.gql(UPDATE, { input: { timeZone: null } }, a.key);
+    expect(reset.data.updateTenantSettings.settings).toEqual({ currency: "USD", timeZone: "Asia/Shanghai", locale: "en-US", defaultPhoneRegion: "US" });
+  });
+
+  it("refuses invalid values with the field at fault and writes nothing", async () => {
+    const { key } = await createTenant(t, "设置丙");
+    const r = await t.gql(UPDATE, { input: { currency: "RMB", timeZone: "+08:00", locale: "not a locale!", defaultPhoneRegion: "XX" } }, key);
+    expect(r.data.updateTenantSettings).toEqual({
+      settings: null,
+      userErrors: [
+        { field: ["currency"], code: "INVALID" },
+        { field: ["timeZone"], code: "INVALID" },
+        { field: ["locale"], code: "INVALID" },
+        { field: ["defaultPhoneRegion"], code: "INVALID" },
+      ],
+    });
+    const partly = await t.gql(UPDATE, { input: { currency: "EUR", timeZone: "Mars/Olympus_Mons" } }, key);
+    expect(partly.data.updateTenantSettings.userErrors).toEqual([{ field: ["timeZone"], code: "INVALID" }]);
+    expect((await t.gql(READ, {}, key)).data.tenantSettings.currency).toBe("CNY");
+  });
+
+  it("needs admin", async () => {
+    const { key } = await createKey(t, ["customers:write"]);
+    expect((await t.gql(UPDATE, { input: { currency: "USD" } }, key)).errors?.[0].extensions?.code).toBe("FORBIDDEN");
+  });
+
+  it("re-derives every customer's stats when the currency changes", async () => {
+    const { key } = await createTenant(t, "设置币种");
+    const conn = await t.gql(`mutation { createChannelConnection(input: {channel: "http-json", name: "erp", config: {secret: "a-long-random-secret-123"}}) { connection { id } } }`, {}, key);
+    const connectionId = conn.data.createChannelConnection.connection.id;
+    const paid = (orderId: string, buyer: string, currency: string, total: number) => ({
+      type: "order.paid",
+      externalId: `p-${orderId}`,
+      occurredAt: "2026-10-01T10:00:00+08:00",
+      identities: [{ type: "external", value: buyer }],
+      payload: { orderId, currency, total },
+    });
+    const ingest = await t.gql(
+      `mutation($input: IngestEventsInput!) { ingestEvents(input: $input) { results { status } } }`,
+      { input: { connectionId, events: [paid("1", "b1", "CNY", 10000), paid("2", "b1", "USD", 2500), paid("3", "b2", "USD", 700)] } },
+      key,
+    );
+    expect(ingest.data.ingestEvents.results.map((r: { status: string }) => r.status)).toEqual(["accepted", "accepted", "accepted"]);
+    const stats = async (buyer: string) =>
+      (await t.gql(`query($v: String!) { customerByIdentity(type: external, value: $v) { stats { currency ordersCount totalSpent } } }`, { v: buyer }, key)).data.customerByIdentity.stats;
+    expect(await stats("b1")).toEqual({ currency: "CNY", ordersCount: 1, totalSpent: 10000 });
+    expect(await stats("b2")).toEqual({ currency: "CNY", ordersCount: 0, totalSpent: 0 });
+    await t.gql(UPDATE, { input: { currency: "USD" } }, key);
+    expect(await stats("b1")).toEqual({ currency: "USD", ordersCount: 1, totalSpent: 2500 });
+    expect(await stats("b2")).toEqual({ currency: "USD", ordersCount: 1, totalSpent: 700 });
+    await t.gql(UPDATE, { input: { currency: null } }, key);
+    expect(await stats("b1")).toEqual({ currency: "CNY", ordersCount: 1, totalSpent: 10000 });
+  });
+
+  it("reads phone numbers without a country code in the tenant's region", async () => {
+    const { key } = await createTenant(t, "设置地区");
+    await t.gql(UPDATE, { input: { defaultPhoneRegion: "HK" } }, key);
+    const r = await t.gql(`mutation { createCustomer(input: {displayName: "陳大文", phone: "9123 4567"}) { customer { phone } userErrors { field code } } }`, {}, key);
+    expect(r.data.createCustomer).toEqual({ customer: { phone: "+85291234567" }, userErrors: [] });
+    // Ingestion reads them the same way (the setting comes with the batch's one read of the tenant).
+    const conn = await t.gql(`mutation { createChannelConnection(input: {channel: "http-json", name: "hk", config: {secret: "a-long-random-secret-123"}}) { connection { id } } }`, {}, key);
+    const ingest = await t.gql(
+      `mutation($input: IngestEventsInput!) { ingestEvents(input: $input) { results { status } } }`,
+      {
+        input: {
+          connectionId: conn.data.createChannelConnection.connection.id,
+          events: [{ type: "customer.upserted", externalId: "hk-1", occurredAt: "2026-10-01T10:00:00+08:00", identities: [{ type: "phone", value: "6123 4567" }], payload: { displayName: "李小龍" } }],
+        },
+      },
+      key,
+    );
+    expect(ingest.data.ingestEvents.results).toEqual([{ status: "accepted" }]);
+    const found = await t.gql(`{ customerByIdentity(type: phone, value: "+85261234567") { displayName } }`, {}, key);
+    expect(found.data.customerByIdentity).toEqual({ displayName: "李小龍" });
+  });
+});
