@@ -73,8 +73,8 @@ describe("http-json webhook", () => {
     expect(r.status).toBe(200);
     expect(r.json.results.map((x: any) => x.status)).toEqual(["accepted", "duplicate", "rejected"]);
     expect(r.json.results[2].reason).toBeTruthy();
-    const c = await t.gql(`{ customerByIdentity(type: phone, value: "13900000001") { displayName identities { type sourceChannel } } }`);
-    expect(c.data.customerByIdentity).toEqual({ displayName: "陈静", identities: [{ type: "phone", sourceChannel: "http-json" }] });
+    const c = await t.gql(`{ customerByIdentity(type: PHONE, value: "13900000001") { displayName identities { type sourceChannel } } }`);
+    expect(c.data.customerByIdentity).toEqual({ displayName: "陈静", identities: [{ type: "PHONE", sourceChannel: "http-json" }] });
   });
 
   it("answers 401 and writes nothing for a forged, stale, future or missing signature", async () => {
@@ -171,7 +171,7 @@ describe("events the database cannot store", () => {
       },
     );
     expect(r.errors).toBeUndefined();
-    expect(r.data.ingestEvents.results.map((x: { status: string }) => x.status)).toEqual(["accepted", "rejected", "rejected"]);
+    expect(r.data.ingestEvents.results.map((x: { status: string }) => x.status)).toEqual(["ACCEPTED", "REJECTED", "REJECTED"]);
     expect(r.data.ingestEvents.results[1].reason).toMatch(/^payload\.birthday/);
     expect(r.data.ingestEvents.results[2].reason).toMatch(/deeper than 32/);
     expect(await customers()).toBe(before + 1);
@@ -184,9 +184,9 @@ describe("ingestEvents", () => {
   it("gives trusted producers the webhook's semantics", async () => {
     const { key } = await createKey(t, ["ingest"]);
     const r = await t.gql(M, { input: { connectionId, events: [event("g1", "139 0000 0003"), event("g1", "139 0000 0003"), { nope: true }] } }, key);
-    expect(r.data.ingestEvents.results.map((x: any) => x.status)).toEqual(["accepted", "duplicate", "rejected"]);
+    expect(r.data.ingestEvents.results.map((x: any) => x.status)).toEqual(["ACCEPTED", "DUPLICATE", "REJECTED"]);
     const replay = await t.gql(M, { input: { connectionId, events: [event("g1", "139 0000 0003")] } }, key);
-    expect(replay.data.ingestEvents.results[0].status).toBe("duplicate");
+    expect(replay.data.ingestEvents.results[0].status).toBe("DUPLICATE");
   });
 
   it("needs the ingest scope and a connection of the caller's tenant", async () => {

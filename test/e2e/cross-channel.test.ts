@@ -76,12 +76,12 @@ it("puts a Youzan order and a POS sale for the same phone on one customer with t
 
   const count = await t.gql(`{ customers { totalCount } }`, {}, key);
   expect(count.data.customers.totalCount).toBe(1);
-  const c = (await t.gql(`{ customerByIdentity(type: phone, value: "13857123456") ${PERSON} }`, {}, key)).data.customerByIdentity;
+  const c = (await t.gql(`{ customerByIdentity(type: PHONE, value: "13857123456") ${PERSON} }`, {}, key)).data.customerByIdentity;
   expect(c.orders.map((o: any) => o.channel).sort()).toEqual(["pos", "youzan"]);
   const youzanTotal = c.orders.find((o: any) => o.channel === "youzan").total;
   expect(c.orders.find((o: any) => o.channel === "pos").total).toBe(12900);
   expect(c.stats).toEqual({ ordersCount: 2, totalSpent: youzanTotal + 12900 });
-  expect(c.identities.map((i: any) => i.type)).toEqual(expect.arrayContaining(["phone", "youzan_buyer", "wechat_unionid"]));
+  expect(c.identities.map((i: any) => i.type)).toEqual(expect.arrayContaining(["PHONE", "YOUZAN_BUYER", "WECHAT_UNIONID"]));
 });
 
 it("puts a WeChat mini-program login with a unionid and a later Youzan order with that unionid on one customer", async () => {
@@ -103,9 +103,9 @@ it("puts a WeChat mini-program login with a unionid and a later Youzan order wit
 
   const count = await t.gql(`{ customers { totalCount } }`, {}, key);
   expect(count.data.customers.totalCount).toBe(1);
-  const c = (await t.gql(`query($u: String!) { customerByIdentity(type: wechat_unionid, value: $u) ${PERSON} }`, { u: UNIONID }, key)).data.customerByIdentity;
+  const c = (await t.gql(`query($u: String!) { customerByIdentity(type: WECHAT_UNIONID, value: $u) ${PERSON} }`, { u: UNIONID }, key)).data.customerByIdentity;
   expect(c.id).toBe(customerId);
-  expect(c.identities.map((i: any) => i.type)).toEqual(expect.arrayContaining(["wechat_openid", "wechat_unionid", "phone", "youzan_buyer"]));
+  expect(c.identities.map((i: any) => i.type)).toEqual(expect.arrayContaining(["WECHAT_OPENID", "WECHAT_UNIONID", "PHONE", "YOUZAN_BUYER"]));
   expect(c.orders.map((o: any) => o.channel)).toEqual(["youzan"]);
   expect(c.stats.ordersCount).toBe(1);
 });

@@ -21,7 +21,7 @@ beforeAll(async () => {
   }
   for (const c of created.slice(0, 4)) {
     const r = await t.gql(
-      `mutation($id: ID!, $v: String!) { attachCustomerIdentity(input: {customerId: $id, type: wechat_openid, value: $v}) { userErrors { code } } }`,
+      `mutation($id: ID!, $v: String!) { attachCustomerIdentity(input: {customerId: $id, type: WECHAT_OPENID, value: $v}) { userErrors { code } } }`,
       { id: c.id, v: c.id },
       key,
     );
@@ -110,11 +110,11 @@ describe("customers connection", () => {
     // auth + page + identities: the count is small and does not include a count(*) nobody asked for.
     expect(small).toBeLessThanOrEqual(3);
     const r = await t.gql(q, { n: 50 }, key);
-    const withOpenid = r.data.customers.edges.filter((e: any) => e.node.identities.some((i: any) => i.type === "wechat_openid"));
+    const withOpenid = r.data.customers.edges.filter((e: any) => e.node.identities.some((i: any) => i.type === "WECHAT_OPENID"));
     expect(withOpenid).toHaveLength(0); // newest 50 exclude the first four, which have openids
     const oldest = await t.gql(`{ customers(first: 4, orderBy: {field: CREATED_AT, direction: ASC}) { nodes { id identities { type value } } } }`, {}, key);
     for (const n of oldest.data.customers.nodes) {
-      expect(n.identities.find((i: any) => i.type === "wechat_openid").value).toBe(n.id);
+      expect(n.identities.find((i: any) => i.type === "WECHAT_OPENID").value).toBe(n.id);
     }
   });
 });

@@ -22,8 +22,8 @@ describe("createCustomer", () => {
     expect(c.phone).toBe("+8613800138000");
     expect(c.email).toBe("zhang.wei@example.com");
     expect(c.identities.map((i: any) => [i.type, i.value]).sort()).toEqual([
-      ["email", "zhang.wei@example.com"],
-      ["phone", "+8613800138000"],
+      ["EMAIL", "zhang.wei@example.com"],
+      ["PHONE", "+8613800138000"],
     ]);
     expect(c.gender).toBe("UNKNOWN");
     expect(new Date(c.firstSeenAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
@@ -39,7 +39,7 @@ describe("createCustomer", () => {
         region: { country: "cn", province: "浙江省", city: "杭州市" },
         attributes: { 会员卡: "A-1001", source: "门店" },
         marketingConsent: [{ channel: "SMS", granted: true }, { channel: "WECHAT", granted: false }],
-        identities: [{ type: "wechat_unionid", value: "oUnion_abc123" }],
+        identities: [{ type: "WECHAT_UNIONID", value: "oUnion_abc123" }],
       }),
     );
     expect(c).toMatchObject({
@@ -53,7 +53,7 @@ describe("createCustomer", () => {
       ["SMS", true],
       ["WECHAT", false],
     ]);
-    expect(c.identities.map((i: any) => i.type).sort()).toEqual(["email", "phone", "wechat_unionid"]);
+    expect(c.identities.map((i: any) => i.type).sort()).toEqual(["EMAIL", "PHONE", "WECHAT_UNIONID"]);
   });
 
   it("rejects an invalid phone and e-mail with userErrors and writes nothing", async () => {
@@ -106,9 +106,9 @@ describe("updateCustomer", () => {
     expect(u.locale).toBeNull();
     expect(u.gender).toBe("MALE");
     expect(u.displayName).toBe(c.displayName);
-    const phones = u.identities.filter((i: any) => i.type === "phone").map((i: any) => i.value);
+    const phones = u.identities.filter((i: any) => i.type === "PHONE").map((i: any) => i.value);
     expect(phones).toEqual(["+8618600000001"]);
-    const byOld = await t.gql(`query($v: String!) { customerByIdentity(type: phone, value: $v) { id } }`, { v: c.phone });
+    const byOld = await t.gql(`query($v: String!) { customerByIdentity(type: PHONE, value: $v) { id } }`, { v: c.phone });
     expect(byOld.data.customerByIdentity).toBeNull();
     expect(new Date(u.updatedAt).getTime()).toBeGreaterThanOrEqual(new Date(c.updatedAt).getTime());
   });
@@ -147,31 +147,31 @@ describe("tags, identities and delete", () => {
 
   it("attaches an identity (idempotently), finds the customer by it, and detaches it", async () => {
     const c = await createCustomer(t);
-    const attach = `mutation($id: ID!) { attachCustomerIdentity(input: {customerId: $id, type: wechat_openid, value: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", sourceChannel: "wechat-miniprogram"}) { identity { type value sourceChannel } userErrors { code } } }`;
+    const attach = `mutation($id: ID!) { attachCustomerIdentity(input: {customerId: $id, type: WECHAT_OPENID, value: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", sourceChannel: "wechat-miniprogram"}) { identity { type value sourceChannel } userErrors { code } } }`;
     const a1 = await t.gql(attach, { id: c.id });
     const a2 = await t.gql(attach, { id: c.id });
-    expect(a1.data.attachCustomerIdentity.identity).toEqual({ type: "wechat_openid", value: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", sourceChannel: "wechat-miniprogram" });
+    expect(a1.data.attachCustomerIdentity.identity).toEqual({ type: "WECHAT_OPENID", value: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", sourceChannel: "wechat-miniprogram" });
     expect(a2.data.attachCustomerIdentity.userErrors).toEqual([]);
-    const found = await t.gql(`{ customerByIdentity(type: wechat_openid, value: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M") { id } }`);
+    const found = await t.gql(`{ customerByIdentity(type: WECHAT_OPENID, value: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M") { id } }`);
     expect(found.data.customerByIdentity.id).toBe(c.id);
-    const byPhone = await t.gql(`query($v: String!) { customerByIdentity(type: phone, value: $v) { id } }`, { v: c.phone.replace("+86", "") });
+    const byPhone = await t.gql(`query($v: String!) { customerByIdentity(type: PHONE, value: $v) { id } }`, { v: c.phone.replace("+86", "") });
     expect(byPhone.data.customerByIdentity.id).toBe(c.id);
-    const d = await t.gql(`mutation($id: ID!) { detachCustomerIdentity(input: {customerId: $id, type: wechat_openid, value: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"}) { customer { identities { type } } userErrors { code } } }`, { id: c.id });
-    expect(d.data.detachCustomerIdentity.customer.identities.map((i: any) => i.type).sort()).toEqual(["email", "phone"]);
-    const gone = await t.gql(`{ customerByIdentity(type: wechat_openid, value: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M") { id } }`);
+    const d = await t.gql(`mutation($id: ID!) { detachCustomerIdentity(input: {customerId: $id, type: WECHAT_OPENID, value: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"}) { customer { identities { type } } userErrors { code } } }`, { id: c.id });
+    expect(d.data.detachCustomerIdentity.customer.identities.map((i: any) => i.type).sort()).toEqual(["EMAIL", "PHONE"]);
+    const gone = await t.gql(`{ customerByIdentity(type: WECHAT_OPENID, value: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M") { id } }`);
     expect(gone.data.customerByIdentity).toBeNull();
   });
 
   it("detaching the primary phone clears the phone field", async () => {
     const c = await createCustomer(t);
-    const d = await t.gql(`mutation($id: ID!, $v: String!) { detachCustomerIdentity(input: {customerId: $id, type: phone, value: $v}) { customer { phone } } }`, { id: c.id, v: c.phone });
+    const d = await t.gql(`mutation($id: ID!, $v: String!) { detachCustomerIdentity(input: {customerId: $id, type: PHONE, value: $v}) { customer { phone } } }`, { id: c.id, v: c.phone });
     expect(d.data.detachCustomerIdentity.customer.phone).toBeNull();
   });
 
   it("refuses to attach an identity another customer owns", async () => {
     const a = await createCustomer(t);
     const b = await createCustomer(t);
-    const r = await t.gql(`mutation($id: ID!, $v: String!) { attachCustomerIdentity(input: {customerId: $id, type: email, value: $v}) { identity { id } userErrors { field code } } }`, { id: b.id, v: a.email.toUpperCase() });
+    const r = await t.gql(`mutation($id: ID!, $v: String!) { attachCustomerIdentity(input: {customerId: $id, type: EMAIL, value: $v}) { identity { id } userErrors { field code } } }`, { id: b.id, v: a.email.toUpperCase() });
     expect(r.data.attachCustomerIdentity).toEqual({ identity: null, userErrors: [{ field: ["value"], code: "TAKEN" }] });
   });
 
@@ -208,7 +208,7 @@ describe("scopes", () => {
 describe("detach", () => {
   it("answers NOT_FOUND for an identity the customer does not have", async () => {
     const c = await createCustomer(t);
-    const r = await t.gql(`mutation($id: ID!) { detachCustomerIdentity(input: {customerId: $id, type: pos_member, value: "M-404"}) { customer { id } userErrors { field code } } }`, { id: c.id });
+    const r = await t.gql(`mutation($id: ID!) { detachCustomerIdentity(input: {customerId: $id, type: POS_MEMBER, value: "M-404"}) { customer { id } userErrors { field code } } }`, { id: c.id });
     expect(r.data.detachCustomerIdentity).toEqual({ customer: null, userErrors: [{ field: ["value"], code: "NOT_FOUND" }] });
   });
 });

@@ -26,9 +26,9 @@ describe("mutations answer unstorable input with a userErrors entry and write no
     ["a NUL in an attribute key", { displayName: "x", attributes: { [NUL]: 1 } }, ["attributes", NUL], "INVALID"],
     ["a NUL in the city", { displayName: "x", region: { city: NUL } }, ["region", "city"], "INVALID"],
     ["an unpaired surrogate in the city", { displayName: "x", region: { city: LONE } }, ["region", "city"], "INVALID"],
-    ["a NUL in an identity", { displayName: "x", identities: [{ type: "external", value: NUL }] }, ["identities", "0", "value"], "INVALID"],
+    ["a NUL in an identity", { displayName: "x", identities: [{ type: "EXTERNAL", value: NUL }] }, ["identities", "0", "value"], "INVALID"],
     ["attributes nested 33 levels deep", { displayName: "x", attributes: nested(33) }, ["attributes"], "TOO_LONG"],
-    ["a 10 KB identity value", { displayName: "x", identities: [{ type: "external", value: "x".repeat(10_000) }] }, ["identities", "0", "value"], "TOO_LONG"],
+    ["a 10 KB identity value", { displayName: "x", identities: [{ type: "EXTERNAL", value: "x".repeat(10_000) }] }, ["identities", "0", "value"], "TOO_LONG"],
   ];
   it.each(cases)("createCustomer with %s", async (_name, input, field, code) => {
     const before = await customers();
@@ -96,8 +96,8 @@ describe("queries answer unstorable arguments with BAD_USER_INPUT", () => {
   const cases: [string, string, Record<string, unknown>, string][] = [
     ["customers search", `query($v: String!) { customers(filter: {search: $v}) { totalCount } }`, { v: NUL }, "filter.search"],
     ["customers tag filter", `query($v: String!) { customers(filter: {tags: [$v]}) { totalCount } }`, { v: NUL }, "filter.tags.0"],
-    ["customerByIdentity", `query($v: String!) { customerByIdentity(type: phone, value: $v) { id } }`, { v: NUL }, "value"],
-    ["customerByIdentity, a lone surrogate", `query($v: String!) { customerByIdentity(type: external, value: $v) { id } }`, { v: LONE }, "value"],
+    ["customerByIdentity", `query($v: String!) { customerByIdentity(type: PHONE, value: $v) { id } }`, { v: NUL }, "value"],
+    ["customerByIdentity, a lone surrogate", `query($v: String!) { customerByIdentity(type: EXTERNAL, value: $v) { id } }`, { v: LONE }, "value"],
     ["orders channel filter", `query($v: String!) { orders(filter: {channel: $v}) { totalCount } }`, { v: NUL }, "filter.channel"],
     ["customers created after year 0", `query($v: DateTime!) { customers(filter: {createdAfter: $v}) { totalCount } }`, { v: "0000-01-01T00:00:00Z" }, "filter.createdAfter"],
   ];
@@ -132,7 +132,7 @@ describe("money sums that would overflow", () => {
     payload: { orderId, refundId, amount, ...(items ? { items } : {}) },
   });
   const statsOf = async (buyer: string) =>
-    (await t.gql(`query($v: String!) { customerByIdentity(type: external, value: $v) { stats { ordersCount totalSpent averageOrderValue } } }`, { v: buyer })).data.customerByIdentity.stats;
+    (await t.gql(`query($v: String!) { customerByIdentity(type: EXTERNAL, value: $v) { stats { ordersCount totalSpent averageOrderValue } } }`, { v: buyer })).data.customerByIdentity.stats;
 
   beforeAll(async () => {
     const r = await t.gql(`mutation { createChannelConnection(input: {channel: "http-json", name: "money", config: {secret: "a-long-random-secret-123"}}) { connection { id } } }`);
@@ -141,18 +141,18 @@ describe("money sums that would overflow", () => {
 
   it("refuses an amount above 10^13 minor units per event, with a reason", async () => {
     const [r] = await ingest([paid("M-0", "money-0", Number.MAX_SAFE_INTEGER)]);
-    expect(r).toEqual({ status: "rejected", reason: expect.stringMatching(/^payload\.total: .*10000000000000/) });
+    expect(r).toEqual({ status: "REJECTED", reason: expect.stringMatching(/^payload\.total: .*10000000000000/) });
   });
 
   it("adds two maximal orders exactly", async () => {
-    expect((await ingest([paid("M-1", "money-1", MAX), paid("M-2", "money-1", MAX)])).map((r) => r.status)).toEqual(["accepted", "accepted"]);
+    expect((await ingest([paid("M-1", "money-1", MAX), paid("M-2", "money-1", MAX)])).map((r) => r.status)).toEqual(["ACCEPTED", "ACCEPTED"]);
     expect(await statsOf("money-1")).toEqual({ ordersCount: 2, totalSpent: 2 * MAX, averageOrderValue: MAX });
   });
 
   it("saturates a customer's total at 2^53 − 1 instead of failing", async () => {
     // 901 orders of 10^13 are 9.01 × 10^15, past Number.MAX_SAFE_INTEGER (≈ 9.007 × 10^15).
     const events = Array.from({ length: 901 }, (_, i) => paid(`S-${i}`, "money-2", MAX));
-    expect((await ingest(events)).every((r) => r.status === "accepted")).toBe(true);
+    expect((await ingest(events)).every((r) => r.status === "ACCEPTED")).toBe(true);
     expect(await statsOf("money-2")).toEqual({ ordersCount: 901, totalSpent: Number.MAX_SAFE_INTEGER, averageOrderValue: Math.round(Number.MAX_SAFE_INTEGER / 901) });
   });
 
@@ -160,7 +160,7 @@ describe("money sums that would overflow", () => {
     const line = [{ sku: "SKU-1", quantity: 2, unitPrice: MAX / 2 }];
     await ingest([paid("R-1", "money-3", MAX, line)]);
     const refunds = await ingest([refund("R-1", "a", MAX, [{ sku: "SKU-1", quantity: 2, amount: MAX }]), refund("R-1", "b", MAX, [{ sku: "SKU-1", quantity: 2, amount: MAX }])]);
-    expect(refunds.map((r) => r.status)).toEqual(["accepted", "accepted"]);
+    expect(refunds.map((r) => r.status)).toEqual(["ACCEPTED", "ACCEPTED"]);
     const r = await t.gql(`{ orders(first: 250, filter: {channel: "http-json"}) { nodes { externalId total refunded status items { sku quantity refundedQuantity } } } }`);
     expect(r.errors).toBeUndefined();
     const order = r.data.orders.nodes.find((o: { externalId: string }) => o.externalId === "R-1");

@@ -33,7 +33,7 @@ const SETTINGS = `{ identitySettings { ${SETTINGS_FIELDS} } }`;
 const UPDATE_SETTINGS = `mutation($input: UpdateIdentitySettingsInput!) { updateIdentitySettings(input: $input) { settings { ${SETTINGS_FIELDS} } userErrors { field code message } } }`;
 const ORDER = `query($id: ID!) { order(id: $id) { id externalId status total customer { id } } }`;
 
-const DEFAULT_PRECEDENCE = ["wechat_unionid", "phone", "email", "pos_member", "youzan_buyer", "taobao_buyer", "zoho_contact", "external", "wechat_openid"];
+const DEFAULT_PRECEDENCE = ["WECHAT_UNIONID", "PHONE", "EMAIL", "POS_MEMBER", "YOUZAN_BUYER", "TAOBAO_BUYER", "ZOHO_CONTACT", "EXTERNAL", "WECHAT_OPENID"];
 
 let phoneSeq = 0;
 /** A fresh valid mainland mobile number, national format "137 2xxx xxxx". */
@@ -66,7 +66,7 @@ async function count(): Promise<number> {
 }
 
 async function owner(type: string, value: string): Promise<string | null> {
-  const r = await t.gql(BY_IDENTITY, { type, value });
+  const r = await t.gql(BY_IDENTITY, { type: type.toUpperCase(), value });
   expect(r.errors).toBeUndefined();
   return r.data.customerByIdentity?.id ?? null;
 }
@@ -123,13 +123,13 @@ describe("upsertCustomer", () => {
 
   it("creates a customer holding the identity when nobody has it, with the phone stored as E.164", async () => {
     const before = await count();
-    const r = await t.gql(UPSERT, { input: { identity: { type: "phone", value: phone.spaced }, displayName: "周杰", tags: ["新客"], attributes: { 来源: "门店" } } });
+    const r = await t.gql(UPSERT, { input: { identity: { type: "PHONE", value: phone.spaced }, displayName: "周杰", tags: ["新客"], attributes: { 来源: "门店" } } });
     expect(r.errors).toBeUndefined();
     const p = r.data.upsertCustomer;
     expect(p.userErrors).toEqual([]);
     expect(p.created).toBe(true);
     expect(p.customer).toMatchObject({ displayName: "周杰", phone: phone.e164, email: null, tags: ["新客"], attributes: { 来源: "门店" } });
-    expect(p.customer.identities.map((i: any) => [i.type, i.value, i.sourceChannel])).toEqual([["phone", phone.e164, null]]);
+    expect(p.customer.identities.map((i: any) => [i.type, i.value, i.sourceChannel])).toEqual([["PHONE", phone.e164, null]]);
     id = p.customer.id;
     expect(await count()).toBe(before + 1);
     expect(await owner("phone", phone.national)).toBe(id);
@@ -137,14 +137,14 @@ describe("upsertCustomer", () => {
 
   it("writes nothing of an update whose tags would pass the per-customer limit", async () => {
     const tooMany = Array.from({ length: 100 }, (_, i) => `标签${i}`);
-    const r = await t.gql(UPSERT, { input: { identity: { type: "phone", value: phone.spaced }, displayName: "不该保存", tags: tooMany } });
+    const r = await t.gql(UPSERT, { input: { identity: { type: "PHONE", value: phone.spaced }, displayName: "不该保存", tags: tooMany } });
     expect(r.data.upsertCustomer).toMatchObject({ customer: null, created: false, userErrors: [{ field: ["tags"], code: "TOO_MANY" }] });
     expect((await read(id)).displayName).toBe("周杰");
   });
 
   it("updates that same customer when the phone is given in another format, adding tags and creating no second customer", async () => {
     const before = await count();
-    const r = await t.gql(UPSERT, { input: { identity: { type: "phone", value: `+86-${phone.national.slice(0, 3)}-${phone.national.slice(3, 7)}-${phone.national.slice(7)}` }, displayName: "周杰伦", tags: ["复购", "新客"] } });
+    const r = await t.gql(UPSERT, { input: { identity: { type: "PHONE", value: `+86-${phone.national.slice(0, 3)}-${phone.national.slice(3, 7)}-${phone.national.slice(7)}` }, displayName: "周杰伦", tags: ["复购", "新客"] } });
     expect(r.errors).toBeUndefined();
     const p = r.data.upsertCustomer;
     expect(p.userErrors).toEqual([]);
@@ -152,7 +152,7 @@ describe("upsertCustomer", () => {
     expect(p.customer.id).toBe(id);
     expect(p.customer).toMatchObject({ displayName: "周杰伦", phone: phone.e164, attributes: { 来源: "门店" } });
     expect([...p.customer.tags].sort()).toEqual(["复购", "新客"].sort());
-    expect(p.customer.identities.map((i: any) => [i.type, i.value])).toEqual([["phone", phone.e164]]);
+    expect(p.customer.identities.map((i: any) => [i.type, i.value])).toEqual([["PHONE", phone.e164]]);
     expect(await count()).toBe(before);
     expect((await read(id)).displayName).toBe("周杰伦");
   });
@@ -160,11 +160,11 @@ describe("upsertCustomer", () => {
   it("answers INVALID at identity.value for a value that is not a valid phone, and writes nothing", async () => {
     const before = await count();
     for (const value of ["12345", "not a phone"]) {
-      const r = await t.gql(UPSERT, { input: { identity: { type: "phone", value }, displayName: "无效号码客户", tags: ["无效"] } });
+      const r = await t.gql(UPSERT, { input: { identity: { type: "PHONE", value }, displayName: "无效号码客户", tags: ["无效"] } });
       expect(r.errors).toBeUndefined();
       expect(r.data.upsertCustomer).toEqual({ created: false, customer: null, userErrors: [{ field: ["identity", "value"], code: "INVALID", message: expect.any(String) }] });
     }
-    const email = await t.gql(UPSERT, { input: { identity: { type: "email", value: "no-at-sign.example.cn" }, displayName: "无效邮箱客户" } });
+    const email = await t.gql(UPSERT, { input: { identity: { type: "EMAIL", value: "no-at-sign.example.cn" }, displayName: "无效邮箱客户" } });
     expect(email.data.upsertCustomer.userErrors).toEqual([{ field: ["identity", "value"], code: "INVALID", message: expect.any(String) }]);
     expect(await count()).toBe(before);
     const search = await t.gql(`{ customers(filter: {search: "无效"}) { totalCount } }`);
@@ -176,7 +176,7 @@ describe("upsertCustomer", () => {
     const before = await count();
     const results = await Promise.all(
       ["甲", "乙", "丙"].map((tag, i) =>
-        t.gql(UPSERT, { input: { identity: { type: "phone", value: i === 0 ? p.spaced : i === 1 ? p.e164 : p.national }, displayName: "并发客户", tags: [tag] } }),
+        t.gql(UPSERT, { input: { identity: { type: "PHONE", value: i === 0 ? p.spaced : i === 1 ? p.e164 : p.national }, displayName: "并发客户", tags: [tag] } }),
       ),
     );
     for (const r of results) {
@@ -192,7 +192,7 @@ describe("upsertCustomer", () => {
     expect(await owner("phone", p.e164)).toBe(cid);
     const c = await read(cid);
     expect([...c.tags].sort()).toEqual(["丙", "乙", "甲"].sort());
-    expect(c.identities.map((i: any) => [i.type, i.value])).toEqual([["phone", p.e164]]);
+    expect(c.identities.map((i: any) => [i.type, i.value])).toEqual([["PHONE", p.e164]]);
   });
 });
 
@@ -216,7 +216,7 @@ describe("mergeCustomers and unmergeCustomer", () => {
         gender: "FEMALE",
         tags: ["门店"],
         attributes: { 等级: "VIP1" },
-        identities: [{ type: "pos_member", value: "M-TARGET-1" }],
+        identities: [{ type: "POS_MEMBER", value: "M-TARGET-1" }],
       }),
     );
     source = await createCustomer(
@@ -228,13 +228,13 @@ describe("mergeCustomers and unmergeCustomer", () => {
         tags: ["小程序"],
         attributes: { 来源: "小程序" },
         region: { country: "CN", province: "浙江省", city: "杭州市" },
-        identities: [{ type: "wechat_openid", value: "oOpen-source-1" }],
+        identities: [{ type: "WECHAT_OPENID", value: "oOpen-source-1" }],
       }),
     );
     // One paid order each, through the ingestion pipeline, found by phone. An ingest-only key works.
     const { key } = await createKey(t, ["ingest"]);
     const results = await ingest([paidOrder("merge-src-order:paid", "SRC-1", sp.spaced, 10_000, 1), paidOrder("merge-tgt-order:paid", "TGT-1", tp.e164, 5_000, 2)], key);
-    expect(results.map((r) => r.status)).toEqual(["accepted", "accepted"]);
+    expect(results.map((r) => r.status)).toEqual(["ACCEPTED", "ACCEPTED"]);
     sourceOrderId = await orderIdOf("SRC-1");
     targetBefore = await read(target.id);
     sourceBefore = await read(source.id);
@@ -291,7 +291,7 @@ describe("mergeCustomers and unmergeCustomer", () => {
 
     expect(await read(source.id)).toBeNull();
     expect((await t.gql(`query($id: ID!) { node(id: $id) { id } }`, { id: source.id })).data.node).toBeNull();
-    for (const [type, value] of [["phone", sp.e164], ["email", "merge.source@shop.example.cn"], ["wechat_openid", "oOpen-source-1"], ["pos_member", "M-TARGET-1"]]) {
+    for (const [type, value] of [["PHONE", sp.e164], ["EMAIL", "merge.source@shop.example.cn"], ["WECHAT_OPENID", "oOpen-source-1"], ["POS_MEMBER", "M-TARGET-1"]]) {
       expect({ type, owner: await owner(type, value) }).toEqual({ type, owner: target.id });
     }
     expect((await t.gql(ORDER, { id: sourceOrderId })).data.order).toMatchObject({ externalId: "SRC-1", customer: { id: target.id } });
@@ -368,8 +368,8 @@ describe("mergeCustomers and unmergeCustomer", () => {
   });
 
   it("answers CONFLICT when each customer has a different wechat_unionid, and leaves both unchanged", async () => {
-    const a = await createCustomer(t, aCustomer({ displayName: "微信甲", identities: [{ type: "wechat_unionid", value: "oUnion-merge-A" }] }));
-    const b = await createCustomer(t, aCustomer({ displayName: "微信乙", identities: [{ type: "wechat_unionid", value: "oUnion-merge-B" }] }));
+    const a = await createCustomer(t, aCustomer({ displayName: "微信甲", identities: [{ type: "WECHAT_UNIONID", value: "oUnion-merge-A" }] }));
+    const b = await createCustomer(t, aCustomer({ displayName: "微信乙", identities: [{ type: "WECHAT_UNIONID", value: "oUnion-merge-B" }] }));
     const aBefore = await read(a.id);
     const bBefore = await read(b.id);
     const before = await count();
@@ -387,17 +387,17 @@ describe("mergeCustomers and unmergeCustomer", () => {
 describe("merges caused by events", () => {
   it("an event whose identities name two customers leaves one, the older, and customerMerges shows reason identity with the event's externalId", async () => {
     const yp = newPhone();
-    const x = await createCustomer(t, aCustomer({ displayName: "会员客户", phone: null, email: null, identities: [{ type: "pos_member", value: "M-LINK-X" }] }));
+    const x = await createCustomer(t, aCustomer({ displayName: "会员客户", phone: null, email: null, identities: [{ type: "POS_MEMBER", value: "M-LINK-X" }] }));
     const y = await createCustomer(t, aCustomer({ displayName: "手机客户", phone: yp.national, email: null, tags: ["线上"] }));
     const before = await count();
     const results = await ingest([
       { type: "customer.upserted", externalId: "link-x-y-1", occurredAt: at(30), identities: [{ type: "pos_member", value: "M-LINK-X" }, { type: "phone", value: yp.spaced }], payload: { tags: ["合并"] } },
     ]);
-    expect(results).toEqual([{ externalId: "link-x-y-1", status: "accepted", reason: null }]);
+    expect(results).toEqual([{ externalId: "link-x-y-1", status: "ACCEPTED", reason: null }]);
     expect(await count()).toBe(before - 1);
     expect(await read(y.id)).toBeNull();
     const survivor = await read(x.id);
-    expect(survivor.identities.map((i: any) => `${i.type}:${i.value}`)).toEqual([`phone:${yp.e164}`, "pos_member:M-LINK-X"]);
+    expect(survivor.identities.map((i: any) => `${i.type}:${i.value}`)).toEqual([`PHONE:${yp.e164}`, "POS_MEMBER:M-LINK-X"]);
     expect([...survivor.tags].sort()).toEqual(expect.arrayContaining(["合并", "线上"]));
     expect(await owner("phone", yp.e164)).toBe(x.id);
 
@@ -411,14 +411,14 @@ describe("merges caused by events", () => {
 describe("identityConflicts", () => {
   it("an event carrying a second unionid for a customer who has one is accepted, the unionid is not attached, and a conflict names it and the customer", async () => {
     const p = newPhone();
-    const c = await createCustomer(t, aCustomer({ displayName: "双联合ID客户", phone: p.national, email: null, identities: [{ type: "wechat_unionid", value: "oUnion-first" }] }));
+    const c = await createCustomer(t, aCustomer({ displayName: "双联合ID客户", phone: p.national, email: null, identities: [{ type: "WECHAT_UNIONID", value: "oUnion-first" }] }));
     const before = await read(c.id);
     const results = await ingest([
       { type: "customer.upserted", externalId: "second-unionid-1", occurredAt: at(40), identities: [{ type: "phone", value: p.e164 }, { type: "wechat_unionid", value: "oUnion-second" }], payload: {} },
     ]);
-    expect(results).toEqual([{ externalId: "second-unionid-1", status: "accepted", reason: null }]);
+    expect(results).toEqual([{ externalId: "second-unionid-1", status: "ACCEPTED", reason: null }]);
     const after = await read(c.id);
-    expect(after.identities.map((i: any) => `${i.type}:${i.value}`)).toEqual([`phone:${p.e164}`, "wechat_unionid:oUnion-first"]);
+    expect(after.identities.map((i: any) => `${i.type}:${i.value}`)).toEqual([`PHONE:${p.e164}`, "WECHAT_UNIONID:oUnion-first"]);
     expect(after.identities.map((i: any) => i.id)).toEqual(before.identities.map((i: any) => i.id));
     expect(await owner("wechat_unionid", "oUnion-second")).toBeNull();
 
@@ -429,8 +429,8 @@ describe("identityConflicts", () => {
   });
 
   it("an event naming two customers with different unionids merges neither and lists both in the conflict", async () => {
-    const a = await createCustomer(t, aCustomer({ displayName: "联合甲", email: null, identities: [{ type: "wechat_unionid", value: "oUnion-conflict-A" }] }));
-    const b = await createCustomer(t, aCustomer({ displayName: "联合乙", email: null, identities: [{ type: "wechat_unionid", value: "oUnion-conflict-B" }] }));
+    const a = await createCustomer(t, aCustomer({ displayName: "联合甲", email: null, identities: [{ type: "WECHAT_UNIONID", value: "oUnion-conflict-A" }] }));
+    const b = await createCustomer(t, aCustomer({ displayName: "联合乙", email: null, identities: [{ type: "WECHAT_UNIONID", value: "oUnion-conflict-B" }] }));
     const before = await count();
     const results = await ingest([
       {
@@ -441,7 +441,7 @@ describe("identityConflicts", () => {
         payload: {},
       },
     ]);
-    expect(results.map((r) => r.status)).toEqual(["accepted"]);
+    expect(results.map((r) => r.status)).toEqual(["ACCEPTED"]);
     expect(await count()).toBe(before);
     expect(await owner("wechat_unionid", "oUnion-conflict-A")).toBe(a.id);
     expect(await owner("wechat_unionid", "oUnion-conflict-B")).toBe(b.id);
@@ -478,15 +478,15 @@ describe("identityConflicts", () => {
 
 describe("identitySettings and updateIdentitySettings", () => {
   it("shows the defaults: one wechat_unionid per customer, precedence led by wechat_unionid, nothing blocked", async () => {
-    expect(await settings()).toEqual({ precedence: DEFAULT_PRECEDENCE, limits: [{ type: "wechat_unionid", max: 1 }], blocked: [] });
+    expect(await settings()).toEqual({ precedence: DEFAULT_PRECEDENCE, limits: [{ type: "WECHAT_UNIONID", max: 1 }], blocked: [] });
     const { key } = await createKey(t, ["customers:read"]);
-    expect((await t.gql(SETTINGS, {}, key)).data.identitySettings.precedence[0]).toBe("wechat_unionid");
+    expect((await t.gql(SETTINGS, {}, key)).data.identitySettings.precedence[0]).toBe("WECHAT_UNIONID");
   });
 
   it("is admin only: a customers:write key gets FORBIDDEN and the settings stay as they were", async () => {
     const before = await settings();
     const { key } = await createKey(t, ["customers:read", "customers:write"]);
-    const r = await t.gql(UPDATE_SETTINGS, { input: { limits: [{ type: "youzan_buyer", max: 1 }], blocked: [{ type: "phone", value: "139 1111 2222" }] } }, key);
+    const r = await t.gql(UPDATE_SETTINGS, { input: { limits: [{ type: "YOUZAN_BUYER", max: 1 }], blocked: [{ type: "PHONE", value: "139 1111 2222" }] } }, key);
     expect(r.data).toBeNull();
     expect(r.errors?.[0].extensions?.code).toBe("FORBIDDEN");
     expect(await settings()).toEqual(before);
@@ -495,10 +495,10 @@ describe("identitySettings and updateIdentitySettings", () => {
   it("rejects max 0, a type listed twice in precedence and an invalid blocked phone with userErrors at the field, and changes nothing", async () => {
     const before = await settings();
     const cases: [Record<string, unknown>, string[]][] = [
-      [{ limits: [{ type: "youzan_buyer", max: 1 }, { type: "pos_member", max: 0 }] }, ["limits", "1", "max"]],
-      [{ limits: [{ type: "youzan_buyer", max: 101 }] }, ["limits", "0", "max"]],
-      [{ precedence: ["phone", "wechat_unionid", "phone"] }, ["precedence"]],
-      [{ blocked: [{ type: "phone", value: "139 1111 2222" }, { type: "phone", value: "12345" }] }, ["blocked", "1", "value"]],
+      [{ limits: [{ type: "YOUZAN_BUYER", max: 1 }, { type: "POS_MEMBER", max: 0 }] }, ["limits", "1", "max"]],
+      [{ limits: [{ type: "YOUZAN_BUYER", max: 101 }] }, ["limits", "0", "max"]],
+      [{ precedence: ["PHONE", "WECHAT_UNIONID", "PHONE"] }, ["precedence"]],
+      [{ blocked: [{ type: "PHONE", value: "139 1111 2222" }, { type: "PHONE", value: "12345" }] }, ["blocked", "1", "value"]],
     ];
     for (const [input, field] of cases) {
       const r = await t.gql(UPDATE_SETTINGS, { input });
@@ -507,7 +507,7 @@ describe("identitySettings and updateIdentitySettings", () => {
     }
     // Several faults at once: each is reported, and the valid parts are not saved either.
     const all = await t.gql(UPDATE_SETTINGS, {
-      input: { precedence: ["email", "email"], limits: [{ type: "youzan_buyer", max: 0 }], blocked: [{ type: "email", value: "not-an-email" }] },
+      input: { precedence: ["EMAIL", "EMAIL"], limits: [{ type: "YOUZAN_BUYER", max: 0 }], blocked: [{ type: "EMAIL", value: "not-an-email" }] },
     });
     expect(all.data.updateIdentitySettings.settings).toBeNull();
     expect(all.data.updateIdentitySettings.userErrors.map((e: any) => [e.field, e.code])).toEqual([
@@ -519,20 +519,20 @@ describe("identitySettings and updateIdentitySettings", () => {
   });
 
   it("with a youzan_buyer limit of 1, a second youzan_buyer for the same customer becomes a conflict and is not attached", async () => {
-    const r = await t.gql(UPDATE_SETTINGS, { input: { limits: [{ type: "youzan_buyer", max: 1 }] } });
+    const r = await t.gql(UPDATE_SETTINGS, { input: { limits: [{ type: "YOUZAN_BUYER", max: 1 }] } });
     expect(r.errors).toBeUndefined();
     expect(r.data.updateIdentitySettings.userErrors).toEqual([]);
     const limits = [...(await settings()).limits].sort((a: any, b: any) => a.type.localeCompare(b.type));
     expect(limits).toEqual([
-      { type: "wechat_unionid", max: 1 },
-      { type: "youzan_buyer", max: 1 },
+      { type: "WECHAT_UNIONID", max: 1 },
+      { type: "YOUZAN_BUYER", max: 1 },
     ]);
 
     const p = newPhone();
     const first = await ingest([
       { type: "customer.upserted", externalId: "yz-1", occurredAt: at(50), identities: [{ type: "youzan_buyer", value: "YZ-BUYER-1" }], payload: { phone: p.spaced, displayName: "有赞买家" } },
     ]);
-    expect(first.map((x) => x.status)).toEqual(["accepted"]);
+    expect(first.map((x) => x.status)).toEqual(["ACCEPTED"]);
     const cid = await owner("youzan_buyer", "YZ-BUYER-1");
     expect(cid).not.toBeNull();
     expect(await owner("phone", p.e164)).toBe(cid);
@@ -540,29 +540,29 @@ describe("identitySettings and updateIdentitySettings", () => {
     const second = await ingest([
       { type: "customer.upserted", externalId: "yz-2", occurredAt: at(51), identities: [{ type: "phone", value: p.e164 }, { type: "youzan_buyer", value: "YZ-BUYER-2" }], payload: {} },
     ]);
-    expect(second.map((x) => x.status)).toEqual(["accepted"]);
+    expect(second.map((x) => x.status)).toEqual(["ACCEPTED"]);
     expect(await owner("youzan_buyer", "YZ-BUYER-2")).toBeNull();
     const c = await read(cid!);
-    expect(c.identities.filter((i: any) => i.type === "youzan_buyer").map((i: any) => i.value)).toEqual(["YZ-BUYER-1"]);
+    expect(c.identities.filter((i: any) => i.type === "YOUZAN_BUYER").map((i: any) => i.value)).toEqual(["YZ-BUYER-1"]);
     const mine = (await conflicts()).filter((x) => x.externalId === "yz-2");
     expect(mine).toEqual([expect.objectContaining({ identities: ["youzan_buyer:YZ-BUYER-2"], customerIds: [cid], reason: expect.stringContaining("youzan_buyer") })]);
   });
 
   it("a blocked phone never matches or attaches: two events with it and different pos_member ids make two customers, neither with the phone", async () => {
-    const r = await t.gql(UPDATE_SETTINGS, { input: { blocked: [{ type: "phone", value: "139 1111 2222" }] } });
+    const r = await t.gql(UPDATE_SETTINGS, { input: { blocked: [{ type: "PHONE", value: "139 1111 2222" }] } });
     expect(r.errors).toBeUndefined();
     expect(r.data.updateIdentitySettings.userErrors).toEqual([]);
     const now = await settings();
-    expect(now.blocked).toEqual([{ type: "phone", value: "+8613911112222" }]);
+    expect(now.blocked).toEqual([{ type: "PHONE", value: "+8613911112222" }]);
     // Only blocked was given: the youzan_buyer limit set before stays.
-    expect(now.limits).toEqual(expect.arrayContaining([{ type: "youzan_buyer", max: 1 }]));
+    expect(now.limits).toEqual(expect.arrayContaining([{ type: "YOUZAN_BUYER", max: 1 }]));
 
     const before = await count();
     const results = await ingest([
       { type: "customer.upserted", externalId: "blocked-1", occurredAt: at(60), identities: [{ type: "pos_member", value: "M-BLOCK-1" }], payload: { phone: "139 1111 2222", displayName: "共用号码一" } },
       { type: "customer.upserted", externalId: "blocked-2", occurredAt: at(61), identities: [{ type: "pos_member", value: "M-BLOCK-2" }, { type: "phone", value: "+86 139 1111 2222" }], payload: { displayName: "共用号码二" } },
     ]);
-    expect(results.map((x) => x.status)).toEqual(["accepted", "accepted"]);
+    expect(results.map((x) => x.status)).toEqual(["ACCEPTED", "ACCEPTED"]);
     expect(await count()).toBe(before + 2);
     const one = await owner("pos_member", "M-BLOCK-1");
     const two = await owner("pos_member", "M-BLOCK-2");
@@ -572,25 +572,25 @@ describe("identitySettings and updateIdentitySettings", () => {
     for (const id of [one!, two!]) {
       const c = await read(id);
       expect(c.phone).toBeNull();
-      expect(c.identities.map((i: any) => i.type)).toEqual(["pos_member"]);
+      expect(c.identities.map((i: any) => i.type)).toEqual(["POS_MEMBER"]);
     }
     expect(await owner("phone", "+8613911112222")).toBeNull();
   });
 
   it("a partial update keeps the other settings, and precedence lists the given types first then the rest in default order", async () => {
     const before = await settings();
-    const r = await t.gql(UPDATE_SETTINGS, { input: { precedence: ["pos_member", "phone"] } });
+    const r = await t.gql(UPDATE_SETTINGS, { input: { precedence: ["POS_MEMBER", "PHONE"] } });
     expect(r.data.updateIdentitySettings.userErrors).toEqual([]);
-    expect(await settings()).toEqual({ ...before, precedence: ["pos_member", "phone", ...DEFAULT_PRECEDENCE.filter((x) => x !== "pos_member" && x !== "phone")] });
+    expect(await settings()).toEqual({ ...before, precedence: ["POS_MEMBER", "PHONE", ...DEFAULT_PRECEDENCE.filter((x) => x !== "POS_MEMBER" && x !== "PHONE")] });
   });
 
   it("updateIdentitySettings answers with the settings now in force (the same as identitySettings reads)", async () => {
-    const r = await t.gql(UPDATE_SETTINGS, { input: { precedence: ["email"], limits: [{ type: "youzan_buyer", max: 2 }] } });
+    const r = await t.gql(UPDATE_SETTINGS, { input: { precedence: ["EMAIL"], limits: [{ type: "YOUZAN_BUYER", max: 2 }] } });
     expect(r.errors).toBeUndefined();
     expect(r.data.updateIdentitySettings.userErrors).toEqual([]);
     const stored = await settings();
-    expect(stored.precedence[0]).toBe("email");
-    expect(stored.limits).toEqual(expect.arrayContaining([{ type: "youzan_buyer", max: 2 }]));
+    expect(stored.precedence[0]).toBe("EMAIL");
+    expect(stored.limits).toEqual(expect.arrayContaining([{ type: "YOUZAN_BUYER", max: 2 }]));
     expect(r.data.updateIdentitySettings.settings).toEqual(stored);
   });
 });

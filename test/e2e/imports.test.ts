@@ -36,7 +36,7 @@ const JOB = `query($id: ID!) { importJob(id: $id) { id kind status format proces
 const job = async (id: string, key = t.adminKey) => (await t.gql(JOB, { id }, key)).data.importJob;
 const PROFILE = `displayName phone email gender birthday region { country province city } tags attributes identities { type value sourceChannel }`;
 const byIdentity = async (type: string, value: string, key = t.adminKey) =>
-  (await t.gql(`query($type: IdentityType!, $value: String!) { customerByIdentity(type: $type, value: $value) { ${PROFILE} } }`, { type, value }, key)).data.customerByIdentity;
+  (await t.gql(`query($type: IdentityType!, $value: String!) { customerByIdentity(type: $type, value: $value) { ${PROFILE} } }`, { type: type.toUpperCase(), value }, key)).data.customerByIdentity;
 const customerCount = async (key = t.adminKey) => (await t.gql(`{ customers { totalCount } }`, {}, key)).data.customers.totalCount as number;
 const jobRows = async () => Number((await t.server.app.db.dataSource.query(`SELECT count(*) AS n FROM import_jobs`))[0].n);
 
@@ -63,9 +63,9 @@ describe("POST /import/customers", () => {
       tags: ["VIP", "老客户"],
       attributes: { 等级: "金卡" },
       identities: expect.arrayContaining([
-        { type: "phone", value: "+8613912345601", sourceChannel: "import" },
-        { type: "email", value: "wang.fang@example.cn", sourceChannel: "import" },
-        { type: "pos_member", value: "M0001", sourceChannel: "import" },
+        { type: "PHONE", value: "+8613912345601", sourceChannel: "import" },
+        { type: "EMAIL", value: "wang.fang@example.cn", sourceChannel: "import" },
+        { type: "POS_MEMBER", value: "M0001", sourceChannel: "import" },
       ]),
     });
     expect((await byIdentity("pos_member", "M0001")).displayName).toBe("王芳");
@@ -152,7 +152,7 @@ describe("POST /import/customers", () => {
     const c = await byIdentity("youzan_buyer", "yz-001");
     expect(c).toMatchObject({ displayName: "赵敏", phone: "+8613912345621", birthday: "1988-02-29", attributes: { 积分: "120" } });
     expect(c.identities.map((i: any) => `${i.type}:${i.value}`).sort()).toEqual(
-      ["phone:+8613912345621", "taobao_buyer:tb-001", "wechat_openid:open-001", "wechat_unionid:union-001", "youzan_buyer:yz-001"].sort(),
+      ["PHONE:+8613912345621", "TAOBAO_BUYER:tb-001", "WECHAT_OPENID:open-001", "WECHAT_UNIONID:union-001", "YOUZAN_BUYER:yz-001"].sort(),
     );
     expect((await byIdentity("youzan_buyer", "yz-002")).displayName).toBe("周芷若");
     expect((await job(r.json.jobId)).errors).toEqual([{ row: 3, message: expect.stringMatching(/no identity/) }]);

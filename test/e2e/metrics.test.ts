@@ -40,7 +40,7 @@ it("counts ingested events by channel and result, and times the batches", async 
   const r = await t.gql(`mutation($input: IngestEventsInput!) { ingestEvents(input: $input) { results { status } } }`, {
     input: { connectionId, events: [event("m1", "139 0000 7001"), event("m1", "139 0000 7001"), event("m2", "139 0000 7002"), { type: "nope" }] },
   });
-  expect(r.data.ingestEvents.results.map((x: { status: string }) => x.status)).toEqual(["accepted", "duplicate", "accepted", "rejected"]);
+  expect(r.data.ingestEvents.results.map((x: { status: string }) => x.status)).toEqual(["ACCEPTED", "DUPLICATE", "ACCEPTED", "REJECTED"]);
   const after = await scrape();
   expect(sample(after, 'crm_ingest_events_total{channel="http-json",status="accepted"}')).toBe(accepted + 2);
   expect(sample(after, 'crm_ingest_events_total{channel="http-json",status="duplicate"}')).toBeGreaterThanOrEqual(1);

@@ -109,7 +109,7 @@ describe("plugin host", () => {
     const ok = await post({ phone: "139 2222 3333" }, { "x-token": "t0ken", "x-nonce": "n1" });
     expect(ok.status).toBe(200);
     expect(await ok.text()).toBe("success");
-    const c = await t.gql(`{ customerByIdentity(type: phone, value: "13922223333") { tags } }`);
+    const c = await t.gql(`{ customerByIdentity(type: PHONE, value: "13922223333") { tags } }`);
     expect(c.data.customerByIdentity.tags).toEqual(["探针"]);
   });
 

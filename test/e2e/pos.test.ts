@@ -55,7 +55,7 @@ const order = async (externalId: string) => (await posOrders()).find((o) => o.ex
 async function member(type: string, value: string) {
   const r = await t.gql(
     `query($type: IdentityType!, $value: String!) { customerByIdentity(type: $type, value: $value) { id phone identities { type value sourceChannel } stats { ordersCount totalSpent } orders { externalId status } } }`,
-    { type, value },
+    { type: type.toUpperCase(), value },
   );
   expect(r.errors).toBeUndefined();
   return r.data.customerByIdentity;
@@ -76,8 +76,8 @@ describe("pos channel end to end", () => {
     expect(c).toMatchObject({ phone: "+8613912345678", stats: { ordersCount: 1, totalSpent: 36600 }, orders: [{ externalId: SALE_ORDER, status: "PAID" }] });
     expect(c.identities).toEqual(
       expect.arrayContaining([
-        { type: "pos_member", value: CARD, sourceChannel: "pos" },
-        { type: "phone", value: "+8613912345678", sourceChannel: "pos" },
+        { type: "POS_MEMBER", value: CARD, sourceChannel: "pos" },
+        { type: "PHONE", value: "+8613912345678", sourceChannel: "pos" },
       ]),
     );
     expect((await member("phone", "13912345678")).id).toBe(c.id);

@@ -177,8 +177,8 @@ describe("customerUpdated subscription", () => {
     const updated = sub.results.slice(seen).map((r) => r.data?.customerUpdated).find((c) => c?.id === id && c.displayName === "周杰");
     expect(updated.phone).toBe("+8618612345678");
     expect(sortIdentities(updated.identities)).toEqual([
-      { type: "email", value: created.email },
-      { type: "phone", value: "+8618612345678" },
+      { type: "EMAIL", value: created.email },
+      { type: "PHONE", value: "+8618612345678" },
     ]);
 
     await addTags(id, ["VIP", "会员"]);
@@ -318,7 +318,7 @@ describe("customerUpdated subscription", () => {
           : `unexpected: ${JSON.stringify(out)}`;
     }
     expect(outcome).toEqual({ read: "refused", write: "refused" });
-    const phone = await t.gql(`query($v: String!) { customerByIdentity(type: phone, value: $v) { id } }`, { v: input.phone });
+    const phone = await t.gql(`query($v: String!) { customerByIdentity(type: PHONE, value: $v) { id } }`, { v: input.phone });
     expect(phone.data.customerByIdentity).toBeNull();
   });
 

@@ -137,10 +137,10 @@ describe("taobao through TMC", () => {
       placedAt: "2026-11-10T16:00:05.000Z",
       paidAt: "2026-11-10T16:01:12.000Z",
     });
-    const c = await gql(`query($v: String!) { customerByIdentity(type: taobao_buyer, value: $v) { id identities { type value sourceChannel } orders { externalId } } }`, { v: BUYER });
+    const c = await gql(`query($v: String!) { customerByIdentity(type: TAOBAO_BUYER, value: $v) { id identities { type value sourceChannel } orders { externalId } } }`, { v: BUYER });
     expect(c.data.customerByIdentity).toEqual({
       id: o!.customer.id,
-      identities: [{ type: "taobao_buyer", value: BUYER, sourceChannel: "taobao" }],
+      identities: [{ type: "TAOBAO_BUYER", value: BUYER, sourceChannel: "taobao" }],
       orders: [{ externalId: TID }],
     });
   });

@@ -126,7 +126,7 @@ beforeAll(async () => {
   A.webhook = `${t.url}${new URL(A.connection.webhookUrl).pathname}`;
   B.webhook = `${t.url}${new URL(B.connection.webhookUrl).pathname}`;
 
-  a1 = await createCustomer(t, aCustomer({ displayName: "甲方订单客户", identities: [{ type: "wechat_unionid", value: "oUnion-A-1" }] }), A.key);
+  a1 = await createCustomer(t, aCustomer({ displayName: "甲方订单客户", identities: [{ type: "WECHAT_UNIONID", value: "oUnion-A-1" }] }), A.key);
   a2 = await createCustomer(t, aCustomer({ displayName: "甲方第二客户" }), A.key);
   a3 = await createCustomer(t, aCustomer({ displayName: "甲方合并目标", tags: ["甲"] }), A.key);
   const a4 = await createCustomer(t, aCustomer({ displayName: "甲方合并来源", tags: ["乙"] }), A.key);
@@ -139,15 +139,15 @@ beforeAll(async () => {
     paid("A-order-1:paid", "A-ORDER-1", a1.phone, 12_300, 1),
     { type: "customer.upserted", externalId: "A-conflict-1", occurredAt: at(2), identities: [{ type: "phone", value: a1.phone }, { type: "wechat_unionid", value: "oUnion-A-2" }], payload: {} },
   ]);
-  expect(aResults.map((r) => r.status)).toEqual(["accepted", "accepted"]);
+  expect(aResults.map((r) => r.status)).toEqual(["ACCEPTED", "ACCEPTED"]);
 
   // B's own customer, order and conflict, so every list B reads has something of B's in it.
-  bCustomer = await createCustomer(t, aCustomer({ displayName: "乙方客户", identities: [{ type: "wechat_unionid", value: "oUnion-B-1" }] }), B.key);
+  bCustomer = await createCustomer(t, aCustomer({ displayName: "乙方客户", identities: [{ type: "WECHAT_UNIONID", value: "oUnion-B-1" }] }), B.key);
   const bResults = await ingest(B.key, B.connection.id, [
     paid("B-order-1:paid", "B-ORDER-1", bCustomer.phone, 4_500, 3),
     { type: "customer.upserted", externalId: "B-conflict-1", occurredAt: at(4), identities: [{ type: "phone", value: bCustomer.phone }, { type: "wechat_unionid", value: "oUnion-B-2" }], payload: {} },
   ]);
-  expect(bResults.map((r) => r.status)).toEqual(["accepted", "accepted"]);
+  expect(bResults.map((r) => r.status)).toEqual(["ACCEPTED", "ACCEPTED"]);
 
   const aOrders = (await gqlOk(ORDERS, {}, A.key)).orders.nodes;
   aOrderId = aOrders.find((o: any) => o.externalId === "A-ORDER-1").id;
@@ -283,14 +283,14 @@ describe("identity conflicts and settings", () => {
     const aBefore = (await gqlOk(SETTINGS, {}, A.key)).identitySettings;
     const r = await gqlOk(
       UPDATE_SETTINGS,
-      { input: { precedence: ["pos_member"], limits: [{ type: "youzan_buyer", max: 1 }], blocked: [{ type: "phone", value: a2.phone }] } },
+      { input: { precedence: ["POS_MEMBER"], limits: [{ type: "YOUZAN_BUYER", max: 1 }], blocked: [{ type: "PHONE", value: a2.phone }] } },
       B.key,
     );
     expect(r.updateIdentitySettings.userErrors).toEqual([]);
     const b = (await gqlOk(SETTINGS, {}, B.key)).identitySettings;
-    expect(b.precedence[0]).toBe("pos_member");
-    expect(b.blocked).toEqual([{ type: "phone", value: a2.phone }]);
-    expect(b.limits).toEqual(expect.arrayContaining([{ type: "youzan_buyer", max: 1 }]));
+    expect(b.precedence[0]).toBe("POS_MEMBER");
+    expect(b.blocked).toEqual([{ type: "PHONE", value: a2.phone }]);
+    expect(b.limits).toEqual(expect.arrayContaining([{ type: "YOUZAN_BUYER", max: 1 }]));
     expect((await gqlOk(SETTINGS, {}, A.key)).identitySettings).toEqual(aBefore);
     expect(aBefore.blocked).toEqual([]);
 
@@ -298,8 +298,8 @@ describe("identity conflicts and settings", () => {
     const results = await ingest(A.key, A.connection.id, [
       { type: "customer.upserted", externalId: "A-a2-phone-1", occurredAt: at(30), identities: [{ type: "phone", value: a2.phone }, { type: "pos_member", value: "A-M-2" }], payload: {} },
     ]);
-    expect(results.map((x) => x.status)).toEqual(["accepted"]);
-    expect((await gqlOk(BY_IDENTITY, { type: "pos_member", value: "A-M-2" }, A.key)).customerByIdentity).toEqual({ id: a2.id });
+    expect(results.map((x) => x.status)).toEqual(["ACCEPTED"]);
+    expect((await gqlOk(BY_IDENTITY, { type: "POS_MEMBER", value: "A-M-2" }, A.key)).customerByIdentity).toEqual({ id: a2.id });
   });
 });
 
@@ -322,14 +322,14 @@ describe("upsertCustomer", () => {
   it("with A's customer's phone creates a new customer in B and leaves A's customer untouched", async () => {
     const aBefore = await stateOf(A.key);
     const bCount = (await gqlOk(`{ customers { totalCount } }`, {}, B.key)).customers.totalCount;
-    const data = await gqlOk(UPSERT, { input: { identity: { type: "phone", value: a1.phone }, displayName: "乙方同号客户", tags: ["乙方"] } }, B.key);
+    const data = await gqlOk(UPSERT, { input: { identity: { type: "PHONE", value: a1.phone }, displayName: "乙方同号客户", tags: ["乙方"] } }, B.key);
     expect(data.upsertCustomer.userErrors).toEqual([]);
     expect(data.upsertCustomer.created).toBe(true);
     expect(data.upsertCustomer.customer).toMatchObject({ phone: a1.phone, displayName: "乙方同号客户" });
     expect(data.upsertCustomer.customer.id).not.toBe(a1.id);
     expect((await gqlOk(`{ customers { totalCount } }`, {}, B.key)).customers.totalCount).toBe(bCount + 1);
-    expect((await gqlOk(BY_IDENTITY, { type: "phone", value: a1.phone }, B.key)).customerByIdentity).toEqual({ id: data.upsertCustomer.customer.id });
-    expect((await gqlOk(BY_IDENTITY, { type: "phone", value: a1.phone }, A.key)).customerByIdentity).toEqual({ id: a1.id });
+    expect((await gqlOk(BY_IDENTITY, { type: "PHONE", value: a1.phone }, B.key)).customerByIdentity).toEqual({ id: data.upsertCustomer.customer.id });
+    expect((await gqlOk(BY_IDENTITY, { type: "PHONE", value: a1.phone }, A.key)).customerByIdentity).toEqual({ id: a1.id });
     expect(await stateOf(A.key)).toEqual(aBefore);
   });
 });
@@ -342,9 +342,9 @@ describe("webhooks", () => {
     expect(r.status).toBe(200);
     expect(r.json.results).toEqual([{ externalId: "A-webhook-1", status: "accepted" }]);
     expect((await gqlOk(`{ customers { totalCount } }`, {}, A.key)).customers.totalCount).toBe(aCount + 1);
-    expect((await gqlOk(BY_IDENTITY, { type: "pos_member", value: "A-WEBHOOK-M" }, A.key)).customerByIdentity).not.toBeNull();
-    expect((await gqlOk(BY_IDENTITY, { type: "pos_member", value: "A-WEBHOOK-M" }, B.key)).customerByIdentity).toBeNull();
-    expect((await gqlOk(BY_IDENTITY, { type: "phone", value: "13730000001" }, B.key)).customerByIdentity).toBeNull();
+    expect((await gqlOk(BY_IDENTITY, { type: "POS_MEMBER", value: "A-WEBHOOK-M" }, A.key)).customerByIdentity).not.toBeNull();
+    expect((await gqlOk(BY_IDENTITY, { type: "POS_MEMBER", value: "A-WEBHOOK-M" }, B.key)).customerByIdentity).toBeNull();
+    expect((await gqlOk(BY_IDENTITY, { type: "PHONE", value: "13730000001" }, B.key)).customerByIdentity).toBeNull();
     expect(await stateOf(B.key)).toEqual(bBefore);
   });
 

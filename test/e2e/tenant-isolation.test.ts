@@ -57,7 +57,7 @@ beforeAll(async () => {
       displayName: "甲方独有客户 Alpha",
       email: "alpha.only@tenant-a.example.cn",
       tags: ["甲方VIP"],
-      identities: [{ type: "wechat_unionid", value: "oUnion_tenantA_only" }],
+      identities: [{ type: "WECHAT_UNIONID", value: "oUnion_tenantA_only" }],
     }),
     A.key,
   );
@@ -98,8 +98,8 @@ describe("queries with B's key never reach A's data", () => {
 
   const nodes: [string, string, () => string][] = [
     ["A's Customer", "Customer", () => a.id],
-    ["A's phone CustomerIdentity", "CustomerIdentity", () => a.identities.find((i: any) => i.type === "phone").id],
-    ["A's wechat_unionid CustomerIdentity", "CustomerIdentity", () => a.identities.find((i: any) => i.type === "wechat_unionid").id],
+    ["A's phone CustomerIdentity", "CustomerIdentity", () => a.identities.find((i: any) => i.type === "PHONE").id],
+    ["A's wechat_unionid CustomerIdentity", "CustomerIdentity", () => a.identities.find((i: any) => i.type === "WECHAT_UNIONID").id],
     ["A's Tenant", "Tenant", () => A.tenantId],
     ["A's customers:read ApiKey", "ApiKey", () => aKey.id],
     ["A's bootstrap ApiKey", "ApiKey", () => aBootstrapKeyId],
@@ -182,10 +182,10 @@ describe("queries with B's key never reach A's data", () => {
 
   it("customerByIdentity with A's phone, e-mail or WeChat unionid is null for B", async () => {
     const lookups: [string, string][] = [
-      ["phone", a.phone],
-      ["phone", a.phone.replace("+86", "")],
-      ["email", a.email.toUpperCase()],
-      ["wechat_unionid", "oUnion_tenantA_only"],
+      ["PHONE", a.phone],
+      ["PHONE", a.phone.replace("+86", "")],
+      ["EMAIL", a.email.toUpperCase()],
+      ["WECHAT_UNIONID", "oUnion_tenantA_only"],
     ];
     for (const [type, v] of lookups) {
       const r = await t.gql(BY_IDENTITY, { type, v }, B.key);
@@ -233,21 +233,21 @@ describe("mutations with B's key on A's objects answer NOT_FOUND and change noth
     [
       "attachCustomerIdentity",
       `mutation($input: AttachCustomerIdentityInput!) { attachCustomerIdentity(input: $input) { customer { id } identity { id } userErrors { field code } } }`,
-      () => ({ input: { customerId: customerId(), type: "pos_member", value: "M-EVIL-1" } }),
+      () => ({ input: { customerId: customerId(), type: "POS_MEMBER", value: "M-EVIL-1" } }),
       "customer",
       "customerId",
     ],
     [
       "detachCustomerIdentity (phone)",
       `mutation($input: DetachCustomerIdentityInput!) { detachCustomerIdentity(input: $input) { customer { id } userErrors { field code } } }`,
-      () => ({ input: { customerId: customerId(), type: "phone", value: a.phone } }),
+      () => ({ input: { customerId: customerId(), type: "PHONE", value: a.phone } }),
       "customer",
       "customerId",
     ],
     [
       "detachCustomerIdentity (wechat_unionid)",
       `mutation($input: DetachCustomerIdentityInput!) { detachCustomerIdentity(input: $input) { customer { id } userErrors { field code } } }`,
-      () => ({ input: { customerId: customerId(), type: "wechat_unionid", value: "oUnion_tenantA_only" } }),
+      () => ({ input: { customerId: customerId(), type: "WECHAT_UNIONID", value: "oUnion_tenantA_only" } }),
       "customer",
       "customerId",
     ],
@@ -277,7 +277,7 @@ describe("mutations with B's key on A's objects answer NOT_FOUND and change noth
 
   it("the identity B tried to attach to A's customer exists in neither tenant", async () => {
     for (const key of [A.key, B.key]) {
-      expect((await t.gql(BY_IDENTITY, { type: "pos_member", v: "M-EVIL-1" }, key)).data.customerByIdentity).toBeNull();
+      expect((await t.gql(BY_IDENTITY, { type: "POS_MEMBER", v: "M-EVIL-1" }, key)).data.customerByIdentity).toBeNull();
     }
   });
 
@@ -329,7 +329,7 @@ describe("mutations with B's key on A's objects answer NOT_FOUND and change noth
   it("A's customer is still intact after all of the above", async () => {
     expect(await readA()).toEqual(a);
     expect(a.tags).toEqual(["甲方VIP"]);
-    expect(a.identities.map((i: any) => i.type).sort()).toEqual(["email", "phone", "wechat_unionid"]);
+    expect(a.identities.map((i: any) => i.type).sort()).toEqual(["EMAIL", "PHONE", "WECHAT_UNIONID"]);
   });
 });
 
@@ -340,14 +340,14 @@ describe("identity uniqueness is per tenant", () => {
     expect(c.id).not.toBe(a.id);
     expect(c.phone).toBe(a.phone);
     expect(c.email).toBe(a.email);
-    expect((await t.gql(BY_IDENTITY, { type: "phone", v: a.phone }, B.key)).data.customerByIdentity.id).toBe(c.id);
-    expect((await t.gql(BY_IDENTITY, { type: "phone", v: a.phone }, A.key)).data.customerByIdentity.id).toBe(a.id);
+    expect((await t.gql(BY_IDENTITY, { type: "PHONE", v: a.phone }, B.key)).data.customerByIdentity.id).toBe(c.id);
+    expect((await t.gql(BY_IDENTITY, { type: "PHONE", v: a.phone }, A.key)).data.customerByIdentity.id).toBe(a.id);
     expect(await readA()).toEqual(a);
   });
 
   it("B can attach A's WeChat unionid and move a customer onto A's other customer's phone (no TAKEN that would reveal A's data)", async () => {
     const attach = await t.gql(
-      `mutation($id: ID!) { attachCustomerIdentity(input: {customerId: $id, type: wechat_unionid, value: "oUnion_tenantA_only"}) { identity { value } userErrors { field code } } }`,
+      `mutation($id: ID!) { attachCustomerIdentity(input: {customerId: $id, type: WECHAT_UNIONID, value: "oUnion_tenantA_only"}) { identity { value } userErrors { field code } } }`,
       { id: bCustomers[0].id },
       B.key,
     );
@@ -358,8 +358,8 @@ describe("identity uniqueness is per tenant", () => {
       B.key,
     );
     expect(update.data.updateCustomer).toEqual({ customer: { id: bCustomers[1].id, phone: a2.phone }, userErrors: [] });
-    expect((await t.gql(BY_IDENTITY, { type: "wechat_unionid", v: "oUnion_tenantA_only" }, A.key)).data.customerByIdentity.id).toBe(a.id);
-    expect((await t.gql(BY_IDENTITY, { type: "phone", v: a2.phone }, A.key)).data.customerByIdentity.id).toBe(a2.id);
+    expect((await t.gql(BY_IDENTITY, { type: "WECHAT_UNIONID", v: "oUnion_tenantA_only" }, A.key)).data.customerByIdentity.id).toBe(a.id);
+    expect((await t.gql(BY_IDENTITY, { type: "PHONE", v: a2.phone }, A.key)).data.customerByIdentity.id).toBe(a2.id);
   });
 
   it("B deleting its look-alike leaves A's customer and identities in place", async () => {
@@ -367,8 +367,8 @@ describe("identity uniqueness is per tenant", () => {
     const r = await t.gql(`mutation($id: ID!) { deleteCustomer(input: {id: $id}) { deletedCustomerId userErrors { code } } }`, { id: lookalike.id }, B.key);
     expect(r.data.deleteCustomer).toEqual({ deletedCustomerId: lookalike.id, userErrors: [] });
     bCustomers = bCustomers.filter((c) => c !== lookalike);
-    expect((await t.gql(BY_IDENTITY, { type: "phone", v: a.phone }, B.key)).data.customerByIdentity).toBeNull();
-    expect((await t.gql(BY_IDENTITY, { type: "phone", v: a.phone }, A.key)).data.customerByIdentity.id).toBe(a.id);
+    expect((await t.gql(BY_IDENTITY, { type: "PHONE", v: a.phone }, B.key)).data.customerByIdentity).toBeNull();
+    expect((await t.gql(BY_IDENTITY, { type: "PHONE", v: a.phone }, A.key)).data.customerByIdentity.id).toBe(a.id);
     expect(await readA()).toEqual(a);
   });
 });

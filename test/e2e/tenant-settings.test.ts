@@ -68,9 +68,9 @@ describe("tenantSettings", () => {
       { input: { connectionId, events: [paid("1", "b1", "CNY", 10000), paid("2", "b1", "USD", 2500), paid("3", "b2", "USD", 700)] } },
       key,
     );
-    expect(ingest.data.ingestEvents.results.map((r: { status: string }) => r.status)).toEqual(["accepted", "accepted", "accepted"]);
+    expect(ingest.data.ingestEvents.results.map((r: { status: string }) => r.status)).toEqual(["ACCEPTED", "ACCEPTED", "ACCEPTED"]);
     const stats = async (buyer: string) =>
-      (await t.gql(`query($v: String!) { customerByIdentity(type: external, value: $v) { stats { currency ordersCount totalSpent } } }`, { v: buyer }, key)).data.customerByIdentity.stats;
+      (await t.gql(`query($v: String!) { customerByIdentity(type: EXTERNAL, value: $v) { stats { currency ordersCount totalSpent } } }`, { v: buyer }, key)).data.customerByIdentity.stats;
     expect(await stats("b1")).toEqual({ currency: "CNY", ordersCount: 1, totalSpent: 10000 });
     expect(await stats("b2")).toEqual({ currency: "CNY", ordersCount: 0, totalSpent: 0 });
     await t.gql(UPDATE, { input: { currency: "USD" } }, key);
@@ -97,8 +97,8 @@ describe("tenantSettings", () => {
       },
       key,
     );
-    expect(ingest.data.ingestEvents.results).toEqual([{ status: "accepted" }]);
-    const found = await t.gql(`{ customerByIdentity(type: phone, value: "+85261234567") { displayName } }`, {}, key);
+    expect(ingest.data.ingestEvents.results).toEqual([{ status: "ACCEPTED" }]);
+    const found = await t.gql(`{ customerByIdentity(type: PHONE, value: "+85261234567") { displayName } }`, {}, key);
     expect(found.data.customerByIdentity).toEqual({ displayName: "李小龍" });
   });
 });

@@ -156,7 +156,7 @@ const ingested = async (externalId?: string) =>
 const nonceMarkers = async (nonce: string) =>
   Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM plugin_state WHERE connection_id = $1 AND key LIKE $2`, [localConnectionId, `nonce:${nonce}:%`]))[0].n);
 const customerByOpenid = async (openid: string) =>
-  (await t.gql(`query($v: String!) { customerByIdentity(type: wechat_openid, value: $v) { id phone identities { type value } } }`, { v: openid })).data
+  (await t.gql(`query($v: String!) { customerByIdentity(type: WECHAT_OPENID, value: $v) { id phone identities { type value } } }`, { v: openid })).data
     .customerByIdentity as { id: string; phone: string | null; identities: { type: string; value: string }[] } | null;
 
 const LOGIN = `mutation($input: WechatMiniProgramLoginInput!) { wechatMiniProgramLogin(input: $input) { customerId openid unionid userErrors { field code message } } }`;
@@ -186,7 +186,7 @@ describe("wechat-miniprogram message push", () => {
     expect(r).toEqual({ status: 200, contentType: "text/plain; charset=utf-8", text: "success" });
     const customer = await customerByOpenid(OPENID);
     expect(customer).not.toBeNull();
-    expect(customer!.identities).toContainEqual({ type: "wechat_openid", value: OPENID });
+    expect(customer!.identities).toContainEqual({ type: "WECHAT_OPENID", value: OPENID });
     const [row] = await sql<{ type: string; payload: { payload: { text: string; threadId: string } }; customer_id: string }>(
       `SELECT type, payload, customer_id FROM ingested_events WHERE connection_id = $1 AND external_id = $2`,
       [localConnectionId, "msg:7305318569243146241"],
@@ -298,8 +298,8 @@ describe("wechatMiniProgramLogin", () => {
     expect(payload.customerId).toBe(customer!.id);
     expect(customer!.identities).toEqual(
       expect.arrayContaining([
-        { type: "wechat_openid", value: OPENID },
-        { type: "wechat_unionid", value: "oU1bZ0x9Wq8VnRt7YsKp3LmJ6hGf" },
+        { type: "WECHAT_OPENID", value: OPENID },
+        { type: "WECHAT_UNIONID", value: "oU1bZ0x9Wq8VnRt7YsKp3LmJ6hGf" },
       ]),
     );
     const call = wechat.calls.find((c) => c.path === "/sns/jscode2session" && c.query.get("js_code") === "code-wang")!;
@@ -384,11 +384,11 @@ describe("wechatMiniProgramBindPhone", () => {
     const phoneCall = wechat.calls.find((c) => c.path === "/wxa/business/getuserphonenumber")!;
     expect(phoneCall.query.get("access_token")).toBe("ACCESS_TOKEN_1");
     expect(JSON.parse(phoneCall.body)).toEqual({ code: expect.stringMatching(/^phone-/) });
-    const c = (await t.gql(`{ customerByIdentity(type: phone, value: "+8613800138003") { id phone attributes identities { type value sourceChannel } } }`)).data.customerByIdentity;
+    const c = (await t.gql(`{ customerByIdentity(type: PHONE, value: "+8613800138003") { id phone attributes identities { type value sourceChannel } } }`)).data.customerByIdentity;
     expect(c.id).toBe(zhao);
     expect(c.phone).toBe("+8613800138003");
     expect(c.attributes).toMatchObject({ wechatPhoneVerifiedAt: "2025-11-20T02:41:40.000Z" });
-    expect(c.identities).toContainEqual({ type: "phone", value: "+8613800138003", sourceChannel: "wechat-miniprogram" });
+    expect(c.identities).toContainEqual({ type: "PHONE", value: "+8613800138003", sourceChannel: "wechat-miniprogram" });
     // The cached token serves the next call too.
     expect((await bind(await loggedIn("code-wang"), "phone-wang")).data.wechatMiniProgramBindPhone.userErrors).toEqual([]);
     expect(wechat.tokenCalls()).toBe(1);
@@ -405,7 +405,7 @@ describe("wechatMiniProgramBindPhone", () => {
 
   it("merges the customer with one who already has the phone", async () => {
     // A customer known only by the phone, from another channel.
-    const other = await t.gql(`mutation { upsertCustomer(input: {identity: {type: phone, value: "+8613800138009"}, displayName: "王芳"}) { customer { id } userErrors { code } } }`);
+    const other = await t.gql(`mutation { upsertCustomer(input: {identity: {type: PHONE, value: "+8613800138009"}, displayName: "王芳"}) { customer { id } userErrors { code } } }`);
     expect(other.data.upsertCustomer.userErrors).toEqual([]);
     PHONES["phone-merge"] = { phone: "13800138009" };
     const li = (await customerByOpenid("oQ7x45Lq3bS8vTz1mNcR9pLkW2dF"))!.id;
@@ -414,8 +414,8 @@ describe("wechatMiniProgramBindPhone", () => {
     // Both are now one customer, holding the openid and both phones.
     const merged = await customerByOpenid("oQ7x45Lq3bS8vTz1mNcR9pLkW2dF");
     expect(r.data.wechatMiniProgramBindPhone.customerId).toBe(merged!.id);
-    expect((await t.gql(`{ customerByIdentity(type: phone, value: "+8613800138009") { id } }`)).data.customerByIdentity.id).toBe(merged!.id);
-    expect(merged!.identities.filter((i) => i.type === "phone").map((i) => i.value).sort()).toEqual(["+8613800138002", "+8613800138009"]);
+    expect((await t.gql(`{ customerByIdentity(type: PHONE, value: "+8613800138009") { id } }`)).data.customerByIdentity.id).toBe(merged!.id);
+    expect(merged!.identities.filter((i) => i.type === "PHONE").map((i) => i.value).sort()).toEqual(["+8613800138002", "+8613800138009"]);
   });
 
   it("refuses a phone WeChat issued for another app (watermark), attaching nothing", async () => {
@@ -427,7 +427,7 @@ describe("wechatMiniProgramBindPhone", () => {
       userErrors: [{ field: ["code"], code: "INVALID", message: "WeChat issued this phone number for another app (watermark appid differs); nothing was attached" }],
     });
     expect(await ingested()).toBe(before);
-    expect((await t.gql(`{ customerByIdentity(type: phone, value: "+8613800138009") { id } }`)).data.customerByIdentity.id).not.toBe(zhao);
+    expect((await t.gql(`{ customerByIdentity(type: PHONE, value: "+8613800138009") { id } }`)).data.customerByIdentity.id).not.toBe(zhao);
   });
 
   it("turns an invalid phone code into a userError with WeChat's errcode", async () => {
@@ -437,7 +437,7 @@ describe("wechatMiniProgramBindPhone", () => {
   });
 
   it("needs a customer who logged in through this mini program", async () => {
-    const stranger = await t.gql(`mutation { upsertCustomer(input: {identity: {type: email, value: "chen@example.cn"}}) { customer { id } } }`);
+    const stranger = await t.gql(`mutation { upsertCustomer(input: {identity: {type: EMAIL, value: "chen@example.cn"}}) { customer { id } } }`);
     const calls = wechat.calls.length;
     const r = await bind(stranger.data.upsertCustomer.customer.id, "phone-zhao");
     expect(r.data.wechatMiniProgramBindPhone.userErrors).toEqual([{ field: ["customerId"], code: "NOT_FOUND", message: expect.stringContaining("wechatMiniProgramLogin first") }]);
@@ -457,7 +457,7 @@ describe("wechatMiniProgramBindPhone", () => {
 
   it("after a merge, asks for a new login, which then names the survivor", async () => {
     const sun = (await customerByOpenid("oQ7x45Sq3bS8vTz1mNcR9pLkW2dH"))!.id;
-    const survivor = (await t.gql(`mutation { upsertCustomer(input: {identity: {type: email, value: "sun@example.cn"}, displayName: "孙丽"}) { customer { id } } }`)).data
+    const survivor = (await t.gql(`mutation { upsertCustomer(input: {identity: {type: EMAIL, value: "sun@example.cn"}, displayName: "孙丽"}) { customer { id } } }`)).data
       .upsertCustomer.customer.id as string;
     const m = await t.gql(`mutation($t: ID!, $s: ID!) { mergeCustomers(input: {targetId: $t, sourceId: $s}) { userErrors { code message } } }`, { t: survivor, s: sun });
     expect(m.data.mergeCustomers.userErrors).toEqual([]);
@@ -472,7 +472,7 @@ describe("wechatMiniProgramBindPhone", () => {
     expect(wechat.calls.length).toBe(calls);
     expect((await login("code-sun")).data.wechatMiniProgramLogin.customerId).toBe(survivor);
     expect((await bind(survivor, "phone-sun-2")).data.wechatMiniProgramBindPhone).toEqual({ customerId: survivor, userErrors: [] });
-    expect((await t.gql(`{ customerByIdentity(type: phone, value: "+8613800138005") { id } }`)).data.customerByIdentity.id).toBe(survivor);
+    expect((await t.gql(`{ customerByIdentity(type: PHONE, value: "+8613800138005") { id } }`)).data.customerByIdentity.id).toBe(survivor);
   });
 
   it("attaches nothing to a customer deleted since the login", async () => {

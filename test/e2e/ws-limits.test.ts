@@ -17,6 +17,17 @@ async function healthz(): Promise<number> {
   return performance.now() - started;
 }
 
+/**
+ * The bound for a /healthz round trip while the server handles a hostile message: 100 ms above its
+ * slowest of three round trips just before (on a loaded CI machine the baseline itself can be tens of ms).
+ * What it catches is the event loop blocked for seconds, as a 3 MB document used to block it.
+ */
+async function healthzBound(): Promise<number> {
+  let worst = 0;
+  for (let i = 0; i < 3; i++) worst = Math.max(worst, await healthz());
+  return worst + 100;
+}
+
 /** A raw graphql-transport-ws socket, open. */
 async function rawSocket(): Promise<WebSocket> {
   const ws = new WebSocket(t.wsUrl, "graphql-transport-ws");
@@ -45,14 +56,17 @@ async function subscribe(ws: WebSocket, query: string): Promise<any> {
 
 describe("WebSocket frames", () => {
   it("closes a socket that sends a 3 MB frame before connection_init with 1009, and the server stays responsive", async () => {
+    const bound = await healthzBound();
     const ws = await rawSocket();
     const close = closed(ws);
     ws.send("x".repeat(3 * 1024 * 1024));
+    const timing = healthz();
     expect((await close).code).toBe(1009);
-    expect(await healthz()).toBeLessThan(100);
+    expect(await timing).toBeLessThan(bound);
   });
 
   it("closes an authenticated socket whose subscribe message is 3 MB with 1009", async () => {
+    const bound = await healthzBound();
     const ws = await acked();
     const close = closed(ws);
     const huge = JSON.stringify({ id: "1", type: "subscribe", payload: { query: `subscription { customerUpdated { id ${"displayName ".repeat(300_000)} } }` } });
@@ -60,10 +74,11 @@ describe("WebSocket frames", () => {
     ws.send(huge);
     const timing = healthz();
     expect((await close).code).toBe(1009);
-    expect(await timing).toBeLessThan(100);
+    expect(await timing).toBeLessThan(bound);
   });
 
   it("takes a subscribe message just under the limit and answers it (tokens over the limit)", async () => {
+    const bound = await healthzBound();
     const ws = await acked();
     const query = `subscription { customerUpdated { id ${"displayName ".repeat(80_000)} } }`;
     expect(query.length).toBeGreaterThan(900_000);
@@ -73,7 +88,7 @@ describe("WebSocket frames", () => {
     const msg = await answer;
     expect(msg.type).toBe("error");
     expect(msg.payload[0].message).toMatch(/5000 tokens/);
-    expect(await timing).toBeLessThan(100);
+    expect(await timing).toBeLessThan(bound);
     ws.close();
   });
 });

@@ -64,7 +64,7 @@ async function snapshot() {
   return r.data;
 }
 
-const BUYER = `customerByIdentity(type: phone, value: "13857123456") {
+const BUYER = `customerByIdentity(type: PHONE, value: "13857123456") {
   id displayName
   identities { type value }
   stats { ordersCount totalSpent currency }
@@ -92,11 +92,11 @@ describe("youzan pushes", () => {
     expect(c.stats).toEqual({ ordersCount: 1, totalSpent: 25790, currency: "CNY" });
     expect(c.identities).toEqual(
       expect.arrayContaining([
-        { type: "phone", value: "+8613857123456" },
-        { type: "youzan_buyer", value: "yz_open_id:kTqL3mXq8wYzRb2eN5vH7pC1" },
-        { type: "youzan_buyer", value: "buyer_id:8801234567890123456" },
-        { type: "youzan_buyer", value: "fans_id:5732108" },
-        { type: "wechat_unionid", value: "oKx5s1Wc7eH2jZr9TqB3mN6pV0aY" },
+        { type: "PHONE", value: "+8613857123456" },
+        { type: "YOUZAN_BUYER", value: "yz_open_id:kTqL3mXq8wYzRb2eN5vH7pC1" },
+        { type: "YOUZAN_BUYER", value: "buyer_id:8801234567890123456" },
+        { type: "YOUZAN_BUYER", value: "fans_id:5732108" },
+        { type: "WECHAT_UNIONID", value: "oKx5s1Wc7eH2jZr9TqB3mN6pV0aY" },
       ]),
     );
     expect(c.orders).toEqual([
@@ -151,7 +151,7 @@ describe("youzan pushes", () => {
     expect(after.customers.totalCount).toBe(before.customers.totalCount);
     const c = (await t.gql(`{ ${BUYER} }`)).data.customerByIdentity;
     expect(c.displayName).toBe("王小芳");
-    expect(c.identities).toEqual(expect.arrayContaining([{ type: "youzan_buyer", value: "buyer_id:725462007" }]));
+    expect(c.identities).toEqual(expect.arrayContaining([{ type: "YOUZAN_BUYER", value: "buyer_id:725462007" }]));
   });
 
   it("answers a forged sign, another app's client_id or a wrong Event-Sign with 401 in Youzan's form, writing nothing", async () => {
@@ -195,7 +195,7 @@ describe("youzan pushes", () => {
   it("takes the Youzan Cloud form signed in Event-Sign", async () => {
     const body = sample("cloud-trade-paid.json");
     expect(await post(body, cloudHeaders(body))).toEqual({ status: 200, json: SUCCESS });
-    const r = await t.gql(`{ customerByIdentity(type: youzan_buyer, value: "yz_open_id:pW3nB8cXk2LqT5vY9dR4eJ7s") { stats { ordersCount totalSpent } orders { externalId status total } } }`);
+    const r = await t.gql(`{ customerByIdentity(type: YOUZAN_BUYER, value: "yz_open_id:pW3nB8cXk2LqT5vY9dR4eJ7s") { stats { ordersCount totalSpent } orders { externalId status total } } }`);
     expect(r.data.customerByIdentity).toEqual({ stats: { ordersCount: 1, totalSpent: 123456789 }, orders: [{ externalId: "E20261121083000567800021", status: "PAID", total: 123456789 }] });
   });
 });

@@ -12,11 +12,14 @@ export enum Gender {
 }
 registerEnumType(Gender, { name: "Gender" });
 
-/** GraphQL enum whose values are the identity type names themselves (`wechat_unionid`, …). */
-export const IdentityType = Object.fromEntries(IDENTITY_TYPES.map((t) => [t, t])) as { [K in IdentityTypeName]: K };
+/**
+ * GraphQL enum in ALL_CAPS (`WECHAT_UNIONID`, …) whose internal values are the stored identity type names
+ * (`wechat_unionid`), as normalized events spell them: resolvers and services see the lowercase names.
+ */
+export const IdentityType = Object.fromEntries(IDENTITY_TYPES.map((t) => [t.toUpperCase(), t])) as { [K in IdentityTypeName as Uppercase<K>]: K };
 registerEnumType(IdentityType, {
   name: "IdentityType",
-  description: "How a channel knows a customer. `wechat_openid` is per app (weak); the others identify a person.",
+  description: "How a channel knows a customer. `WECHAT_OPENID` is per app (weak); the others identify a person. Normalized events spell them in lower case (`wechat_unionid`).",
 });
 
 export enum ConsentChannel {

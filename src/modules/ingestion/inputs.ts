@@ -6,12 +6,13 @@ import { CustomerMerge } from "../customers/merge";
 import { CustomerProfileInput } from "../customers/inputs";
 import type { IdentityTypeName } from "../../plugins/identity";
 
+/** GraphQL names in ALL_CAPS; the values are the lowercase words the webhooks answer with. */
 export enum IngestStatus {
-  accepted = "accepted",
-  duplicate = "duplicate",
-  rejected = "rejected",
+  ACCEPTED = "accepted",
+  DUPLICATE = "duplicate",
+  REJECTED = "rejected",
 }
-registerEnumType(IngestStatus, { name: "IngestStatus", description: "What became of one event: the same words the webhooks answer with." });
+registerEnumType(IngestStatus, { name: "IngestStatus", description: "What became of one event (the webhooks answer the same in lower case)." });
 
 @ObjectType()
 export class IngestEventResult {
