@@ -1,37 +1,12 @@
-import { Arg, Authorized, Ctx, Field, ID, InputType, Mutation, ObjectType, registerEnumType, Resolver } from "type-graphql";
-import { pluginRequest } from "../../src/plugins";
+import { Arg, Authorized, Ctx, Field, ID, InputType, Mutation, ObjectType, Resolver } from "type-graphql";
+import { pluginRequest, UserError, userError, UserErrorCode } from "../../src/plugins";
 import type { WechatMiniProgramConfig } from "./config";
 import { bindPhone, CHANNEL, login, type BindPhoneResult, type LoginResult, type WechatErrorCode } from "./service";
 
 /**
  * The adapter's GraphQL operations. Type names are prefixed (Wechat…): they share one schema with
- * the core, whose `UserError` this mirrors in shape (field, code, message).
+ * the core, and answer with its `UserError` (WeChat's errcode is in the message).
  */
-
-export enum WechatUserErrorCode {
-  INVALID = "INVALID",
-  NOT_FOUND = "NOT_FOUND",
-  CONFLICT = "CONFLICT",
-  RATE_LIMITED = "RATE_LIMITED",
-  REFUSED = "REFUSED",
-  UNAVAILABLE = "UNAVAILABLE",
-}
-registerEnumType(WechatUserErrorCode, {
-  name: "WechatUserErrorCode",
-  description: "Why a WeChat mini-program mutation failed: INVALID input or code, NOT_FOUND, CONFLICT with the connection or customer, RATE_LIMITED or REFUSED by WeChat, WeChat UNAVAILABLE (retry).",
-});
-
-@ObjectType({ description: "An expected failure of a WeChat mini-program mutation; WeChat's errcode is in the message." })
-export class WechatUserError {
-  @Field(() => [String], { nullable: true, description: 'Path to the input field at fault, e.g. ["code"].' })
-  field: string[] | null;
-
-  @Field(() => WechatUserErrorCode)
-  code: WechatUserErrorCode;
-
-  @Field(() => String)
-  message: string;
-}
 
 @InputType()
 export class WechatMiniProgramLoginInput {
@@ -53,8 +28,8 @@ export class WechatMiniProgramLoginPayload {
   @Field(() => String, { nullable: true, description: "Present when the mini program is bound to a WeChat Open Platform account." })
   unionid: string | null;
 
-  @Field(() => [WechatUserError])
-  userErrors: WechatUserError[];
+  @Field(() => [UserError])
+  userErrors: UserError[];
 }
 
 @InputType()
@@ -74,12 +49,12 @@ export class WechatMiniProgramBindPhonePayload {
   @Field(() => ID, { nullable: true, description: "The customer now holding the phone (another id when the phone merged two customers)." })
   customerId: string | null;
 
-  @Field(() => [WechatUserError])
-  userErrors: WechatUserError[];
+  @Field(() => [UserError])
+  userErrors: UserError[];
 }
 
 const userErrors = (errors: { field: string[] | null; code: WechatErrorCode; message: string }[]) =>
-  errors.map((e) => Object.assign(new WechatUserError(), { field: e.field, code: WechatUserErrorCode[e.code], message: e.message }));
+  errors.map((e) => userError(e.field, UserErrorCode[e.code], e.message));
 
 @Resolver()
 export class WechatMiniProgramResolver {

@@ -9,8 +9,14 @@ export enum UserErrorCode {
   TAKEN = "TAKEN",
   NOT_FOUND = "NOT_FOUND",
   CONFLICT = "CONFLICT",
+  /** An outside service (WeChat, Zoho…) asks us to slow down; retry later. */
+  RATE_LIMITED = "RATE_LIMITED",
+  /** An outside service refused the request for a reason of its own (named in the message). */
+  REFUSED = "REFUSED",
+  /** An outside service could not be reached; retry. */
+  UNAVAILABLE = "UNAVAILABLE",
 }
-registerEnumType(UserErrorCode, { name: "UserErrorCode", description: "Why a mutation rejected its input." });
+registerEnumType(UserErrorCode, { name: "UserErrorCode", description: "Why a mutation rejected its input, or (RATE_LIMITED, REFUSED, UNAVAILABLE) why an outside service it called did not do it." });
 
 @ObjectType({ description: "An expected, fixable failure of a mutation. Nothing was written when a payload has any." })
 export class UserError {

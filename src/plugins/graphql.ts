@@ -1,4 +1,10 @@
 import { localId, toGlobalId } from "../core/global-id";
+
+/**
+ * The one `UserError` type of the API (field, code, message) for plugin mutations' payloads, with its
+ * code enum and builder: `userErrors: [UserError!]!` in a plugin payload reads as it does in the core's.
+ */
+export { UserError, UserErrorCode, userError } from "../core/user-error";
 import type { ChannelConnectionInfo, PluginContext } from "./types";
 
 /** Where the host keeps, on a GraphQL request context, the door to plugin services. */
