@@ -237,7 +237,7 @@ describe("POST /import/customers", () => {
 });
 
 describe("exportCustomers", () => {
-  const EXPORT = `mutation($filter: CustomerFilter, $format: ExportFormat) { exportCustomers(filter: $filter, format: $format) { job { id kind status format downloadUrl } userErrors { code message } } }`;
+  const EXPORT = `mutation($filter: CustomerFilter, $format: ExportFormat) { exportCustomers(input: {filter: $filter, format: $format}) { job { id kind status format downloadUrl } userErrors { code message } } }`;
   const seed = [
     "姓名,手机号,邮箱,性别,生日,国家,省份,城市,标签,会员卡号,有赞买家ID,淘宝买家ID,unionid,openid,等级,备注",
     "钱多多,13912345651,qian@example.cn,男,1985-01-02,CN,上海市,上海市,\"VIP,老客户\",P-001,yz-qian,tb-qian,un-qian,op-qian,金卡,=1+1 不是公式",

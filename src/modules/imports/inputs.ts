@@ -1,8 +1,18 @@
-import { Field, ObjectType } from "type-graphql";
+import { Field, InputType, ObjectType } from "type-graphql";
 import { UserError } from "../../core/user-error";
-import { ImportJob } from "./entity";
+import { CustomerFilter } from "../customers/inputs";
+import { ExportFormat, ImportJob } from "./entity";
 
-export { ExportFormat } from "./entity";
+export { ExportFormat };
+
+@InputType()
+export class ExportCustomersInput {
+  @Field(() => CustomerFilter, { nullable: true, description: "As `customers` filters; omitted: every customer." })
+  filter?: CustomerFilter | null;
+
+  @Field(() => ExportFormat, { nullable: true, defaultValue: ExportFormat.CSV })
+  format?: ExportFormat | null;
+}
 
 @ObjectType()
 export class ExportCustomersPayload {

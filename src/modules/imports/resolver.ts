@@ -4,10 +4,9 @@ import { badUserInput } from "../../core/errors";
 import { localId } from "../../core/global-id";
 import { MAX_PAGE_SIZE } from "../../core/pagination";
 import { toPayload } from "../../core/payload";
-import { CustomerFilter } from "../customers/inputs";
 import { registerNodeType } from "../nodes/node";
 import { ExportFormat, ImportJob, ImportRowError } from "./entity";
-import { ExportCustomersPayload } from "./inputs";
+import { ExportCustomersInput, ExportCustomersPayload } from "./inputs";
 
 registerNodeType("ImportJob", "customers:read", (ctx, id) => ctx.app.imports.job(ctx, id));
 
@@ -53,11 +52,10 @@ export class ImportJobResolver {
     description: "Writes the customers matching `filter` (as `customers` filters them) to a file, in the background. Columns use the import's default headers, so the file imports back.",
   })
   async exportCustomers(
-    @Arg("filter", () => CustomerFilter, { nullable: true }) filter: CustomerFilter | null,
-    @Arg("format", () => ExportFormat, { nullable: true, defaultValue: ExportFormat.CSV }) format: ExportFormat | null,
+    @Arg("input", () => ExportCustomersInput, { nullable: true, defaultValue: {} }) input: ExportCustomersInput,
     @Ctx() ctx: RequestCtx,
   ): Promise<ExportCustomersPayload> {
-    const result = await ctx.app.imports.startExport(ctx, filter, format ?? ExportFormat.CSV);
+    const result = await ctx.app.imports.startExport(ctx, input?.filter ?? null, input?.format ?? ExportFormat.CSV);
     return toPayload(ExportCustomersPayload, result, (job) => ({ job }), { job: null });
   }
 }
