@@ -65,6 +65,9 @@ export function ConnectionType<T extends object>(node: ClassType<T>, name: strin
   return ConnectionClass;
 }
 
+/** What `ConnectionType(…)` builds, as `paginate` takes it. */
+export type ConnectionClass<T> = new () => Connection<T> & { count: () => Promise<number> };
+
 export interface KeysetOptions<T> {
   args: ConnectionArgs;
   /** SQL expression sorted on, e.g. `c.created_at`; ties are broken by `idColumn`. */
@@ -112,7 +115,7 @@ export function pageSize(args: ConnectionArgs): { size: number; backward: boolea
 export async function paginate<T extends ObjectLiteral>(
   qb: SelectQueryBuilder<T>,
   opts: KeysetOptions<T>,
-  ConnectionClass: new () => Connection<T> & { count: () => Promise<number> },
+  ConnectionClass: ConnectionClass<T>,
 ): Promise<Connection<T>> {
   const { size, backward } = pageSize(opts.args);
   const countQb = qb.clone();

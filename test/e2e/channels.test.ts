@@ -58,11 +58,11 @@ describe("channel connections", () => {
   });
 
   it("lists connections without secrets, to admins only", async () => {
-    const r = await t.gql(`{ channelConnections { id channel name config } }`);
+    const r = await t.gql(`{ channelConnections { totalCount nodes { id channel name config } } }`);
     expect(JSON.stringify(r.body)).not.toContain(SECRET);
-    expect(r.data.channelConnections.map((c: any) => c.channel)).toContain("http-json");
+    expect(r.data.channelConnections.nodes.map((c: any) => c.channel)).toContain("http-json");
     const { key } = await createKey(t, ["customers:read"]);
-    expect((await t.gql(`{ channelConnections { id } }`, {}, key)).errors?.[0].extensions?.code).toBe("FORBIDDEN");
+    expect((await t.gql(`{ channelConnections { nodes { id } } }`, {}, key)).errors?.[0].extensions?.code).toBe("FORBIDDEN");
   });
 });
 

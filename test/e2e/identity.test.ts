@@ -25,7 +25,7 @@ const UPSERT = `mutation($input: UpsertCustomerInput!) { upsertCustomer(input: $
 const MERGE_FIELDS = `id reason channel externalId targetCustomerId sourceCustomerId changedFields mergedAt unmergedAt`;
 const MERGE = `mutation($input: MergeCustomersInput!) { mergeCustomers(input: $input) { customer { ${CUSTOMER} } merge { ${MERGE_FIELDS} } userErrors { field code message } } }`;
 const UNMERGE = `mutation($mergeId: ID!) { unmergeCustomer(input: {mergeId: $mergeId}) { target { ${CUSTOMER} } source { ${CUSTOMER} } userErrors { field code message } } }`;
-const MERGES = `query($id: ID!) { customerMerges(customerId: $id) { ${MERGE_FIELDS} } }`;
+const MERGES = `query($id: ID!) { customerMerges(customerId: $id) { nodes { ${MERGE_FIELDS} } } }`;
 const INGEST = `mutation($input: IngestEventsInput!) { ingestEvents(input: $input) { results { externalId status reason } userErrors { field code message } } }`;
 const CONFLICTS = `{ identityConflicts { id channel externalId identities customerIds reason createdAt } }`;
 const SETTINGS_FIELDS = `precedence limits { type max } blocked { type value }`;
@@ -248,7 +248,7 @@ describe("mergeCustomers and unmergeCustomer", () => {
     expect(r.errors).toBeUndefined();
     expect(r.data.mergeCustomers).toEqual({ customer: null, merge: null, userErrors: [{ field: ["sourceId"], code: "INVALID", message: expect.any(String) }] });
     expect(await read(target.id)).toEqual(targetBefore);
-    expect((await t.gql(MERGES, { id: target.id })).data.customerMerges).toEqual([]);
+    expect((await t.gql(MERGES, { id: target.id })).data.customerMerges.nodes).toEqual([]);
   });
 
   it("answers NOT_FOUND at the unknown id for unknown or malformed customer ids", async () => {
@@ -300,7 +300,7 @@ describe("mergeCustomers and unmergeCustomer", () => {
   it("customerMerges lists the merge, with reason manual and the target fields it changed; node(id) finds it", async () => {
     const r = await t.gql(MERGES, { id: target.id });
     expect(r.errors).toBeUndefined();
-    expect(r.data.customerMerges).toEqual([
+    expect(r.data.customerMerges.nodes).toEqual([
       {
         id: mergeId,
         reason: "manual",
@@ -313,6 +313,9 @@ describe("mergeCustomers and unmergeCustomer", () => {
         unmergedAt: null,
       },
     ]);
+    // The customers as objects: the target remains, the source is gone while the merge stands; one page of one.
+    const objects = await t.gql(`query($id: ID!) { customerMerges(customerId: $id, first: 1) { totalCount pageInfo { hasNextPage } nodes { target { id } source { id } } } }`, { id: target.id });
+    expect(objects.data.customerMerges).toEqual({ totalCount: 1, pageInfo: { hasNextPage: false }, nodes: [{ target: { id: target.id }, source: null }] });
     // The region came from the source only; tags and attributes gained the source's values.
     expect((await read(target.id)).region).toEqual({ country: "CN", province: "浙江省", city: "杭州市" });
     expect((await t.gql(`query($id: ID!) { node(id: $id) { __typename id ... on CustomerMerge { reason } } }`, { id: mergeId })).data.node).toEqual({
@@ -324,7 +327,7 @@ describe("mergeCustomers and unmergeCustomer", () => {
 
   it("changedFields names fields of the Customer type only (the region as region, no internal columns)", async () => {
     const fields = (await t.gql(`{ __type(name: "Customer") { fields { name } } }`)).data.__type.fields.map((f: any) => f.name);
-    const [merge] = (await t.gql(MERGES, { id: target.id })).data.customerMerges;
+    const [merge] = (await t.gql(MERGES, { id: target.id })).data.customerMerges.nodes;
     expect(merge.changedFields).toEqual(expect.arrayContaining(["tags", "attributes"]));
     expect({ notCustomerFields: merge.changedFields.filter((f: string) => !fields.includes(f)), region: merge.changedFields.includes("region") }).toEqual({
       notCustomerFields: [],
@@ -348,8 +351,10 @@ describe("mergeCustomers and unmergeCustomer", () => {
     expect(await owner("wechat_openid", "oOpen-source-1")).toBe(source.id);
     expect(await owner("phone", tp.e164)).toBe(target.id);
 
-    const merges = (await t.gql(MERGES, { id: target.id })).data.customerMerges;
+    const merges = (await t.gql(MERGES, { id: target.id })).data.customerMerges.nodes;
     expect(merges).toEqual([expect.objectContaining({ id: mergeId, unmergedAt: expect.any(String) })]);
+    const restored = await t.gql(`query($id: ID!) { customerMerges(customerId: $id) { nodes { source { id } } } }`, { id: target.id });
+    expect(restored.data.customerMerges.nodes).toEqual([{ source: { id: source.id } }]);
   });
 
   it("a second unmerge of the same merge answers CONFLICT and changes nothing; an unknown merge answers NOT_FOUND", async () => {
@@ -379,7 +384,7 @@ describe("mergeCustomers and unmergeCustomer", () => {
     expect(await read(a.id)).toEqual(aBefore);
     expect(await read(b.id)).toEqual(bBefore);
     expect(await count()).toBe(before);
-    expect((await t.gql(MERGES, { id: a.id })).data.customerMerges).toEqual([]);
+    expect((await t.gql(MERGES, { id: a.id })).data.customerMerges.nodes).toEqual([]);
     expect(await owner("wechat_unionid", "oUnion-merge-B")).toBe(b.id);
   });
 });
@@ -401,7 +406,7 @@ describe("merges caused by events", () => {
     expect([...survivor.tags].sort()).toEqual(expect.arrayContaining(["合并", "线上"]));
     expect(await owner("phone", yp.e164)).toBe(x.id);
 
-    const merges = (await t.gql(MERGES, { id: x.id })).data.customerMerges;
+    const merges = (await t.gql(MERGES, { id: x.id })).data.customerMerges.nodes;
     expect(merges).toEqual([
       expect.objectContaining({ reason: "identity", channel: "http-json", externalId: "link-x-y-1", targetCustomerId: x.id, sourceCustomerId: y.id, unmergedAt: null }),
     ]);
@@ -445,8 +450,8 @@ describe("identityConflicts", () => {
     expect(await count()).toBe(before);
     expect(await owner("wechat_unionid", "oUnion-conflict-A")).toBe(a.id);
     expect(await owner("wechat_unionid", "oUnion-conflict-B")).toBe(b.id);
-    expect((await t.gql(MERGES, { id: a.id })).data.customerMerges).toEqual([]);
-    expect((await t.gql(MERGES, { id: b.id })).data.customerMerges).toEqual([]);
+    expect((await t.gql(MERGES, { id: a.id })).data.customerMerges.nodes).toEqual([]);
+    expect((await t.gql(MERGES, { id: b.id })).data.customerMerges.nodes).toEqual([]);
     const mine = (await conflicts()).filter((x) => x.externalId === "two-unionids-1");
     expect(mine).toHaveLength(1);
     expect([...mine[0].identities].sort()).toEqual(["wechat_unionid:oUnion-conflict-A", "wechat_unionid:oUnion-conflict-B"]);

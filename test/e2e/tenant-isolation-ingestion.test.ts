@@ -30,7 +30,7 @@ const NODE = `query($id: ID!) { node(id: $id) { __typename id } }`;
 const INGEST = `mutation($input: IngestEventsInput!) { ingestEvents(input: $input) { results { externalId status reason } userErrors { field code } } }`;
 const MERGE = `mutation($input: MergeCustomersInput!) { mergeCustomers(input: $input) { customer { id } merge { id } userErrors { field code } } }`;
 const UNMERGE = `mutation($mergeId: ID!) { unmergeCustomer(input: {mergeId: $mergeId}) { target { id } source { id } userErrors { field code } } }`;
-const MERGES = `query($id: ID!) { customerMerges(customerId: $id) { ${MERGE_FIELDS} } }`;
+const MERGES = `query($id: ID!) { customerMerges(customerId: $id) { nodes { ${MERGE_FIELDS} } } }`;
 const CONFLICTS = `{ identityConflicts { id channel externalId identities customerIds reason } }`;
 const SETTINGS = `{ identitySettings { precedence limits { type max } blocked { type value } } }`;
 const UPDATE_SETTINGS = `mutation($input: UpdateIdentitySettingsInput!) { updateIdentitySettings(input: $input) { userErrors { field code } } }`;
@@ -83,7 +83,7 @@ async function post(url: string, events: unknown[], secret: string) {
 
 /** changedFields in a fixed order: the API does not promise one (the merge payload and later reads differ). */
 const normMerge = (m: any) => (m ? { ...m, changedFields: [...m.changedFields].sort() } : m);
-const mergesOf = async (id: string, key: string) => (await gqlOk(MERGES, { id }, key)).customerMerges.map(normMerge);
+const mergesOf = async (id: string, key: string) => (await gqlOk(MERGES, { id }, key)).customerMerges.nodes.map(normMerge);
 
 const sortIds = (xs: any[]) => [...xs].sort((x, y) => String(x.id ?? x).localeCompare(String(y.id ?? y)));
 
@@ -91,7 +91,7 @@ const sortIds = (xs: any[]) => [...xs].sort((x, y) => String(x.id ?? x).localeCo
 async function stateOf(key: string): Promise<any> {
   const data = await gqlOk(
     `{ customers(first: 250) { totalCount nodes { ${CUSTOMER} } }
-       channelConnections { ${CONNECTION} }
+       channelConnections { nodes { ${CONNECTION} } }
        orders(first: 250) { totalCount nodes { id externalId status total customer { id } } }
        identityConflicts { id channel externalId identities customerIds reason }
        identitySettings { precedence limits { type max } blocked { type value } } }`,
@@ -161,12 +161,12 @@ describe("setup sanity", () => {
   it("A and B are different tenants, each with its own connection, order, merge and conflict", async () => {
     expect(A.tenantId).not.toBe(B.tenantId);
     const a = await stateOf(A.key);
-    expect(a.channelConnections.map((c: any) => c.id)).toEqual([A.connection.id]);
+    expect(a.channelConnections.nodes.map((c: any) => c.id)).toEqual([A.connection.id]);
     expect(a.orders.nodes.map((o: any) => o.externalId)).toEqual(["A-ORDER-1"]);
     expect(a.identityConflicts.map((c: any) => c.externalId)).toEqual(["A-conflict-1"]);
     expect(a.merges[a3.id]).toEqual([aMerge]);
     const b = await stateOf(B.key);
-    expect(b.channelConnections.map((c: any) => c.id)).toEqual([B.connection.id]);
+    expect(b.channelConnections.nodes.map((c: any) => c.id)).toEqual([B.connection.id]);
     expect(b.orders.nodes.map((o: any) => o.externalId)).toEqual(["B-ORDER-1"]);
     expect(b.identityConflicts.map((c: any) => c.externalId)).toEqual(["B-conflict-1"]);
   });
@@ -175,8 +175,8 @@ describe("setup sanity", () => {
 describe("channel connections", () => {
   it("channelConnections lists only B's connections for B, also filtered by channel", async () => {
     for (const variables of [{}, { channel: "http-json" }]) {
-      const data = await gqlOk(`query($channel: String) { channelConnections(channel: $channel) { id name } }`, variables, B.key);
-      expect(data.channelConnections).toEqual([{ id: B.connection.id, name: "乙方 ERP" }]);
+      const data = await gqlOk(`query($channel: String) { channelConnections(channel: $channel) { nodes { id name } } }`, variables, B.key);
+      expect(data.channelConnections.nodes).toEqual([{ id: B.connection.id, name: "乙方 ERP" }]);
     }
   });
 

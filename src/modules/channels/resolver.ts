@@ -1,11 +1,14 @@
-import { Arg, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
 import { GraphQLJSONObject } from "graphql-scalars";
 import type { RequestCtx } from "../../core/context";
 import { localId } from "../../core/global-id";
+import { ConnectionArgs, ConnectionType } from "../../core/pagination";
 import { toPayload } from "../../core/payload";
 import { fail, ok, userError, UserErrorCode } from "../../core/user-error";
 import { registerNodeType } from "../nodes/node";
 import { ChannelConnection } from "./entity";
+
+const ChannelConnectionConnection = ConnectionType(ChannelConnection, "ChannelConnection");
 import {
   CreateChannelConnectionInput,
   CreateChannelConnectionPayload,
@@ -33,9 +36,13 @@ export class ChannelConnectionResolver {
   }
 
   @Authorized("admin")
-  @Query(() => [ChannelConnection])
-  channelConnections(@Arg("channel", () => String, { nullable: true }) channel: string | null, @Ctx() ctx: RequestCtx) {
-    return ctx.app.channels.list(ctx, channel);
+  @Query(() => ChannelConnectionConnection, { description: "Your tenant's connections, oldest first." })
+  channelConnections(
+    @Args(() => ConnectionArgs) page: ConnectionArgs,
+    @Arg("channel", () => String, { nullable: true }) channel: string | null,
+    @Ctx() ctx: RequestCtx,
+  ) {
+    return ctx.app.channels.list(ctx, channel, page, ChannelConnectionConnection);
   }
 
   @Authorized("admin")

@@ -1,7 +1,8 @@
 import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
 import { Field, ID, ObjectType } from "type-graphql";
 import type { App } from "../../app";
-import { tenantOf, type TxCtx } from "../../core/context";
+import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
+import { paginate, SortDirection, type Connection, type ConnectionArgs, type ConnectionClass } from "../../core/pagination";
 import { toGlobalId } from "../../core/global-id";
 import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user-error";
 import { Node } from "../nodes/node";
@@ -83,6 +84,14 @@ export class MergeService {
   readonly hooks: MergeHook[] = [];
 
   constructor(private readonly app: App) {}
+
+  /** Merges into `targetId` (a local id; null lists nothing), newest first, one page. */
+  list(ctx: Ctx, targetId: string | null, args: ConnectionArgs, Page: ConnectionClass<CustomerMerge>): Promise<Connection<CustomerMerge>> {
+    const qb = this.app.db.dataSource.manager.createQueryBuilder(CustomerMerge, "m").where("m.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
+    if (targetId) qb.andWhere("m.targetId = :targetId", { targetId });
+    else qb.andWhere("false");
+    return paginate(qb, { args, sortColumn: "m.merged_at", idColumn: "m.id", direction: SortDirection.DESC, sortValue: (m) => m.mergedAt.toISOString(), id: (m) => m.id }, Page);
+  }
 
   /** Identity types over their per-customer limit if customers holding `identities` were one, e.g. two unionids. */
   limitViolations(identities: { type: string; value: string }[], limits: Record<string, number>): string[] {

@@ -1,4 +1,5 @@
-import { Arg, Authorized, Ctx, Extensions, ID, Int, Mutation, Query, Resolver } from "type-graphql";
+import { Arg, Args, Authorized, Ctx, Extensions, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
+import { ConnectionArgs, ConnectionType } from "../../core/pagination";
 import { VALIDATES_OWN_INPUT } from "../../graphql/input-guard";
 import { tenantOf, type RequestCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
@@ -27,6 +28,22 @@ import {
 export const MAX_EVENTS_PER_CALL = 1000;
 
 registerNodeType("CustomerMerge", "customers:read", (ctx, id) => ctx.app.db.dataSource.manager.findOne(CustomerMerge, { where: { id, tenantId: tenantOf(ctx) } }));
+
+const CustomerMergeConnection = ConnectionType(CustomerMerge, "CustomerMerge");
+
+/** The customers of a merge as objects to follow (ids stay as `targetCustomerId` / `sourceCustomerId`). */
+@Resolver(() => CustomerMerge)
+export class CustomerMergeResolver {
+  @FieldResolver(() => Customer, { nullable: true, description: "The customer that remained; null once it was itself merged away or erased." })
+  target(@Root() m: CustomerMerge, @Ctx() ctx: RequestCtx): Promise<Customer | null> {
+    return ctx.loaders.customers.byId.load(m.targetId);
+  }
+
+  @FieldResolver(() => Customer, { nullable: true, description: "The customer merged away: null while the merge stands, the restored customer after unmergeCustomer." })
+  source(@Root() m: CustomerMerge, @Ctx() ctx: RequestCtx): Promise<Customer | null> {
+    return ctx.loaders.customers.byId.load(m.sourceId);
+  }
+}
 
 @Resolver()
 export class IngestionResolver {
@@ -99,11 +116,10 @@ export class IngestionResolver {
   }
 
   @Authorized("customers:read")
-  @Query(() => [CustomerMerge], { description: "Merges into this customer, newest first (undone ones included)." })
-  customerMerges(@Arg("customerId", () => ID) customerId: string, @Ctx() ctx: RequestCtx): Promise<CustomerMerge[]> | [] {
-    const id = localId(customerId, "Customer");
-    if (!id) return [];
-    return ctx.app.db.dataSource.manager.find(CustomerMerge, { where: { tenantId: tenantOf(ctx), targetId: id }, order: { mergedAt: "DESC" } });
+  @Query(() => CustomerMergeConnection, { description: "Merges into this customer, newest first (undone ones included)." })
+  customerMerges(@Arg("customerId", () => ID) customerId: string, @Args(() => ConnectionArgs) page: ConnectionArgs, @Ctx() ctx: RequestCtx) {
+    // An id that names no customer lists nothing, as a customer without merges does.
+    return ctx.app.customers.merges.list(ctx, localId(customerId, "Customer"), page, CustomerMergeConnection);
   }
 
   @Authorized("customers:read")
