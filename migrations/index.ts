@@ -8,6 +8,7 @@ import { OrderFieldStamps1764370000000 } from "./1764370000000-order-field-stamp
 import { IngestedEventsKeptIndex1764380000000 } from "./1764380000000-ingested-events-kept-index";
 import { ExportRetention1764400000000 } from "./1764400000000-export-retention";
 import { ConflictResolution1764410000000 } from "./1764410000000-conflict-resolution";
+import { ConflictList1764420000000 } from "./1764420000000-conflict-list";
 
 /**
  * Every migration, in order. `npm run migration:generate -- migrations/<name>` writes a new file;
@@ -24,4 +25,5 @@ export const migrations = [
   IngestedEventsKeptIndex1764380000000,
   ExportRetention1764400000000,
   ConflictResolution1764410000000,
+  ConflictList1764420000000,
 ];

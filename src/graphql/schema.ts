@@ -11,7 +11,7 @@ import { NodeResolver } from "../modules/nodes/resolver";
 import { TenancyResolver } from "../modules/tenancy/resolver";
 import { TenantSettingsResolver } from "../modules/tenancy/settings-graphql";
 import { ChannelConnectionResolver } from "../modules/channels/resolver";
-import { CustomerMergeResolver, IngestionResolver } from "../modules/ingestion/resolver";
+import { CustomerMergeResolver, IdentityConflictResolver, IngestionResolver } from "../modules/ingestion/resolver";
 import { IdentitySettingsResolver } from "../modules/ingestion/settings-graphql";
 import { CustomerOrdersResolver, OrderResolver } from "../modules/orders/resolver";
 import { ImportJobResolver } from "../modules/imports/resolver";
@@ -25,6 +25,7 @@ export const resolvers = [
   ChannelConnectionResolver,
   IngestionResolver,
   CustomerMergeResolver,
+  IdentityConflictResolver,
   IdentitySettingsResolver,
   OrderResolver,
   CustomerOrdersResolver,

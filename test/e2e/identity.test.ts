@@ -27,7 +27,7 @@ const MERGE = `mutation($input: MergeCustomersInput!) { mergeCustomers(input: $i
 const UNMERGE = `mutation($mergeId: ID!) { unmergeCustomer(input: {mergeId: $mergeId}) { target { ${CUSTOMER} } source { ${CUSTOMER} } userErrors { field code message } } }`;
 const MERGES = `query($id: ID!) { customerMerges(customerId: $id) { nodes { ${MERGE_FIELDS} } } }`;
 const INGEST = `mutation($input: IngestEventsInput!) { ingestEvents(input: $input) { results { externalId status reason } userErrors { field code message } } }`;
-const CONFLICTS = `{ identityConflicts { id channel externalId identities customerIds reason createdAt } }`;
+const CONFLICTS = `{ identityConflicts { nodes { id channel externalId identities customerIds reason createdAt } } }`;
 const SETTINGS_FIELDS = `precedence limits { type max } blocked { type value }`;
 const SETTINGS = `{ identitySettings { ${SETTINGS_FIELDS} } }`;
 const UPDATE_SETTINGS = `mutation($input: UpdateIdentitySettingsInput!) { updateIdentitySettings(input: $input) { settings { ${SETTINGS_FIELDS} } userErrors { field code message } } }`;
@@ -87,7 +87,7 @@ async function settings(): Promise<any> {
 async function conflicts(): Promise<any[]> {
   const r = await t.gql(CONFLICTS);
   expect(r.errors).toBeUndefined();
-  return r.data.identityConflicts;
+  return r.data.identityConflicts.nodes;
 }
 
 function paidOrder(externalId: string, orderId: string, phone: string, total: number, minute: number) {
@@ -478,6 +478,21 @@ describe("identityConflicts", () => {
     for (const id of ["00000000-0000-0000-0000-000000000000", "not-an-id"]) {
       expect((await t.gql(RESOLVE, { input: { id } })).data.resolveIdentityConflict.userErrors).toMatchObject([{ field: ["id"], code: "NOT_FOUND" }]);
     }
+
+    // Resolved, it is listed under RESOLVED and ALL; node(id) and the filters find it; its customers are objects.
+    const list = `query($filter: IdentityConflictFilter) { identityConflicts(filter: $filter, first: 250) { totalCount nodes { id customers { id } customerIds } } }`;
+    const ids = async (filter: Record<string, unknown>) => (await t.gql(list, { filter })).data.identityConflicts.nodes.map((c: { id: string }) => c.id);
+    expect(await ids({ status: "RESOLVED" })).toContain(open.id);
+    expect(await ids({ status: "ALL" })).toContain(open.id);
+    expect(await ids({ status: "OPEN" })).not.toContain(open.id);
+    expect(await ids({ status: "ALL", channel: "http-json" })).toContain(open.id);
+    expect(await ids({ status: "ALL", channel: "youzan" })).not.toContain(open.id);
+    const [one] = (await t.gql(list, { filter: { status: "RESOLVED" } })).data.identityConflicts.nodes.filter((c: { id: string }) => c.id === open.id);
+    expect(one.customers.map((c: { id: string }) => c.id).sort()).toEqual([...one.customerIds].sort());
+    expect(await ids({ status: "ALL", customerId: one.customerIds[0] })).toContain(open.id);
+    expect(await ids({ status: "ALL", customerId: "not-a-customer" })).toEqual([]);
+    const node = await t.gql(`query($id: ID!) { node(id: $id) { __typename ... on IdentityConflict { externalId resolutionNote } } }`, { id: open.id });
+    expect(node.data.node).toEqual({ __typename: "IdentityConflict", externalId: "two-unionids-1", resolutionNote: "两个微信号属于同一家庭，不合并" });
   });
 });
 

@@ -31,7 +31,7 @@ const INGEST = `mutation($input: IngestEventsInput!) { ingestEvents(input: $inpu
 const MERGE = `mutation($input: MergeCustomersInput!) { mergeCustomers(input: $input) { customer { id } merge { id } userErrors { field code } } }`;
 const UNMERGE = `mutation($mergeId: ID!) { unmergeCustomer(input: {mergeId: $mergeId}) { target { id } source { id } userErrors { field code } } }`;
 const MERGES = `query($id: ID!) { customerMerges(customerId: $id) { nodes { ${MERGE_FIELDS} } } }`;
-const CONFLICTS = `{ identityConflicts { id channel externalId identities customerIds reason } }`;
+const CONFLICTS = `{ identityConflicts { nodes { id channel externalId identities customerIds reason } } }`;
 const SETTINGS = `{ identitySettings { precedence limits { type max } blocked { type value } } }`;
 const UPDATE_SETTINGS = `mutation($input: UpdateIdentitySettingsInput!) { updateIdentitySettings(input: $input) { userErrors { field code } } }`;
 const ORDERS = `{ orders(first: 250) { totalCount nodes { id externalId customer { id } } } }`;
@@ -93,7 +93,7 @@ async function stateOf(key: string): Promise<any> {
     `{ customers(first: 250) { totalCount nodes { ${CUSTOMER} } }
        channelConnections { nodes { ${CONNECTION} } }
        orders(first: 250) { totalCount nodes { id externalId status total customer { id } } }
-       identityConflicts { id channel externalId identities customerIds reason }
+       identityConflicts { nodes { id channel externalId identities customerIds reason } }
        identitySettings { precedence limits { type max } blocked { type value } } }`,
     {},
     key,
@@ -163,12 +163,12 @@ describe("setup sanity", () => {
     const a = await stateOf(A.key);
     expect(a.channelConnections.nodes.map((c: any) => c.id)).toEqual([A.connection.id]);
     expect(a.orders.nodes.map((o: any) => o.externalId)).toEqual(["A-ORDER-1"]);
-    expect(a.identityConflicts.map((c: any) => c.externalId)).toEqual(["A-conflict-1"]);
+    expect(a.identityConflicts.nodes.map((c: any) => c.externalId)).toEqual(["A-conflict-1"]);
     expect(a.merges[a3.id]).toEqual([aMerge]);
     const b = await stateOf(B.key);
     expect(b.channelConnections.nodes.map((c: any) => c.id)).toEqual([B.connection.id]);
     expect(b.orders.nodes.map((o: any) => o.externalId)).toEqual(["B-ORDER-1"]);
-    expect(b.identityConflicts.map((c: any) => c.externalId)).toEqual(["B-conflict-1"]);
+    expect(b.identityConflicts.nodes.map((c: any) => c.externalId)).toEqual(["B-conflict-1"]);
   });
 });
 
@@ -265,18 +265,18 @@ describe("merges", () => {
 
 describe("identity conflicts and settings", () => {
   it("identityConflicts shows B only B's conflicts", async () => {
-    const b = (await gqlOk(CONFLICTS, {}, B.key)).identityConflicts;
+    const b = (await gqlOk(CONFLICTS, {}, B.key)).identityConflicts.nodes;
     expect(b.map((c: any) => [c.externalId, c.identities, c.customerIds])).toEqual([["B-conflict-1", ["wechat_unionid:oUnion-B-2"], [bCustomer.id]]]);
-    const a = (await gqlOk(CONFLICTS, {}, A.key)).identityConflicts;
+    const a = (await gqlOk(CONFLICTS, {}, A.key)).identityConflicts.nodes;
     expect(a.map((c: any) => [c.externalId, c.identities, c.customerIds])).toEqual([["A-conflict-1", ["wechat_unionid:oUnion-A-2"], [a1.id]]]);
     expect(JSON.stringify(b)).not.toContain(a1.id);
   });
 
   it("resolveIdentityConflict of A's conflict is NOT_FOUND for B, and A's conflict stays open", async () => {
-    const [aConflict] = (await gqlOk(CONFLICTS, {}, A.key)).identityConflicts;
+    const [aConflict] = (await gqlOk(CONFLICTS, {}, A.key)).identityConflicts.nodes;
     const r = await gqlOk(`mutation($id: ID!) { resolveIdentityConflict(input: {id: $id}) { conflict { id } userErrors { field code } } }`, { id: aConflict.id }, B.key);
     expect(r.resolveIdentityConflict).toEqual({ conflict: null, userErrors: [{ field: ["id"], code: "NOT_FOUND" }] });
-    expect((await gqlOk(CONFLICTS, {}, A.key)).identityConflicts.map((c: any) => c.id)).toContain(aConflict.id);
+    expect((await gqlOk(CONFLICTS, {}, A.key)).identityConflicts.nodes.map((c: any) => c.id)).toContain(aConflict.id);
   });
 
   it("identitySettings is per tenant: B's update changes B's settings only, and A's events still match the phone B blocked", async () => {

@@ -4,6 +4,9 @@ import { UserError } from "../../core/user-error";
 import { Customer, IdentityType } from "../customers/entity";
 import { CustomerMerge } from "../customers/merge";
 import { CustomerProfileInput } from "../customers/inputs";
+import { IdentityConflict } from "./conflict-entity";
+
+export { IdentityConflict };
 import type { IdentityTypeName } from "../../plugins/identity";
 
 /** GraphQL names in ALL_CAPS; the values are the lowercase words the webhooks answer with. */
@@ -91,15 +94,3 @@ export class ResolveIdentityConflictPayload {
   @Field(() => [UserError]) userErrors: UserError[];
 }
 
-@ObjectType({ description: "An event whose identifiers could not be applied as given (e.g. a second unionid); for review." })
-export class IdentityConflict {
-  @Field(() => ID) id: string;
-  @Field(() => String) channel: string;
-  @Field(() => String) externalId: string;
-  @Field(() => [String], { description: "type:value of the identities involved." }) identities: string[];
-  @Field(() => [ID], { description: "The customers involved." }) customerIds: string[];
-  @Field(() => String) reason: string;
-  @Field(() => Date) createdAt: Date;
-  @Field(() => Date, { nullable: true, description: "When it was closed with resolveIdentityConflict." }) resolvedAt: Date | null;
-  @Field(() => String, { nullable: true }) resolutionNote: string | null;
-}

@@ -10,6 +10,7 @@ import { toPayload } from "../../core/payload";
 import { Customer } from "../customers/entity";
 import { CustomerMerge } from "../customers/merge";
 import { registerNodeType } from "../nodes/node";
+import { IdentityConflictFilter } from "./conflict-entity";
 import {
   IdentityConflict,
   IngestEventsInput,
@@ -30,6 +31,18 @@ export const MAX_EVENTS_PER_CALL = 1000;
 registerNodeType("CustomerMerge", "customers:read", (ctx, id) => ctx.app.db.dataSource.manager.findOne(CustomerMerge, { where: { id, tenantId: tenantOf(ctx) } }));
 
 const CustomerMergeConnection = ConnectionType(CustomerMerge, "CustomerMerge");
+const IdentityConflictConnection = ConnectionType(IdentityConflict, "IdentityConflict");
+
+registerNodeType("IdentityConflict", "customers:read", (ctx, id) => ctx.app.ingestion.conflicts.byId(ctx, id));
+
+@Resolver(() => IdentityConflict)
+export class IdentityConflictResolver {
+  @FieldResolver(() => [Customer], { description: "The customers involved that still exist (merged-away or erased ones are left out)." })
+  async customers(@Root() c: IdentityConflict, @Ctx() ctx: RequestCtx): Promise<Customer[]> {
+    const found = await ctx.loaders.customers.byId.loadMany(c.customerLocalIds);
+    return found.filter((x): x is Customer => x instanceof Customer);
+  }
+}
 
 /** The customers of a merge as objects to follow (ids stay as `targetCustomerId` / `sourceCustomerId`). */
 @Resolver(() => CustomerMerge)
@@ -123,10 +136,13 @@ export class IngestionResolver {
   }
 
   @Authorized("customers:read")
-  @Query(() => [IdentityConflict], { description: "Unresolved identity conflicts, newest first." })
-  async identityConflicts(@Arg("first", () => Int, { defaultValue: 50 }) first: number, @Ctx() ctx: RequestCtx): Promise<IdentityConflict[]> {
-    if (first < 0 || first > 250) throw badUserInput('"first" must be between 0 and 250', "first");
-    return ctx.app.ingestion.conflicts.open(ctx, first);
+  @Query(() => IdentityConflictConnection, { description: "Identity conflicts, newest first: the open ones unless `filter.status` says otherwise." })
+  identityConflicts(
+    @Arg("filter", () => IdentityConflictFilter, { nullable: true }) filter: IdentityConflictFilter | null,
+    @Args(() => ConnectionArgs) page: ConnectionArgs,
+    @Ctx() ctx: RequestCtx,
+  ) {
+    return ctx.app.ingestion.conflicts.list(ctx, filter, page, IdentityConflictConnection);
   }
 
   @Authorized("customers:write")
