@@ -32,8 +32,12 @@ async function upload(body: string | Buffer, opts: { type?: string | null; key?:
   return { status: res.status, json: (await res.json()) as any };
 }
 
-const JOB = `query($id: ID!) { importJob(id: $id) { id kind status format processed accepted rejected error createdAt finishedAt downloadUrl errors(first: 250) { row message } } }`;
-const job = async (id: string, key = t.adminKey) => (await t.gql(JOB, { id }, key)).data.importJob;
+const JOB = `query($id: ID!) { importJob(id: $id) { id kind status format processed accepted rejected error createdAt finishedAt downloadUrl errors(first: 250) { nodes { row message } } } }`;
+/** The job, its errors connection read as the list of its nodes. */
+const job = async (id: string, key = t.adminKey) => {
+  const j = (await t.gql(JOB, { id }, key)).data.importJob;
+  return j && { ...j, errors: j.errors.nodes };
+};
 const PROFILE = `displayName phone email gender birthday region { country province city } tags attributes identities { type value sourceChannel }`;
 const byIdentity = async (type: string, value: string, key = t.adminKey) =>
   (await t.gql(`query($type: IdentityType!, $value: String!) { customerByIdentity(type: $type, value: $value) { ${PROFILE} } }`, { type: type.toUpperCase(), value }, key)).data.customerByIdentity;
@@ -110,9 +114,16 @@ describe("POST /import/customers", () => {
     expect(await customerCount()).toBe(before + 2);
     expect((await byIdentity("email", "geng@example.cn")).displayName).toBe("庚");
 
-    const paged = await t.gql(`query($id: ID!) { importJob(id: $id) { errors(first: 2, afterRow: 4) { row } } }`, { id: r.json.jobId });
-    expect(paged.data.importJob.errors).toEqual([{ row: 5 }, { row: 6 }]);
-    const tooMany = await t.gql(`query($id: ID!) { importJob(id: $id) { errors(first: 251) { row } } }`, { id: r.json.jobId });
+    const paged = await t.gql(`query($id: ID!) { importJob(id: $id) { errors(first: 2, afterRow: 4) { nodes { row } pageInfo { hasNextPage endCursor } } } }`, { id: r.json.jobId });
+    expect(paged.data.importJob.errors.nodes).toEqual([{ row: 5 }, { row: 6 }]);
+    expect(paged.data.importJob.errors.pageInfo.hasNextPage).toBe(true);
+    // Cursors page on from there; totalCount counts every refused row.
+    const next = await t.gql(`query($id: ID!, $after: String) { importJob(id: $id) { errors(first: 2, after: $after) { totalCount nodes { row } pageInfo { hasNextPage } } } }`, {
+      id: r.json.jobId,
+      after: paged.data.importJob.errors.pageInfo.endCursor,
+    });
+    expect(next.data.importJob.errors).toEqual({ totalCount: 5, nodes: [{ row: 7 }], pageInfo: { hasNextPage: false } });
+    const tooMany = await t.gql(`query($id: ID!) { importJob(id: $id) { errors(first: 251) { nodes { row } } } }`, { id: r.json.jobId });
     expect(tooMany.errors?.[0].extensions?.code).toBe("BAD_USER_INPUT");
   });
 

@@ -1,12 +1,14 @@
-import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
 import type { RequestCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
 import { localId } from "../../core/global-id";
-import { MAX_PAGE_SIZE } from "../../core/pagination";
+import { ConnectionArgs, ConnectionType } from "../../core/pagination";
 import { toPayload } from "../../core/payload";
 import { registerNodeType } from "../nodes/node";
 import { ExportFormat, ImportJob, ImportRowError } from "./entity";
 import { ExportCustomersInput, ExportCustomersPayload } from "./inputs";
+
+export const ImportRowErrorConnection = ConnectionType(ImportRowError, "ImportRowError");
 
 registerNodeType("ImportJob", "customers:read", (ctx, id) => ctx.app.imports.job(ctx, id));
 
@@ -21,17 +23,15 @@ export class ImportJobResolver {
     return local ? ctx.app.imports.job(ctx, local) : null;
   }
 
-  // One statement per job; no query lists jobs, so this cannot fan out.
-  @FieldResolver(() => [ImportRowError], { description: "Refused rows in row order (imports; empty for exports)." })
+  // One statement per job (two with totalCount); no query lists jobs, so this cannot fan out.
+  @FieldResolver(() => ImportRowErrorConnection, { description: "Refused rows in row order (imports; empty for exports)." })
   errors(
     @Root() job: ImportJob,
-    @Arg("first", () => Int, { nullable: true, defaultValue: 50, description: `At most ${MAX_PAGE_SIZE}.` }) first: number | null,
-    @Arg("afterRow", () => Int, { nullable: true, description: "Only rows after this row number (to page through)." }) afterRow: number | null,
+    @Args(() => ConnectionArgs) page: ConnectionArgs,
+    @Arg("afterRow", () => Int, { nullable: true, description: "Only rows after this row number (a shortcut for jumping into a large file)." }) afterRow: number | null,
     @Ctx() ctx: RequestCtx,
-  ): Promise<ImportRowError[]> {
-    const size = first ?? 50;
-    if (size < 0 || size > MAX_PAGE_SIZE) throw badUserInput(`"first" must be between 0 and ${MAX_PAGE_SIZE}`, "first");
-    return ctx.app.imports.rowErrors(job, size, afterRow ?? 0);
+  ) {
+    return ctx.app.imports.rowErrors(job, page, afterRow, ImportRowErrorConnection);
   }
 
   @FieldResolver(() => String, { nullable: true, description: "A completed export's file until `expiresAt`: GET it with the same bearer key (scope customers:read)." })

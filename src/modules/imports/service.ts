@@ -2,9 +2,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
-import { MoreThan } from "typeorm";
 import type { App } from "../../app";
 import { tenantOf, type Ctx } from "../../core/context";
+import { paginate, SortDirection, type Connection, type ConnectionArgs, type ConnectionClass } from "../../core/pagination";
 import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user-error";
 import type { CustomerFilter } from "../customers/inputs";
 import { ExportFormat, ImportJob, ImportJobKind, ImportJobStatus, ImportRowError } from "./entity";
@@ -272,8 +272,12 @@ export class ImportsService {
   }
 
   /** An import's refused rows in row order, after `afterRow`. The job comes from a tenant-scoped read. */
-  rowErrors(job: ImportJob, first: number, afterRow = 0): Promise<ImportRowError[]> {
-    return this.ds.manager.find(ImportRowError, { where: { jobId: job.id, row: MoreThan(afterRow) }, order: { row: "ASC" }, take: first });
+  /** A job's refused rows in row order, one page (rows after `afterRow` only, when given). */
+  rowErrors(job: ImportJob, args: ConnectionArgs, afterRow: number | null, Page: ConnectionClass<ImportRowError>): Promise<Connection<ImportRowError>> {
+    const qb = this.ds.manager.createQueryBuilder(ImportRowError, "e").where("e.jobId = :jobId", { jobId: job.id });
+    if (afterRow != null) qb.andWhere("e.row > :afterRow", { afterRow });
+    // Rows are unique within a job: the job id only completes the (sort, id) pair the cursor needs.
+    return paginate(qb, { args, sortColumn: "e.row", idColumn: "e.job_id", direction: SortDirection.ASC, sortValue: (e) => String(e.row), id: (e) => e.jobId }, Page);
   }
 
   /**

@@ -3,6 +3,7 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import { ExportFormat, ImportJobStatus } from "../../../src/modules/imports/entity";
 import { appWithTenant } from "../../helpers/app";
+import { ImportRowErrorConnection } from "../../../src/modules/imports/resolver";
 
 jest.setTimeout(240_000);
 
@@ -84,7 +85,7 @@ it("streams a 100,000-row CSV in batches with bounded memory, recording every ba
     // A reader that buffered the rows would retain some 30 MB more (measured by making it do so).
     expect(growth).toBeLessThan(16 * 1024 * 1024);
 
-    const errors = await env.app.imports.rowErrors(outcome.job, 250);
+    const errors = (await env.app.imports.rowErrors(outcome.job, { first: 250 }, null, ImportRowErrorConnection)).nodes;
     expect(errors.map((e) => e.row)).toEqual(Array.from({ length: bad }, (_, i) => (i + 1) * BAD_EVERY));
     expect(new Set(errors.map((e) => e.message))).toEqual(new Set(["手机号: not a valid phone number"]));
     const [{ n }] = await env.app.db.dataSource.query(`SELECT count(*)::int AS n FROM customers WHERE tenant_id = $1`, [env.tenantId]);
