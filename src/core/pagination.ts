@@ -134,6 +134,21 @@ export async function paginate<T extends ObjectLiteral>(
   const dir = readAsc ? "ASC" : "DESC";
   qb.orderBy(opts.sortColumn, dir).addOrderBy(opts.idColumn, dir).limit(size + 1);
   const rows = size === 0 ? [] : await qb.getMany();
+  return pageOf(rows, opts, ConnectionClass, () => countQb.getCount());
+}
+
+/**
+ * The connection for rows read in page order with a limit of one more than the page size (the extra
+ * row only tells that there is a next page) — for pages read without `paginate`, e.g. the first page
+ * of many parents at once through a DataLoader. `count` runs only if `totalCount` is selected.
+ */
+export function pageOf<T>(
+  rows: T[],
+  opts: Pick<KeysetOptions<T>, "args" | "sortValue" | "id">,
+  ConnectionClass: ConnectionClass<T>,
+  count: () => Promise<number>,
+): Connection<T> {
+  const { size, backward } = pageSize(opts.args);
   const hasMore = rows.length > size;
   const page = rows.slice(0, size);
   if (backward) page.reverse();
@@ -147,6 +162,6 @@ export async function paginate<T extends ObjectLiteral>(
     startCursor: edges[0]?.cursor ?? null,
     endCursor: edges[edges.length - 1]?.cursor ?? null,
   });
-  conn.count = () => countQb.getCount();
+  conn.count = count;
   return conn;
 }

@@ -17,7 +17,7 @@ const CUSTOMER = `id displayName gender birthday locale phone email tags attribu
   createdAt firstSeenAt lastSeenAt
   identities { id type value sourceChannel firstSeenAt lastSeenAt }
   stats { ordersCount totalSpent averageOrderValue currency firstOrderAt lastOrderAt }
-  orders { id externalId }`;
+  orders { nodes { id externalId } }`;
 const READ = `query($id: ID!) { customer(id: $id) { ${CUSTOMER} } }`;
 const BY_IDENTITY = `query($type: IdentityType!, $value: String!) { customerByIdentity(type: $type, value: $value) { id } }`;
 const COUNT = `{ customers { totalCount } }`;
@@ -51,7 +51,7 @@ function comparable(c: any): any {
   return {
     ...c,
     identities: [...c.identities].sort((x: any, y: any) => `${x.type}:${x.value}`.localeCompare(`${y.type}:${y.value}`)),
-    orders: [...c.orders].sort((x: any, y: any) => x.id.localeCompare(y.id)),
+    orders: [...c.orders.nodes].sort((x: any, y: any) => x.id.localeCompare(y.id)),
   };
 }
 

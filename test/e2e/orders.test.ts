@@ -203,8 +203,8 @@ describe("order(id) and node(id)", () => {
 
 describe("Customer.orders and Customer.stats", () => {
   const Q = `query($id: ID!, $n: Int) { customer(id: $id) {
-    orders(first: $n) { externalId }
-    all: orders(first: 250) { externalId }
+    orders(first: $n) { totalCount nodes { externalId } }
+    all: orders(first: 250) { nodes { externalId } }
     stats { ordersCount totalSpent averageOrderValue firstOrderAt lastOrderAt currency }
   } }`;
 
@@ -212,8 +212,9 @@ describe("Customer.orders and Customer.stats", () => {
     const r = await t.gql(Q, { id: customers[0].id, n: 2 }, key);
     expect(r.errors).toBeUndefined();
     const mine = ids(seeded.filter((s) => s.customer === 0));
-    expect(r.data.customer.orders.map((o: any) => o.externalId)).toEqual(mine.slice(0, 2));
-    expect(r.data.customer.all.map((o: any) => o.externalId)).toEqual(mine);
+    expect(r.data.customer.orders.nodes.map((o: any) => o.externalId)).toEqual(mine.slice(0, 2));
+    expect(r.data.customer.orders.totalCount).toBe(mine.length);
+    expect(r.data.customer.all.nodes.map((o: any) => o.externalId)).toEqual(mine);
     // Counted: yz-1001 (10 000) and yz-1002 (10 000 − 4 000). Placed-only and fully refunded orders are not.
     expect(r.data.customer.stats).toEqual({
       ordersCount: 2,
@@ -228,8 +229,8 @@ describe("Customer.orders and Customer.stats", () => {
   it("gives zeros and no orders for a customer who bought nothing", async () => {
     const r = await t.gql(Q, { id: customers[2].id }, key);
     expect(r.data.customer).toEqual({
-      orders: [],
-      all: [],
+      orders: { totalCount: 0, nodes: [] },
+      all: { nodes: [] },
       stats: { ordersCount: 0, totalSpent: 0, averageOrderValue: 0, firstOrderAt: null, lastOrderAt: null, currency: "CNY" },
     });
   });
@@ -238,21 +239,44 @@ describe("Customer.orders and Customer.stats", () => {
     const r = await t.gql(Q, { id: customers[1].id }, key);
     const mine = ids(seeded.filter((s) => s.customer === 1));
     expect(mine.length).toBeGreaterThan(10);
-    expect(r.data.customer.orders.map((o: any) => o.externalId)).toEqual(mine.slice(0, 10));
-    expect(r.data.customer.all.map((o: any) => o.externalId)).toEqual(mine);
+    expect(r.data.customer.orders.nodes.map((o: any) => o.externalId)).toEqual(mine.slice(0, 10));
+    expect(r.data.customer.all.nodes.map((o: any) => o.externalId)).toEqual(mine);
     const tooMany = await t.gql(Q, { id: customers[0].id, n: 251 }, key);
     expect(tooMany.errors?.[0].extensions?.code).toBe("BAD_USER_INPUT");
   });
 
+  it("pages through a customer's orders with cursors, both ways, as the orders list does", async () => {
+    const mine = ids(seeded.filter((s) => s.customer === 1));
+    const page = `query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) { customer(id: $id) {
+      orders(first: $first, after: $after, last: $last, before: $before) { totalCount nodes { externalId } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }`;
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const r: any = await t.gql(page, { id: customers[1].id, first: 4, after }, key);
+      expect(r.errors).toBeUndefined();
+      const o = r.data.customer.orders;
+      expect(o.totalCount).toBe(mine.length);
+      seen.push(...o.nodes.map((n: { externalId: string }) => n.externalId));
+      if (!o.pageInfo.hasNextPage) break;
+      after = o.pageInfo.endCursor;
+    }
+    expect(seen).toEqual(mine);
+    const last = await t.gql(page, { id: customers[1].id, last: 3 }, key);
+    expect(last.data.customer.orders.nodes.map((n: { externalId: string }) => n.externalId)).toEqual(mine.slice(-3));
+    expect(last.data.customer.orders.pageInfo.hasPreviousPage).toBe(true);
+    const before = await t.gql(page, { id: customers[1].id, last: 2, before: last.data.customer.orders.pageInfo.startCursor }, key);
+    expect(before.data.customer.orders.nodes.map((n: { externalId: string }) => n.externalId)).toEqual(mine.slice(-5, -3));
+  });
+
   it("sends as many SQL statements for 50 customers with orders and stats as for 5", async () => {
-    const q = `query($n: Int) { customers(first: $n) { nodes { id orders { id status } stats { ordersCount } } } }`;
+    const q = `query($n: Int) { customers(first: $n) { nodes { id orders { totalCount nodes { id status } pageInfo { hasNextPage } } stats { ordersCount } } } }`;
     const small = await t.countStatements(() => t.gql(q, { n: 5 }, key));
     const large = await t.countStatements(() => t.gql(q, { n: 50 }, key));
     expect(large).toBe(small);
-    expect(small).toBeLessThanOrEqual(4); // auth, page, orders, stats
+    expect(small).toBeLessThanOrEqual(5); // auth, page, orders, order counts, stats
     const r = await t.gql(q, { n: 50 }, key);
     expect(r.data.customers.nodes).toHaveLength(50);
-    expect(r.data.customers.nodes.filter((c: any) => c.orders.length === 1 && c.stats.ordersCount === 1)).toHaveLength(50);
+    expect(r.data.customers.nodes.filter((c: any) => c.orders.nodes.length === 1 && c.stats.ordersCount === 1)).toHaveLength(50);
   });
 
   it("sends as many SQL statements for 50 orders with lines and customers as for 5", async () => {

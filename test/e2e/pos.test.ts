@@ -54,7 +54,7 @@ const order = async (externalId: string) => (await posOrders()).find((o) => o.ex
 
 async function member(type: string, value: string) {
   const r = await t.gql(
-    `query($type: IdentityType!, $value: String!) { customerByIdentity(type: $type, value: $value) { id phone identities { type value sourceChannel } stats { ordersCount totalSpent } orders { externalId status } } }`,
+    `query($type: IdentityType!, $value: String!) { customerByIdentity(type: $type, value: $value) { id phone identities { type value sourceChannel } stats { ordersCount totalSpent } orders { nodes { externalId status } } } }`,
     { type: type.toUpperCase(), value },
   );
   expect(r.errors).toBeUndefined();
@@ -73,7 +73,7 @@ describe("pos channel end to end", () => {
     ]);
 
     const c = await member("pos_member", CARD);
-    expect(c).toMatchObject({ phone: "+8613912345678", stats: { ordersCount: 1, totalSpent: 36600 }, orders: [{ externalId: SALE_ORDER, status: "PAID" }] });
+    expect(c).toMatchObject({ phone: "+8613912345678", stats: { ordersCount: 1, totalSpent: 36600 }, orders: { nodes: [{ externalId: SALE_ORDER, status: "PAID" }] } });
     expect(c.identities).toEqual(
       expect.arrayContaining([
         { type: "POS_MEMBER", value: CARD, sourceChannel: "pos" },

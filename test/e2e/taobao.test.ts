@@ -137,11 +137,11 @@ describe("taobao through TMC", () => {
       placedAt: "2026-11-10T16:00:05.000Z",
       paidAt: "2026-11-10T16:01:12.000Z",
     });
-    const c = await gql(`query($v: String!) { customerByIdentity(type: TAOBAO_BUYER, value: $v) { id identities { type value sourceChannel } orders { externalId } } }`, { v: BUYER });
+    const c = await gql(`query($v: String!) { customerByIdentity(type: TAOBAO_BUYER, value: $v) { id identities { type value sourceChannel } orders { nodes { externalId } } } }`, { v: BUYER });
     expect(c.data.customerByIdentity).toEqual({
       id: o!.customer.id,
       identities: [{ type: "TAOBAO_BUYER", value: BUYER, sourceChannel: "taobao" }],
-      orders: [{ externalId: TID }],
+      orders: { nodes: [{ externalId: TID }] },
     });
   });
 

@@ -23,7 +23,7 @@ const at = (m: number) => new Date(Date.parse("2026-09-01T00:00:00Z") + m * 60_0
 
 const CUSTOMER = `id displayName phone email tags attributes createdAt updatedAt firstSeenAt lastSeenAt
   identities { id type value sourceChannel firstSeenAt lastSeenAt }
-  stats { ordersCount totalSpent currency firstOrderAt lastOrderAt } orders { id externalId }`;
+  stats { ordersCount totalSpent currency firstOrderAt lastOrderAt } orders { nodes { id externalId } }`;
 const CONNECTION = `id channel name enabled config webhookUrl createdAt updatedAt`;
 const MERGE_FIELDS = `id reason channel externalId targetCustomerId sourceCustomerId changedFields mergedAt unmergedAt`;
 const NODE = `query($id: ID!) { node(id: $id) { __typename id } }`;
@@ -98,7 +98,7 @@ async function stateOf(key: string): Promise<any> {
     {},
     key,
   );
-  const customers = sortIds(data.customers.nodes).map((c: any) => ({ ...c, identities: sortIds(c.identities), orders: sortIds(c.orders) }));
+  const customers = sortIds(data.customers.nodes).map((c: any) => ({ ...c, identities: sortIds(c.identities), orders: sortIds(c.orders.nodes) }));
   const merges: Record<string, unknown> = {};
   for (const c of customers) merges[c.id] = await mergesOf(c.id, key);
   return { ...data, customers, merges };

@@ -68,7 +68,7 @@ const BUYER = `customerByIdentity(type: PHONE, value: "13857123456") {
   id displayName
   identities { type value }
   stats { ordersCount totalSpent currency }
-  orders { externalId status total refunded subtotal discount shipping storeId placedAt paidAt completedAt items { sku title quantity unitPrice discount } }
+  orders { nodes { externalId status total refunded subtotal discount shipping storeId placedAt paidAt completedAt items { sku title quantity unitPrice discount } } }
 }`;
 
 describe("youzan pushes", () => {
@@ -99,7 +99,7 @@ describe("youzan pushes", () => {
         { type: "WECHAT_UNIONID", value: "oKx5s1Wc7eH2jZr9TqB3mN6pV0aY" },
       ]),
     );
-    expect(c.orders).toEqual([
+    expect(c.orders.nodes).toEqual([
       {
         externalId: TID,
         status: "COMPLETED",
@@ -137,7 +137,7 @@ describe("youzan pushes", () => {
     expect(await post(sample("push-refund-success.json"))).toEqual({ status: 200, json: SUCCESS });
     c = (await t.gql(`{ ${BUYER} }`)).data.customerByIdentity;
     expect(c.stats).toMatchObject({ ordersCount: 1, totalSpent: 25790 - 12025 });
-    expect(c.orders[0]).toMatchObject({ status: "COMPLETED", total: 25790, refunded: 12025 });
+    expect(c.orders.nodes[0]).toMatchObject({ status: "COMPLETED", total: 25790, refunded: 12025 });
 
     const before = await snapshot();
     expect(await post(sample("push-refund-success.json"))).toEqual({ status: 200, json: SUCCESS });
@@ -195,8 +195,8 @@ describe("youzan pushes", () => {
   it("takes the Youzan Cloud form signed in Event-Sign", async () => {
     const body = sample("cloud-trade-paid.json");
     expect(await post(body, cloudHeaders(body))).toEqual({ status: 200, json: SUCCESS });
-    const r = await t.gql(`{ customerByIdentity(type: YOUZAN_BUYER, value: "yz_open_id:pW3nB8cXk2LqT5vY9dR4eJ7s") { stats { ordersCount totalSpent } orders { externalId status total } } }`);
-    expect(r.data.customerByIdentity).toEqual({ stats: { ordersCount: 1, totalSpent: 123456789 }, orders: [{ externalId: "E20261121083000567800021", status: "PAID", total: 123456789 }] });
+    const r = await t.gql(`{ customerByIdentity(type: YOUZAN_BUYER, value: "yz_open_id:pW3nB8cXk2LqT5vY9dR4eJ7s") { stats { ordersCount totalSpent } orders { nodes { externalId status total } } } }`);
+    expect(r.data.customerByIdentity).toEqual({ stats: { ordersCount: 1, totalSpent: 123456789 }, orders: { nodes: [{ externalId: "E20261121083000567800021", status: "PAID", total: 123456789 }] } });
   });
 });
 
@@ -296,7 +296,7 @@ describe("youzan reconciliation pull", () => {
     expect(pushed).toEqual(before.orders.nodes.find((o: { externalId: string }) => o.externalId === TID));
     const c = (await t.gql(`{ ${BUYER} }`)).data.customerByIdentity;
     expect(c.stats).toMatchObject({ ordersCount: 2, totalSpent: 25790 - 12025 + 25790 });
-    expect(c.orders.find((o: { externalId: string }) => o.externalId === PULL_ONLY_TID)).toMatchObject({ status: "PAID", total: 25790, storeId: KDT_ID });
+    expect(c.orders.nodes.find((o: { externalId: string }) => o.externalId === PULL_ONLY_TID)).toMatchObject({ status: "PAID", total: 25790, storeId: KDT_ID });
   });
 
   it("waits for the connection's interval, then resumes from its cursor with the cached token", async () => {

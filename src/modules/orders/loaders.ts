@@ -29,6 +29,8 @@ export function createOrderLoaders(ctx: Ctx) {
       { cacheKeyFn: (k) => `${k.first}:${k.customerId}` },
     ),
     stats: new DataLoader<string, CustomerStats>((customerIds) => service.statsOf(tenantOf(ctx), customerIds)),
+    /** How many orders each customer has (Customer.orders.totalCount). */
+    counts: new DataLoader<string, number>((customerIds) => service.countsOf(tenantOf(ctx), customerIds)),
     /** Units refunded per SKU of each order (empty map when none). */
     refundedQuantities: new DataLoader<string, Map<string, number>>(async (orderIds) => {
       const rows = await service.refundedQuantities(tenantOf(ctx), orderIds);

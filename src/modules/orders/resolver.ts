@@ -1,8 +1,7 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from "type-graphql";
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } from "type-graphql";
 import type { RequestCtx } from "../../core/context";
-import { badUserInput } from "../../core/errors";
 import { localId } from "../../core/global-id";
-import { ConnectionArgs, MAX_PAGE_SIZE } from "../../core/pagination";
+import { ConnectionArgs, pageSize } from "../../core/pagination";
 import { Customer } from "../customers/entity";
 import { registerNodeType } from "../nodes/node";
 import { CustomerStats, Order, OrderItem } from "./entity";
@@ -12,6 +11,8 @@ import { OrderConnection } from "./service";
 registerNodeType("Order", "orders:read", (ctx, id) => ctx.loaders.orders.byId.load(id));
 
 const READ = "orders:read";
+/** Customer.orders without `first` or `last`: a short page, as a customer card shows. */
+const CUSTOMER_ORDERS_PAGE = 10;
 
 @Resolver(() => Order)
 export class OrderResolver {
@@ -49,15 +50,15 @@ export class OrderResolver {
 @Resolver(() => Customer)
 export class CustomerOrdersResolver {
   @Authorized(READ)
-  @FieldResolver(() => [Order], { description: "The customer's newest orders first." })
-  orders(
-    @Root() customer: Customer,
-    @Arg("first", () => Int, { nullable: true, defaultValue: 10, description: `At most ${MAX_PAGE_SIZE}.` }) firstArg: number | null,
-    @Ctx() ctx: RequestCtx,
-  ): Promise<Order[]> {
-    const first = firstArg ?? 10;
-    if (first < 0 || first > MAX_PAGE_SIZE) throw badUserInput(`"first" must be between 0 and ${MAX_PAGE_SIZE}`, "first");
-    return ctx.loaders.orders.latestOfCustomer.load({ customerId: customer.id, first });
+  @FieldResolver(() => OrderConnection, { description: "The customer's orders, newest first (default page: 10)." })
+  async orders(@Root() customer: Customer, @Args(() => ConnectionArgs) page: ConnectionArgs, @Ctx() ctx: RequestCtx) {
+    const args = page.first == null && page.last == null ? { ...page, first: CUSTOMER_ORDERS_PAGE } : page;
+    const { size, backward } = pageSize(args);
+    const count = () => ctx.loaders.orders.counts.load(customer.id);
+    // The first page of every customer on a list comes from one statement; cursors and backward pages are per customer.
+    if (backward || args.after || args.before) return ctx.app.orders.customerOrders(ctx, customer.id, args);
+    const rows = size === 0 ? [] : await ctx.loaders.orders.latestOfCustomer.load({ customerId: customer.id, first: size + 1 });
+    return ctx.app.orders.firstPageOf(rows, args, count);
   }
 
   @Authorized(READ)

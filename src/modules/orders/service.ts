@@ -3,7 +3,7 @@ import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
 import { lockKeys } from "../../core/locks";
 import { localId } from "../../core/global-id";
-import { ConnectionType, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
+import { ConnectionType, pageOf, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
 import type { MergeHook } from "../customers/merge";
 import { CustomerStats, Order } from "./entity";
 import { foldOrderEvents, OPTIONAL_FIELDS, type FoldedOrder, type OrderEventItem } from "./fold-events";
@@ -158,6 +158,34 @@ export class OrdersService {
       .getMany();
   }
 
+  /** Keyset options of the orders lists: newest first by SORT_KEY, ties by id. */
+  private keyset(args: ConnectionArgs, direction = SortDirection.DESC) {
+    return { args, sortColumn: SORT_KEY, idColumn: "o.id", direction, sortValue: (o: Order) => (o.placedAt ?? o.createdAt).toISOString(), id: (o: Order) => o.id };
+  }
+
+  /** One page of one customer's orders, newest first, at any cursor (the first pages of many customers go through `latestOfCustomers`). */
+  customerOrders(ctx: Ctx, customerId: string, args: ConnectionArgs) {
+    const qb = this.app.db.dataSource.manager
+      .createQueryBuilder(Order, "o")
+      .where("o.tenantId = :tenantId AND o.customerId = :customerId", { tenantId: tenantOf(ctx), customerId });
+    return paginate(qb, this.keyset(args), OrderConnection);
+  }
+
+  /** How many orders each customer has, in key order. */
+  async countsOf(tenantId: string, customerIds: readonly string[]): Promise<number[]> {
+    const rows: { customer_id: string; n: number }[] = await this.app.db.dataSource.query(
+      `SELECT customer_id, count(*)::int AS n FROM orders WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) GROUP BY customer_id`,
+      [tenantId, customerIds],
+    );
+    const map = new Map(rows.map((r) => [r.customer_id, r.n]));
+    return customerIds.map((id) => map.get(id) ?? 0);
+  }
+
+  /** The connection for a customer's first page read through `latestOfCustomers` (one more row than the page). */
+  firstPageOf(rows: Order[], args: ConnectionArgs, count: () => Promise<number>) {
+    return pageOf(rows, this.keyset(args), OrderConnection, count);
+  }
+
   list(ctx: Ctx, filter: OrderFilter | null | undefined, args: ConnectionArgs) {
     const qb = this.app.db.dataSource.manager.createQueryBuilder(Order, "o").where("o.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
     if (filter?.customerId != null) {
@@ -169,18 +197,7 @@ export class OrdersService {
     if (filter?.channel != null) qb.andWhere("o.channel = :channel", { channel: filter.channel });
     if (filter?.placedAfter) qb.andWhere(`${SORT_KEY} >= :placedAfter`, { placedAfter: filter.placedAfter });
     if (filter?.placedBefore) qb.andWhere(`${SORT_KEY} < :placedBefore`, { placedBefore: filter.placedBefore });
-    return paginate(
-      qb,
-      {
-        args,
-        sortColumn: SORT_KEY,
-        idColumn: "o.id",
-        direction: SortDirection.DESC,
-        sortValue: (o) => (o.placedAt ?? o.createdAt).toISOString(),
-        id: (o) => o.id,
-      },
-      OrderConnection,
-    );
+    return paginate(qb, this.keyset(args), OrderConnection);
   }
 
   /** The newest `limit` orders of each customer, in one statement whatever the number of customers. */
