@@ -9,6 +9,7 @@ import { IngestedEventsKeptIndex1764380000000 } from "./1764380000000-ingested-e
 import { ExportRetention1764400000000 } from "./1764400000000-export-retention";
 import { ConflictResolution1764410000000 } from "./1764410000000-conflict-resolution";
 import { ConflictList1764420000000 } from "./1764420000000-conflict-list";
+import { OrdersByTotal1764430000000 } from "./1764430000000-orders-by-total";
 
 /**
  * Every migration, in order. `npm run migration:generate -- migrations/<name>` writes a new file;
@@ -26,4 +27,5 @@ export const migrations = [
   ExportRetention1764400000000,
   ConflictResolution1764410000000,
   ConflictList1764420000000,
+  OrdersByTotal1764430000000,
 ];

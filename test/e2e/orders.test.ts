@@ -112,6 +112,35 @@ async function globalIdOf(externalId: string): Promise<string> {
 }
 
 describe("orders connection", () => {
+  it("sorts by total or by placement in either direction when asked, paging each order once", async () => {
+    const Q = `query($orderBy: OrderOrder, $after: String) { orders(first: 7, after: $after, orderBy: $orderBy) {
+      nodes { id total placedAt createdAt } pageInfo { hasNextPage endCursor } } }`;
+    const all = async (orderBy: Record<string, unknown>) => {
+      const out: { id: string; total: number; placedAt: string | null; createdAt: string }[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const r: any = await t.gql(Q, { orderBy, after }, key);
+        if (r.errors) throw new Error(JSON.stringify(r.errors));
+        out.push(...r.data.orders.nodes);
+        if (!r.data.orders.pageInfo.hasNextPage) return out;
+        after = r.data.orders.pageInfo.endCursor;
+      }
+    };
+    const byTotal = await all({ field: "TOTAL", direction: "ASC" });
+    expect(byTotal).toHaveLength(seeded.length);
+    // The reference order, computed here: total, then the local id (the tie-breaker, a uuid), both ascending.
+    const uuid = (o: { id: string }) => localId(o.id, "Order")!;
+    const expected = [...byTotal].sort((a, b) => a.total - b.total || (uuid(a) < uuid(b) ? -1 : uuid(a) > uuid(b) ? 1 : 0));
+    expect(byTotal.map((o) => o.id)).toEqual(expected.map((o) => o.id));
+    const desc = await all({ field: "TOTAL", direction: "DESC" });
+    expect(desc.map((o) => o.id)).toEqual([...expected].reverse().map((o) => o.id));
+    const oldest = await all({ field: "PLACED_AT", direction: "ASC" });
+    const newest = await all({});
+    expect(oldest.map((o) => o.id)).toEqual([...newest].reverse().map((o) => o.id));
+    const placed = (o: { placedAt: string | null; createdAt: string }) => Date.parse(o.placedAt ?? o.createdAt);
+    for (let i = 1; i < oldest.length; i++) expect(placed(oldest[i])).toBeGreaterThanOrEqual(placed(oldest[i - 1]));
+  });
+
   it("pages forward through every order exactly once, newest first, and backward in the same order", async () => {
     const forward: string[] = [];
     let after: string | null = null;

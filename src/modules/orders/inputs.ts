@@ -1,5 +1,22 @@
-import { Field, ID, InputType } from "type-graphql";
+import { Field, ID, InputType, registerEnumType } from "type-graphql";
+import { SortDirection } from "../../core/pagination";
 import { OrderStatus } from "./entity";
+
+export enum OrderSortField {
+  /** When the order was placed (first seen, for orders never reported as placed): the default. */
+  PLACED_AT = "PLACED_AT",
+  TOTAL = "TOTAL",
+}
+registerEnumType(OrderSortField, {
+  name: "OrderSortField",
+  valuesConfig: { PLACED_AT: { description: "When placed, or first seen if never reported as placed (the default)." }, TOTAL: { description: "The order's total." } },
+});
+
+@InputType()
+export class OrderOrder {
+  @Field(() => OrderSortField, { defaultValue: OrderSortField.PLACED_AT }) field: OrderSortField;
+  @Field(() => SortDirection, { defaultValue: SortDirection.DESC }) direction: SortDirection;
+}
 
 @InputType({ description: "All given conditions must hold." })
 export class OrderFilter {

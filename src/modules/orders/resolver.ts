@@ -5,7 +5,7 @@ import { ConnectionArgs, pageSize } from "../../core/pagination";
 import { Customer } from "../customers/entity";
 import { registerNodeType } from "../nodes/node";
 import { CustomerStats, Order, OrderItem } from "./entity";
-import { OrderFilter } from "./inputs";
+import { OrderFilter, OrderOrder } from "./inputs";
 import { OrderConnection } from "./service";
 
 registerNodeType("Order", "orders:read", (ctx, id) => ctx.loaders.orders.byId.load(id));
@@ -24,13 +24,14 @@ export class OrderResolver {
   }
 
   @Authorized(READ)
-  @Query(() => OrderConnection, { description: "Newest first: by when each order was placed, or first seen if it never was." })
+  @Query(() => OrderConnection, { description: "Newest first by default: by when each order was placed, or first seen if it never was; or by total (orderBy)." })
   orders(
     @Args(() => ConnectionArgs) page: ConnectionArgs,
     @Arg("filter", () => OrderFilter, { nullable: true }) filter: OrderFilter | null,
+    @Arg("orderBy", () => OrderOrder, { nullable: true, description: "Default: newest placed first." }) orderBy: OrderOrder | null,
     @Ctx() ctx: RequestCtx,
   ) {
-    return ctx.app.orders.list(ctx, filter, page);
+    return ctx.app.orders.list(ctx, filter, orderBy, page);
   }
 
   @FieldResolver(() => [OrderItem])

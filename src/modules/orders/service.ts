@@ -7,7 +7,7 @@ import { ConnectionType, pageOf, paginate, SortDirection, type ConnectionArgs } 
 import type { MergeHook } from "../customers/merge";
 import { CustomerStats, Order } from "./entity";
 import { foldOrderEvents, OPTIONAL_FIELDS, type FoldedOrder, type OrderEventItem } from "./fold-events";
-import type { OrderFilter } from "./inputs";
+import { OrderSortField, type OrderFilter, type OrderOrder } from "./inputs";
 
 export type { OrderEventItem };
 
@@ -158,8 +158,12 @@ export class OrdersService {
       .getMany();
   }
 
-  /** Keyset options of the orders lists: newest first by SORT_KEY, ties by id. */
-  private keyset(args: ConnectionArgs, direction = SortDirection.DESC) {
+  /** Keyset options of the orders lists: by SORT_KEY (newest first unless told) or by total, ties by id. */
+  private keyset(args: ConnectionArgs, order?: OrderOrder | null) {
+    const direction = order?.direction ?? SortDirection.DESC;
+    if (order?.field === OrderSortField.TOTAL) {
+      return { args, sortColumn: "o.total", idColumn: "o.id", direction, sortValue: (o: Order) => String(o.total), id: (o: Order) => o.id };
+    }
     return { args, sortColumn: SORT_KEY, idColumn: "o.id", direction, sortValue: (o: Order) => (o.placedAt ?? o.createdAt).toISOString(), id: (o: Order) => o.id };
   }
 
@@ -186,7 +190,7 @@ export class OrdersService {
     return pageOf(rows, this.keyset(args), OrderConnection, count);
   }
 
-  list(ctx: Ctx, filter: OrderFilter | null | undefined, args: ConnectionArgs) {
+  list(ctx: Ctx, filter: OrderFilter | null | undefined, order: OrderOrder | null | undefined, args: ConnectionArgs) {
     const qb = this.app.db.dataSource.manager.createQueryBuilder(Order, "o").where("o.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
     if (filter?.customerId != null) {
       const customerId = localId(filter.customerId, "Customer");
@@ -197,7 +201,7 @@ export class OrdersService {
     if (filter?.channel != null) qb.andWhere("o.channel = :channel", { channel: filter.channel });
     if (filter?.placedAfter) qb.andWhere(`${SORT_KEY} >= :placedAfter`, { placedAfter: filter.placedAfter });
     if (filter?.placedBefore) qb.andWhere(`${SORT_KEY} < :placedBefore`, { placedBefore: filter.placedBefore });
-    return paginate(qb, this.keyset(args), OrderConnection);
+    return paginate(qb, this.keyset(args, order), OrderConnection);
   }
 
   /** The newest `limit` orders of each customer, in one statement whatever the number of customers. */
