@@ -107,6 +107,7 @@ type OrderPayload = z.infer<typeof orderPayload>;
 export const examplePlugin = definePlugin<ExampleConfig>({
   name: CHANNEL,
   version: "1.0.0",
+  compatibility: "^1.0.0",
   description: "Template channel for the imaginary Acme Shop: members and orders, shared-token auth.",
   configSchema,
   // The host never returns these config keys through the API (and should keep them out of logs).

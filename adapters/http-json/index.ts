@@ -34,6 +34,7 @@ export const signHttpJson = signCrmRequest;
 export const httpJsonPlugin = definePlugin<HttpJsonConfig>({
   name: "http-json",
   version: "1.0.0",
+  compatibility: "^1.0.0",
   description: "Generic channel: normalized events v1 as JSON, signed with HMAC-SHA256 (X-CRM-Signature).",
   configSchema,
   secretKeys: ["secret"],

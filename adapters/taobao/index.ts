@@ -46,6 +46,7 @@ export function createTaobaoPlugin(options: TaobaoPluginOptions = {}): PluginDef
   return definePlugin<TaobaoConfig>({
     name: "taobao",
     version: "1.0.0",
+  compatibility: "^1.0.0",
     description: "Taobao/Tmall trades and refunds through TMC (Taobao Message Channel) as order events.",
     configSchema,
     secretKeys: ["appSecret"],

@@ -14,6 +14,7 @@ import { errorResponse, handshake, verifyPush } from "./verify";
 export const wechatMiniProgramPlugin = definePlugin<WechatMiniProgramConfig>({
   name: CHANNEL,
   version: "1.0.0",
+  compatibility: "^1.0.0",
   description: "WeChat mini program: customer-service messages (plain and safe mode, XML or JSON), login and verified phone numbers.",
   configSchema,
   secretKeys: SECRET_KEYS,

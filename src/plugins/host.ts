@@ -1,4 +1,5 @@
 import express, { type Request, type Response, type Router } from "express";
+import semver from "semver";
 import { QueryFailedError } from "typeorm";
 import type { App } from "../app";
 import { tenantOf, type Ctx } from "../core/context";
@@ -9,6 +10,7 @@ import type { IdentityTypeName } from "./identity";
 import { PluginStateStore } from "./state-store";
 import {
   NormalizationError,
+  PLUGIN_CONTRACT_VERSION,
   VerificationError,
   type ChannelConnectionInfo,
   type ChannelRequest,
@@ -40,6 +42,13 @@ export class PluginHost {
   register(plugin: PluginDefinition<any>): void {
     if (!plugin?.name || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(plugin.name)) {
       throw new Error(`A plugin needs a lower-case name of letters, digits and dashes (got ${JSON.stringify(plugin?.name)})`);
+    }
+    if (plugin.compatibility === undefined) {
+      this.app.log.warn({ plugin: plugin.name }, `plugin declares no compatibility; written for contract ${PLUGIN_CONTRACT_VERSION}?`);
+    } else if (!semver.validRange(plugin.compatibility)) {
+      throw new Error(`Plugin "${plugin.name}": compatibility ${JSON.stringify(plugin.compatibility)} is not a semver range`);
+    } else if (!semver.satisfies(PLUGIN_CONTRACT_VERSION, plugin.compatibility)) {
+      throw new Error(`Plugin "${plugin.name}" needs plugin contract ${plugin.compatibility}; this server has ${PLUGIN_CONTRACT_VERSION}`);
     }
     if (this.plugins.has(plugin.name)) throw new Error(`Two plugins are named "${plugin.name}"`);
     this.plugins.set(plugin.name, plugin as PluginDefinition<unknown>);
@@ -96,6 +105,28 @@ export class PluginHost {
         findByIdentity: async (tenantId, type, value) => {
           const c = await app.customers.findByIdentity(systemCtx(app, tenantId, plugin.name), type, value);
           return c ? { id: c.id } : null;
+        },
+        get: async (tenantId, customerId) => {
+          if (!UUID_ANY_CASE.test(customerId)) return null;
+          const [c] = await app.customers.byIds(tenantId, [customerId]);
+          if (!c) return null;
+          const identities = await app.customers.identitiesOf(tenantId, [customerId]);
+          return structuredClone({
+            id: c.id,
+            displayName: c.displayName,
+            phone: c.phone,
+            email: c.email,
+            gender: c.gender,
+            birthday: c.birthday,
+            locale: c.locale,
+            region: { country: c.country, province: c.province, city: c.city },
+            tags: c.tags,
+            attributes: c.attributes,
+            identities: identities.map((i) => ({ type: i.type as IdentityTypeName, value: i.value, sourceChannel: i.sourceChannel })),
+            marketingConsent: c.marketingConsent.map((m) => ({ channel: m.channel, granted: m.granted, updatedAt: m.updatedAt.toISOString() })),
+            createdAt: c.createdAt.toISOString(),
+            updatedAt: c.updatedAt.toISOString(),
+          });
         },
         identities: async (tenantId, customerId) => {
           if (!UUID_ANY_CASE.test(customerId)) return null;

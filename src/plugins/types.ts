@@ -72,6 +72,12 @@ export interface PluginContext<C = unknown> {
   ingest(connectionId: string, events: NormalizedEventInput[]): Promise<IngestResult[]>;
   customers: {
     findByIdentity(tenantId: string, type: IdentityTypeName, value: string): Promise<{ id: string } | null>;
+    /**
+     * A read-only snapshot of a customer of `tenantId` (local id, as `findByIdentity` returns): profile,
+     * identities and marketing consent — what an outbound plugin (a CRM sync, an e-mail sender) needs.
+     * Null if there is no such customer. A copy: changing it changes nothing.
+     */
+    get(tenantId: string, customerId: string): Promise<CustomerSnapshot | null>;
     /** The identities of a customer of `tenantId` (local id, as `findByIdentity` returns), oldest first; null if there is no such customer. */
     identities(tenantId: string, customerId: string): Promise<{ type: IdentityTypeName; value: string }[] | null>;
   };
@@ -107,10 +113,39 @@ export interface JobDefinition<C = unknown> {
   run(ctx: PluginContext<C>): Promise<void>;
 }
 
+/** What `PluginContext.customers.get` returns. Times are ISO-8601 strings; money is not part of it. */
+export interface CustomerSnapshot {
+  /** Local id (use `customerGlobalId` for the API's id). */
+  id: string;
+  displayName: string | null;
+  phone: string | null;
+  email: string | null;
+  gender: "MALE" | "FEMALE" | "UNKNOWN";
+  birthday: string | null;
+  locale: string | null;
+  region: { country: string | null; province: string | null; city: string | null };
+  tags: string[];
+  attributes: Record<string, unknown>;
+  identities: { type: IdentityTypeName; value: string; sourceChannel: string | null }[];
+  /** Marketing consent per channel (SMS, EMAIL, WECHAT, …); a channel not listed was never asked. */
+  marketingConsent: { channel: string; granted: boolean; updatedAt: string }[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** The version of this contract (types, context, conformance kit). Plugins declare a semver range of it in `compatibility`. */
+export const PLUGIN_CONTRACT_VERSION = "1.1.0";
+
 export interface PluginDefinition<C = unknown> {
   /** Unique; also the channel name in `/channels/<name>/…` and `createChannelConnection(channel:)`. */
   name: string;
   version: string;
+  /**
+   * The semver range of the plugin contract ({@link PLUGIN_CONTRACT_VERSION}) the plugin was written
+   * for, e.g. `"^1.0.0"`. The host refuses to load a plugin whose range excludes the running contract,
+   * with the reason; a plugin without one loads with a warning.
+   */
+  compatibility?: string;
   description?: string;
   /** Validates a connection's config; bad config becomes `userErrors` with field ["config", key]. */
   configSchema?: ZodType<C>;

@@ -171,6 +171,41 @@ describe("plugin host", () => {
     expect(await context!.customers.identities(tenantId, "not-a-uuid")).toBeNull();
   });
 
+  it("gives a plugin a read-only snapshot of a customer: profile, identities, consent — within the tenant it names", async () => {
+    const c = await createCustomer(
+      t,
+      aCustomer({ displayName: "快照客户", phone: "139 2222 6666", email: "snap@example.cn", tags: ["VIP"], attributes: { 等级: "金" }, marketingConsent: [{ channel: "SMS", granted: true }] }),
+    );
+    const local = Buffer.from(c.id, "base64url").toString().split(":")[1];
+    const [{ id: tenantId }] = await t.server.app.db.dataSource.query(`SELECT tenant_id AS id FROM customers WHERE id = $1`, [local]);
+    const snap = await context!.customers.get(tenantId, local);
+    expect(snap).toEqual({
+      id: local,
+      displayName: "快照客户",
+      phone: "+8613922226666",
+      email: "snap@example.cn",
+      gender: "UNKNOWN",
+      birthday: null,
+      locale: null,
+      region: { country: null, province: null, city: null },
+      tags: ["VIP"],
+      attributes: { 等级: "金" },
+      identities: expect.arrayContaining([
+        { type: "phone", value: "+8613922226666", sourceChannel: null },
+        { type: "email", value: "snap@example.cn", sourceChannel: null },
+      ]),
+      marketingConsent: [{ channel: "SMS", granted: true, updatedAt: expect.any(String) }],
+      createdAt: c.createdAt,
+      updatedAt: c.updatedAt,
+    });
+    // A copy: changing it changes nothing.
+    snap!.tags.push("改");
+    expect((await context!.customers.get(tenantId, local))!.tags).toEqual(["VIP"]);
+    const [{ id: otherTenant }] = await t.server.app.db.dataSource.query(`SELECT id FROM tenants WHERE name = '别家二'`);
+    expect(await context!.customers.get(otherTenant, local)).toBeNull();
+    expect(await context!.customers.get(tenantId, "not-a-uuid")).toBeNull();
+  });
+
   it("keeps running a job that failed, and counts its failures for operators", async () => {
     const deadline = Date.now() + 5000;
     while (flakyRuns < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

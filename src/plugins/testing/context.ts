@@ -87,7 +87,11 @@ export function testPluginContext<C = unknown>(options: TestPluginContextOptions
       return store;
     },
     ingest: unavailable("ctx.ingest"),
-    customers: { findByIdentity: unavailable("ctx.customers.findByIdentity"), identities: unavailable("ctx.customers.identities") },
+    customers: {
+      findByIdentity: unavailable("ctx.customers.findByIdentity"),
+      get: unavailable("ctx.customers.get"),
+      identities: unavailable("ctx.customers.identities"),
+    },
     connections: unavailable("ctx.connections"),
   };
 }
