@@ -1,4 +1,5 @@
 import { parse } from "csv-parse/sync";
+import { eventQuantity, multiplyRounded, parseDecimal, QUANTITY_DECIMALS } from "./money";
 
 import {
   cardNumber,
@@ -39,7 +40,7 @@ export const CSV_COLUMNS = [
   "currency",
 ] as const;
 /** Accepted too: the original sale's store when it is another one, and receipt details. */
-const OPTIONAL_EXTRA = ["originalStoreId", "receiptNumber", "cashier"] as const;
+const OPTIONAL_EXTRA = ["originalStoreId", "receiptNumber", "cashier", "unit"] as const;
 const REQUIRED = ["storeId", "transactionId", "occurredAt", "type", "sku", "quantity", "unitPrice"] as const;
 
 type Column = (typeof CSV_COLUMNS)[number] | (typeof OPTIONAL_EXTRA)[number];
@@ -117,24 +118,29 @@ function addLine(tx: PosTransaction, row: Row, where: string, storeId: string): 
   if (tx.sales.length + tx.returns.length >= MAX_LINES) fail(where, `more than ${MAX_LINES} lines in one transaction`);
   const sku = row.sku ?? fail(`${where}: sku`, "a SKU is required");
   if (sku.length > 100) fail(`${where}: sku`, "longer than 100 characters");
-  const quantity = integer(row.quantity, `${where}: quantity`, "a whole number of units");
-  if (quantity === 0) fail(`${where}: quantity`, "must not be 0");
-  if (Math.abs(quantity) > 1_000_000) fail(`${where}: quantity`, "too large");
+  // Whole units, or a weighed quantity with up to three decimals ("0.42" kg); signed for returns if the till does so.
+  const parsed = row.quantity !== undefined && /^[+-]?\d{1,7}(\.\d+)?$/.test(row.quantity) ? parseDecimal(row.quantity) : undefined;
+  if (!parsed) fail(`${where}: quantity`, `must be a number of units (up to ${QUANTITY_DECIMALS} decimals for weighed goods), got ${JSON.stringify((row.quantity ?? "").slice(0, 20))}`);
+  const negative = parsed.units < 0n;
+  const magnitude = { units: negative ? -parsed.units : parsed.units, scale: parsed.scale };
+  if (magnitude.units === 0n) fail(`${where}: quantity`, "must not be 0");
+  if (magnitude.units > 1_000_000n * 10n ** BigInt(magnitude.scale)) fail(`${where}: quantity`, "too large");
+  const quantity = eventQuantity(magnitude) ?? fail(`${where}: quantity`, `more than ${QUANTITY_DECIMALS} decimal places cannot be kept exactly`);
   const unitPrice = amount(row.unitPrice, `${where}: unitPrice`);
   const discount = row.discount === undefined ? 0 : amount(row.discount, `${where}: discount`);
-  const gross = unitPrice * Math.abs(quantity);
+  const gross = multiplyRounded(unitPrice, magnitude) ?? fail(where, "amount too large");
   if (!Number.isSafeInteger(gross)) fail(where, "amount too large");
   if (discount > gross) fail(`${where}: discount`, "larger than the line's amount");
 
   const type = row.type?.toLowerCase();
   if (type === "sale") {
-    if (quantity < 0) fail(`${where}: quantity`, "negative quantities are not allowed in a sale (use type return)");
-    tx.sales.push({ sku, title: title(row.title), quantity, unitPrice, discount, gross });
+    if (negative) fail(`${where}: quantity`, "negative quantities are not allowed in a sale (use type return)");
+    tx.sales.push({ sku, title: title(row.title), quantity, ...(lineUnit(row.unit, `${where}: unit`) ?? {}), unitPrice, discount, gross });
   } else if (type === "return") {
     const originalId = row.originalTransactionId ?? fail(`${where}: originalTransactionId`, "a return must name the original transaction");
     tx.returns.push({
       sku,
-      quantity: Math.abs(quantity),
+      quantity,
       amount: gross - discount,
       original: {
         storeId: row.originalStoreId === undefined ? storeId : checkStoreId(row.originalStoreId, `${where}: originalStoreId`),
@@ -151,6 +157,14 @@ function integer(value: string | undefined, where: string, what: string): number
   const n = Number(value);
   if (!Number.isSafeInteger(n)) fail(where, "too large");
   return n;
+}
+
+/** The optional unit column (kg, g, l…), empty for pieces. */
+function lineUnit(value: string | undefined, where: string): { unit: string } | undefined {
+  const v = value?.trim();
+  if (!v) return undefined;
+  if (v.length > 20) fail(where, "longer than 20 characters");
+  return { unit: v };
 }
 
 /** Integer fen, as in the JSON format: "12900" is ¥129.00. A decimal point is refused rather than guessed at. */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { lineQuantity, multiplyRounded, QUANTITY_DECIMALS } from "./money";
 
 import {
   cardNumber,
@@ -31,12 +32,16 @@ const optionalText = (max: number) => z.string().trim().max(max).nullish();
 const line = z.object({
   sku: z.string().trim().min(1, "a SKU is required").max(100),
   title: z.string().max(2000).nullish(),
+  // Whole units, or a weighed quantity with up to three decimals (0.42 kg); signed either way in returns.
   quantity: z
     .number()
-    .int("must be a whole number of units")
     .min(-1_000_000)
     .max(1_000_000)
-    .refine((q) => q !== 0, "must not be 0"),
+    .refine((q) => q !== 0, "must not be 0")
+    .refine((q) => lineQuantity(q) !== undefined, `must have at most ${QUANTITY_DECIMALS} decimal places`),
+  /** What a weighed or measured quantity counts in (kg, g, l…); omit for pieces. */
+  unit: z.string().trim().min(1).max(20).nullish(),
+  /** Per unit (per kg for a weighed line). */
   unitPrice: amount,
   discount: amount.nullish(),
 });
@@ -96,18 +101,19 @@ function readOne(input: unknown, prefix: string): PosTransaction {
   const base = { label: at() || "transaction", storeId, transactionId, endedAt, currency, member, transactionDiscount: 0, statedTotal: t.total ?? undefined };
 
   const lines = t.lines.map((l, i) => {
-    const gross = l.unitPrice * Math.abs(l.quantity);
+    const { quantity, factor } = lineQuantity(l.quantity)!;
+    const gross = multiplyRounded(l.unitPrice, factor) ?? fail(at("lines", i), "amount too large");
     const discount = l.discount ?? 0;
     if (!Number.isSafeInteger(gross)) fail(at("lines", i), "amount too large");
     if (discount > gross) fail(at("lines", i, "discount"), "larger than the line's amount");
-    return { l, i, gross, discount };
+    return { l, i, gross, discount, quantity };
   });
 
   if (t.type === "sale") {
     for (const { l, i } of lines) if (l.quantity < 0) fail(at("lines", i, "quantity"), "negative quantities are not allowed in a sale (send a return)");
     return {
       ...base,
-      sales: lines.map(({ l, gross, discount }) => ({ sku: l.sku, title: title(l.title ?? undefined), quantity: l.quantity, unitPrice: l.unitPrice, discount, gross })),
+      sales: lines.map(({ l, gross, discount, quantity }) => ({ sku: l.sku, title: title(l.title ?? undefined), quantity, ...(l.unit ? { unit: l.unit } : {}), unitPrice: l.unitPrice, discount, gross })),
       returns: [],
     };
   }
@@ -120,6 +126,6 @@ function readOne(input: unknown, prefix: string): PosTransaction {
   return {
     ...base,
     sales: [],
-    returns: lines.map(({ l, gross, discount }) => ({ sku: l.sku, quantity: Math.abs(l.quantity), amount: gross - discount, original })),
+    returns: lines.map(({ l, gross, discount, quantity }) => ({ sku: l.sku, quantity, amount: gross - discount, original })),
   };
 }

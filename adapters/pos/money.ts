@@ -82,6 +82,46 @@ export function multiplyRounded(minor: number, factor: Decimal): number | undefi
   return r.ok ? r.value : undefined;
 }
 
+/** Most fractional digits a line quantity may have (normalized events carry at most three: grams of a kilogram). */
+export const QUANTITY_DECIMALS = 3;
+
+/**
+ * A non-negative quantity as a normalized event carries it: a whole number as a number (2), a
+ * weighed one as its exact decimal text ("0.42", trailing zeros dropped). Undefined when it has more
+ * than three fractional digits once trailing zeros are dropped ("0.4235" kg cannot be kept exactly).
+ */
+export function eventQuantity(d: Decimal): number | string | undefined {
+  let { units, scale } = d;
+  while (scale > 0 && units % 10n === 0n) {
+    units /= 10n;
+    scale--;
+  }
+  if (scale > QUANTITY_DECIMALS || units < 0n) return undefined;
+  if (scale === 0) return units <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(units) : undefined;
+  const text = units.toString().padStart(scale + 1, "0");
+  return `${text.slice(0, -scale)}.${text.slice(-scale)}`;
+}
+
+/**
+ * A JSON quantity's magnitude, as the event carries it and as a factor for amounts: 2 → 2, 0.42 → "0.42"
+ * (read from the number's shortest text, so 0.42 is exactly 42/100). Undefined beyond three decimals.
+ */
+export function lineQuantity(q: number): { quantity: number | string; factor: Decimal } | undefined {
+  const factor = Number.isFinite(q) ? parseDecimal(String(Math.abs(q))) : undefined;
+  const quantity = factor && eventQuantity(factor);
+  return quantity === undefined || !factor ? undefined : { quantity, factor };
+}
+
+/** minor ÷ a positive decimal, rounded half away from zero (a unit price from a line amount and a weight). */
+export function divideRounded(minor: number, by: Decimal): number | undefined {
+  if (by.units <= 0n) return undefined;
+  const numerator = BigInt(minor) * 10n ** BigInt(by.scale);
+  const quotient = numerator / by.units;
+  const rounded = (numerator % by.units) * 2n >= by.units ? quotient + 1n : quotient;
+  const r = safe(rounded, String(minor));
+  return r.ok ? r.value : undefined;
+}
+
 /** A decimal that is a whole number, as a number (quantities "2", "2.000"); undefined otherwise. */
 export function wholeNumber(d: Decimal): number | undefined {
   const divisor = 10n ** BigInt(d.scale);

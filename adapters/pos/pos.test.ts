@@ -231,7 +231,7 @@ describe("pos: POSLog XML", () => {
       discount: 590,
       total: 6048,
       items: [
-        { sku: "00000000042001", title: "红富士苹果", quantity: 1, unitPrice: 538 },
+        { sku: "00000000042001", title: "红富士苹果", quantity: "0.42", unitPrice: 1280 }, // 0.42 kg at ¥12.80/kg: ¥5.38 on the receipt
         { sku: "00006921168509", title: "农夫山泉 550ml", quantity: 1, unitPrice: 200 },
         { sku: "TGY-500", title: "铁观音礼盒", quantity: 1, unitPrice: 5900, discount: 590 },
       ],

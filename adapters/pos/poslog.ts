@@ -1,6 +1,6 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 
-import { decimalToMinor, multiplyRounded, parseDecimal, wholeNumber, type Decimal } from "./money";
+import { decimalToMinor, divideRounded, eventQuantity, multiplyRounded, parseDecimal, QUANTITY_DECIMALS, wholeNumber, type Decimal } from "./money";
 import {
   cardNumber,
   checkCurrency,
@@ -115,7 +115,7 @@ function readTransaction(t: XNode, label: string): PosTransaction | undefined {
       if (item.zero) continue; // nothing changed hands
       if (kind === "sale") {
         if (item.negative) fail(`${at} Sale`, "negative quantity in a sale (returns are Return line items)");
-        lines.push({ kind, key: item.key, sale: { sku: item.sku, title: item.title, quantity: item.quantity, unitPrice: item.unitPrice, discount: item.discount, gross: item.gross } });
+        lines.push({ kind, key: item.key, sale: { sku: item.sku, title: item.title, quantity: item.quantity, unit: item.unit, unitPrice: item.unitPrice, discount: item.discount, gross: item.gross } });
       } else {
         const original = originalOf(el, rt, storeId, `${at} Return`);
         // A blind return (no receipt) names no sale to refund: nothing for the CRM to record.
@@ -152,7 +152,9 @@ function readTransaction(t: XNode, label: string): PosTransaction | undefined {
 interface Item {
   sku: string;
   title?: string;
-  quantity: number;
+  quantity: number | string;
+  /** From the Quantity's UnitOfMeasureCode (UN/ECE Rec. 20): kg, g, l, ml, m, lb; undefined for pieces or no code. */
+  unit?: string;
   unitPrice: number;
   gross: number;
   discount: number;
@@ -162,6 +164,9 @@ interface Item {
   key: string;
 }
 
+/** UN/ECE Rec. 20 unit codes POS systems send, as normalized events name them; pieces (EA, PCE, C62…) have none. */
+const UNITS: Record<string, string | undefined> = { KGM: "kg", GRM: "g", LTR: "l", MLT: "ml", MTR: "m", LBR: "lb" };
+
 function readItem(el: XNode, kind: "sale" | "return", currency: string, at: string): Item {
   const sku = (text(kid(el, "ItemID")) || text(kid(kid(el, "POSIdentity"), "POSItemID"))) || fail(at, "no ItemID");
   if (sku.length > 100) fail(`${at} ItemID`, "longer than 100 characters");
@@ -169,6 +174,7 @@ function readItem(el: XNode, kind: "sale" | "return", currency: string, at: stri
   const description = text(descriptions.find((d) => attr(d, "TypeCode") === undefined) ?? descriptions[0]);
 
   const quantityText = text(kid(el, "Quantity")) || "1";
+  const unit = UNITS[(attr(kid(el, "Quantity"), "UnitOfMeasureCode") ?? "").toUpperCase()];
   const q = parseDecimal(quantityText) ?? fail(`${at} Quantity`, `${JSON.stringify(quantityText.slice(0, 20))} is not a number`);
   const magnitude: Decimal = { units: q.units < 0n ? -q.units : q.units, scale: q.scale };
   const key = JSON.stringify([sku, canonical(magnitude)]);
@@ -183,7 +189,7 @@ function readItem(el: XNode, kind: "sale" | "return", currency: string, at: stri
   if (kind === "sale" && !negative && extended !== undefined && extended < 0) fail(`${at} ExtendedAmount`, "negative amount in a sale");
 
   const whole = wholeNumber(magnitude);
-  let quantity: number;
+  let quantity: number | string;
   let unitPrice: number;
   let gross: number;
   if (whole !== undefined && whole <= 1_000_000) {
@@ -191,13 +197,13 @@ function readItem(el: XNode, kind: "sale" | "return", currency: string, at: stri
     gross = extended !== undefined ? Math.abs(extended) : (price ?? fail(at, "no unit price or ExtendedAmount")) * whole;
     unitPrice = price ?? (gross % whole === 0 ? gross / whole : fail(at, "no unit price, and ExtendedAmount does not divide by the quantity"));
   } else if (whole === undefined) {
-    // A weighed line (0.42 kg): the order model counts whole units, so it is one unit at the line's amount.
-    quantity = 1;
+    // A weighed line (0.42 kg): kept exactly, at its price per unit; the amount is what the register charged.
+    quantity = eventQuantity(magnitude) ?? fail(`${at} Quantity`, `more than ${QUANTITY_DECIMALS} decimal places cannot be kept exactly`);
     gross =
       extended !== undefined
         ? Math.abs(extended)
         : (multiplyRounded(price ?? fail(at, "no unit price or ExtendedAmount"), magnitude) ?? fail(`${at} Quantity`, "too large"));
-    unitPrice = gross;
+    unitPrice = price ?? divideRounded(gross, magnitude) ?? fail(`${at} Quantity`, "too large");
   } else {
     fail(`${at} Quantity`, "too large");
   }
@@ -229,7 +235,7 @@ function readItem(el: XNode, kind: "sale" | "return", currency: string, at: stri
     discount = Math.abs(stated ?? 0);
   }
   if (discount > gross) fail(at, "discounts exceed the line's amount");
-  return { sku, title: title(description), quantity, unitPrice, gross, discount, negative, zero: false, key };
+  return { sku, title: title(description), quantity, ...(unit ? { unit } : {}), unitPrice, gross, discount, negative, zero: false, key };
 }
 
 /** The sale a Return line gives money back for: its own TransactionLink, else the transaction's (unless that one is about something else, such as a resumed sale). */

@@ -21,8 +21,10 @@ export const DEFAULT_CURRENCY = "CNY";
 export interface SaleLine {
   sku: string;
   title?: string;
-  /** Positive whole units (a weighed line counts as 1). */
-  quantity: number;
+  /** Positive: whole units as a number, a weighed quantity as its exact decimal text ("0.42"). */
+  quantity: number | string;
+  /** kg, g, l… for a weighed or measured line; undefined for pieces. */
+  unit?: string;
   unitPrice: number;
   /** Line discount in minor units (0 when none). */
   discount: number;
@@ -32,7 +34,8 @@ export interface SaleLine {
 
 export interface ReturnLine {
   sku: string;
-  quantity: number;
+  /** As in SaleLine. */
+  quantity: number | string;
   /** What the customer got back for the line, in minor units. */
   amount: number;
   original: { storeId: string; transactionId: string };
@@ -197,6 +200,7 @@ export function transactionEvents(tx: PosTransaction, restrictions: Restrictions
         sku: l.sku,
         ...(l.title ? { title: l.title } : {}),
         quantity: l.quantity,
+        ...(l.unit ? { unit: l.unit } : {}),
         unitPrice: l.unitPrice,
         ...(l.discount ? { discount: l.discount } : {}),
       })),

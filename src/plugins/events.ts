@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { canonicalDecimal, toMilli } from "../core/decimal";
 import { describeUnstorable, findUnstorable, MAX_JSON_DEPTH, storableInstant } from "../core/storable";
 import { IDENTITY_TYPES, MAX_IDENTITY_VALUE } from "./identity";
 
@@ -16,6 +17,21 @@ export const NORMALIZED_EVENT_VERSION = 1;
 export const MAX_AMOUNT = 10 ** 13;
 /** Largest quantity of one line. */
 export const MAX_QUANTITY = 1_000_000;
+
+/**
+ * A quantity: a JSON number or a decimal string with at most three fractional digits (0.42 kg,
+ * "1.5"), at most {@link MAX_QUANTITY}; positive unless `allowZero`. Validated events carry it as
+ * the canonical decimal string ("0.42", "2"), never as a binary float.
+ */
+const quantity = (allowZero = false) =>
+  z
+    .union([z.number(), z.string()])
+    .refine((v) => canonicalDecimal(v) !== null, { message: "must be a decimal number with at most 3 fractional digits (a JSON number or a string such as \"0.42\")" })
+    .transform((v) => canonicalDecimal(v)!)
+    .refine((q) => toMilli(q) <= BigInt(MAX_QUANTITY) * 1000n, { message: `must be at most ${MAX_QUANTITY}` })
+    .refine((q) => allowZero || toMilli(q) > 0n, { message: "must be greater than 0" });
+/** What a line counts in: null or absent for pieces, else a unit such as kg, g, l, m. */
+const unit = z.string().trim().min(1).max(20).nullish();
 /** Birthdays accepted, here and in the GraphQL inputs: a real calendar date from 1900-01-01 to today (UTC). */
 export const MIN_BIRTHDAY = "1900-01-01";
 export function birthdayInRange(isoDate: string, today = new Date().toISOString().slice(0, 10)): boolean {
@@ -64,7 +80,9 @@ const orderItem = z.object({
   sku: z.string().trim().min(1).max(100),
   title: text(500).optional(),
   category: text(200).optional(),
-  quantity: z.number().int().positive().max(MAX_QUANTITY),
+  quantity: quantity(),
+  unit,
+  /** Per unit (per kg for a weighed line); the line's amount is rounded by the channel. */
   unitPrice: money,
   discount: money.optional(),
 });
@@ -84,12 +102,12 @@ export const orderRefundedPayload = z.object({
   orderId: z.string().trim().min(1).max(100),
   refundId: z.string().trim().min(1).max(100),
   amount: money,
-  items: z.array(z.object({ sku: z.string().trim().min(1).max(100), quantity: z.number().int().positive().max(MAX_QUANTITY), amount: money })).max(1000).optional(),
+  items: z.array(z.object({ sku: z.string().trim().min(1).max(100), quantity: quantity(), amount: money })).max(1000).optional(),
 });
 
 export const cartUpdatedPayload = z.object({
   cartId: z.string().trim().min(1).max(100),
-  items: z.array(z.object({ sku: z.string().trim().min(1).max(100), title: text(500).optional(), quantity: z.number().int().min(0).max(MAX_QUANTITY), unitPrice: money })).max(1000),
+  items: z.array(z.object({ sku: z.string().trim().min(1).max(100), title: text(500).optional(), quantity: quantity(true), unit, unitPrice: money })).max(1000),
   total: money,
   currency,
 });

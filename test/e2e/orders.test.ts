@@ -214,8 +214,8 @@ describe("order(id) and node(id)", () => {
       customer: { id: customers[0].id },
     });
     expect(r.data.order.items).toEqual([
-      { sku: "TEA-1", title: "龙井茶 250g", category: "茶叶", quantity: 2, unitPrice: 4_000, discount: null, refundedQuantity: 1 },
-      { sku: "CUP-1", title: "茶杯", category: "器具", quantity: 1, unitPrice: 2_500, discount: 500, refundedQuantity: 0 },
+      { sku: "TEA-1", title: "龙井茶 250g", category: "茶叶", quantity: "2", unitPrice: 4_000, discount: null, refundedQuantity: "1" },
+      { sku: "CUP-1", title: "茶杯", category: "器具", quantity: "1", unitPrice: 2_500, discount: 500, refundedQuantity: "0" },
     ]);
     const noBuyer = await t.gql(ORDER, { id: await globalIdOf("pos-4") }, key);
     expect(noBuyer.data.order.customer).toBeNull();

@@ -97,9 +97,9 @@ describe("pos channel end to end", () => {
         paidAt: "2026-11-20T06:05:09.000Z",
         customer: { id: c.id },
         items: [
-          { sku: "LJ-250", title: "西湖龙井 250g", quantity: 2, unitPrice: 12900, discount: 1000, refundedQuantity: 0 },
-          { sku: "BLC-100", title: "安吉白茶 100g", quantity: 1, unitPrice: 8800, discount: null, refundedQuantity: 0 },
-          { sku: "CUP-01", title: "青瓷茶杯", quantity: 1, unitPrice: 3500, discount: 500, refundedQuantity: 0 },
+          { sku: "LJ-250", title: "西湖龙井 250g", quantity: "2", unitPrice: 12900, discount: 1000, refundedQuantity: "0" },
+          { sku: "BLC-100", title: "安吉白茶 100g", quantity: "1", unitPrice: 8800, discount: null, refundedQuantity: "0" },
+          { sku: "CUP-01", title: "青瓷茶杯", quantity: "1", unitPrice: 3500, discount: 500, refundedQuantity: "0" },
         ],
       },
     ]);
@@ -125,9 +125,9 @@ describe("pos channel end to end", () => {
     let o = await order(SALE_ORDER);
     expect(o).toMatchObject({ status: "PAID", total: 36600, refunded: 12400 });
     expect(o.items.map((i: any) => [i.sku, i.refundedQuantity])).toEqual([
-      ["LJ-250", 1],
-      ["BLC-100", 0],
-      ["CUP-01", 0],
+      ["LJ-250", "1"],
+      ["BLC-100", "0"],
+      ["CUP-01", "0"],
     ]);
     expect((await member("pos_member", CARD)).stats).toEqual({ ordersCount: 1, totalSpent: 24200 });
 
@@ -137,9 +137,9 @@ describe("pos channel end to end", () => {
     o = await order(SALE_ORDER);
     expect(o).toMatchObject({ status: "REFUNDED", total: 36600, refunded: 36600 });
     expect(o.items.map((i: any) => [i.sku, i.refundedQuantity])).toEqual([
-      ["LJ-250", 2],
-      ["BLC-100", 1],
-      ["CUP-01", 1],
+      ["LJ-250", "2"],
+      ["BLC-100", "1"],
+      ["CUP-01", "1"],
     ]);
     expect((await member("pos_member", CARD)).stats).toEqual({ ordersCount: 0, totalSpent: 0 });
 

@@ -113,8 +113,8 @@ describe("youzan pushes", () => {
         paidAt: "2026-11-20T02:16:02.000Z",
         completedAt: "2026-11-28T12:05:11.000Z",
         items: [
-          { sku: "LJ-MQ-250", title: "西湖龙井 明前特级 250g", quantity: 2, unitPrice: 12800, discount: 1550 },
-          { sku: "BZ-GIFT", title: "礼盒包装", quantity: 1, unitPrice: 990, discount: 50 },
+          { sku: "LJ-MQ-250", title: "西湖龙井 明前特级 250g", quantity: "2", unitPrice: 12800, discount: 1550 },
+          { sku: "BZ-GIFT", title: "礼盒包装", quantity: "1", unitPrice: 990, discount: 50 },
         ],
       },
     ]);

@@ -3,6 +3,7 @@ import { Field, Int, ObjectType, registerEnumType } from "type-graphql";
 import { GraphQLSafeInt } from "graphql-scalars";
 import { Node } from "../nodes/node";
 import { toGlobalId } from "../../core/global-id";
+import { DecimalScalar } from "../../core/decimal";
 
 export enum OrderStatus {
   PENDING = "PENDING",
@@ -31,7 +32,10 @@ export interface StoredOrderItem {
   sku: string;
   title: string | null;
   category: string | null;
-  quantity: number;
+  /** A canonical decimal string ("0.42"); lines stored before decimals hold a JSON integer. */
+  quantity: string | number;
+  /** Null or absent: pieces. */
+  unit?: string | null;
   unitPrice: number;
   discount: number | null;
 }
@@ -41,10 +45,11 @@ export class OrderItem {
   @Field(() => String) sku: string;
   @Field(() => String, { nullable: true }) title: string | null;
   @Field(() => String, { nullable: true }) category: string | null;
-  @Field(() => Int) quantity: number;
-  @Field(() => GraphQLSafeInt) unitPrice: number;
+  @Field(() => DecimalScalar, { description: 'Exact, as the channel sent it: "2" pieces, or "0.42" of `unit`.' }) quantity: string | number;
+  @Field(() => String, { nullable: true, description: "What `quantity` counts in (kg, g, l, m…); null for pieces." }) unit: string | null;
+  @Field(() => GraphQLSafeInt, { description: "Per unit of `unit` (per kg for a weighed line)." }) unitPrice: number;
   @Field(() => GraphQLSafeInt, { nullable: true, description: "Null when the channel did not report one." }) discount: number | null;
-  @Field(() => Int, { description: "Units of this SKU that refunds of the order gave back, at most the line's quantity." }) refundedQuantity: number;
+  @Field(() => DecimalScalar, { description: "How much of this SKU refunds of the order gave back, at most the line's quantity." }) refundedQuantity: string;
 }
 
 @Entity({ name: "orders" })
@@ -175,7 +180,8 @@ export class OrderRefund {
   amount: number;
 
   @Column({ type: "jsonb" })
-  items: { sku: string; quantity: number; amount: number }[];
+  /** Quantities as canonical decimal strings (integers in refunds stored before decimals). */
+  items: { sku: string; quantity: string | number; amount: number }[];
 
   @Column({ type: "timestamptz", precision: 3 })
   occurredAt: Date;

@@ -55,7 +55,7 @@ export interface FoldedRefund {
   external_order_id: string;
   refund_id: string;
   amount: number;
-  items: { sku: string; quantity: number; amount: number }[];
+  items: { sku: string; quantity: string; amount: number }[];
   occurred_at: string;
 }
 
@@ -107,6 +107,7 @@ function optionalValues(p: Extract<OrderEvent, { type: "order.placed" }>["payloa
       title: i.title ?? null,
       category: i.category ?? null,
       quantity: i.quantity,
+      unit: i.unit ?? null,
       unitPrice: i.unitPrice,
       discount: i.discount ?? null,
     })),

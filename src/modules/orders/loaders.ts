@@ -32,9 +32,9 @@ export function createOrderLoaders(ctx: Ctx) {
     /** How many orders each customer has (Customer.orders.totalCount). */
     counts: new DataLoader<string, number>((customerIds) => service.countsOf(tenantOf(ctx), customerIds)),
     /** Units refunded per SKU of each order (empty map when none). */
-    refundedQuantities: new DataLoader<string, Map<string, number>>(async (orderIds) => {
+    refundedQuantities: new DataLoader<string, Map<string, string>>(async (orderIds) => {
       const rows = await service.refundedQuantities(tenantOf(ctx), orderIds);
-      const map = new Map<string, Map<string, number>>(orderIds.map((id) => [id, new Map()]));
+      const map = new Map<string, Map<string, string>>(orderIds.map((id) => [id, new Map()]));
       for (const r of rows) map.get(r.orderId)?.set(r.sku, r.quantity);
       return orderIds.map((id) => map.get(id)!);
     }),

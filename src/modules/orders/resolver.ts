@@ -1,6 +1,7 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } from "type-graphql";
 import type { RequestCtx } from "../../core/context";
 import { localId } from "../../core/global-id";
+import { minDecimal } from "../../core/decimal";
 import { ConnectionArgs, pageSize } from "../../core/pagination";
 import { Customer } from "../customers/entity";
 import { registerNodeType } from "../nodes/node";
@@ -37,7 +38,7 @@ export class OrderResolver {
   @FieldResolver(() => [OrderItem])
   async items(@Root() order: Order, @Ctx() ctx: RequestCtx): Promise<OrderItem[]> {
     const refunded = await ctx.loaders.orders.refundedQuantities.load(order.id);
-    return order.items.map((i) => Object.assign(new OrderItem(), { ...i, refundedQuantity: Math.min(refunded.get(i.sku) ?? 0, i.quantity) }));
+    return order.items.map((i) => Object.assign(new OrderItem(), { ...i, unit: i.unit ?? null, refundedQuantity: minDecimal(refunded.get(i.sku) ?? 0, i.quantity) }));
   }
 
   // The buyer is personal data: reading it takes the customers scope, not just the orders one.

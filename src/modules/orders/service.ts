@@ -254,9 +254,10 @@ export class OrdersService {
   }
 
   /** Units refunded per SKU, for each of these orders that has refunds with lines. */
-  async refundedQuantities(tenantId: string, orderIds: readonly string[]): Promise<{ orderId: string; sku: string; quantity: number }[]> {
+  /** Quantities refunded per SKU, summed exactly (numeric), as canonical decimal strings. */
+  async refundedQuantities(tenantId: string, orderIds: readonly string[]): Promise<{ orderId: string; sku: string; quantity: string }[]> {
     const rows: { order_id: string; sku: string; quantity: string }[] = await this.app.db.dataSource.query(
-      `SELECT o.id AS order_id, line->>'sku' AS sku, sum((line->>'quantity')::bigint) AS quantity
+      `SELECT o.id AS order_id, line->>'sku' AS sku, sum((line->>'quantity')::numeric)::text AS quantity
          FROM orders o
          JOIN order_refunds r ON r.tenant_id = o.tenant_id AND r.channel = o.channel AND r.external_order_id = o.external_order_id
         CROSS JOIN LATERAL jsonb_array_elements(r.items) AS line
@@ -264,7 +265,7 @@ export class OrdersService {
         GROUP BY o.id, line->>'sku'`,
       [tenantId, orderIds],
     );
-    return rows.map((r) => ({ orderId: r.order_id, sku: r.sku, quantity: Number(r.quantity) }));
+    return rows.map((r) => ({ orderId: r.order_id, sku: r.sku, quantity: r.quantity }));
   }
 
   // ---- writes (inside the caller's transaction) --------------------------------------------

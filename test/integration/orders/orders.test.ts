@@ -227,7 +227,7 @@ describe("OrdersService.applyEvents", () => {
       discount: 500,
       shipping: 0,
       store_id: "store-hz-1",
-      items: [{ sku: "TEA-1", title: "龙井茶 250g", category: null, quantity: 2, unitPrice: 4_900, discount: null }], // the latest lines
+      items: [{ sku: "TEA-1", title: "龙井茶 250g", category: null, quantity: "2", unit: null, unitPrice: 4_900, discount: null }], // the latest lines
     });
   });
 
@@ -555,7 +555,7 @@ class Model {
           currency: o.amounts?.currency ?? null,
           total,
           subtotal: o.subtotal?.value ?? null,
-          items: (o.items?.value ?? []).map((i) => ({ sku: i.sku, title: null, category: null, quantity: 1, unitPrice: i.unitPrice, discount: null })),
+          items: (o.items?.value ?? []).map((i) => ({ sku: i.sku, title: null, category: null, quantity: "1", unit: null, unitPrice: i.unitPrice, discount: null })),
           refunded,
           placed_at: iso(t.placed_at),
           paid_at: iso(t.paid_at),
