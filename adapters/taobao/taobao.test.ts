@@ -587,7 +587,7 @@ describe("createTaobaoPlugin", () => {
     try {
       await plugin.init!(ctx); // nothing yet
       enabled = [{ id: "c1", tenantId: "t1", channel: "taobao", name: "茶香旗舰店", config: { appKey: APP_KEY, appSecret: SECRET, groupName: "default", tmcUrl: server.url, reconnectBaseMs: 20 } }];
-      const changed = { type: "channel_connection.changed", tenantId: "t1", connectionId: "c1", channel: "taobao", change: "created", eventId: "1", occurredAt: new Date().toISOString() } as const;
+      const changed = { type: "channel_connection.changed", tenantId: "t1", connectionId: "c1", channel: "taobao", change: "created", eventId: "1", occurredAt: new Date().toISOString(), version: 1, source: { kind: "platform" } } as const;
       await plugin.onEvent!["channel_connection.changed"]!(changed, ctx);
       await server.waitFor(() => server.signedIn.length === 1, "the consumer to sign in");
       enabled = [];

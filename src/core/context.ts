@@ -1,7 +1,7 @@
 import type { EntityManager } from "typeorm";
 import type { Logger } from "pino";
 import type { App } from "../app";
-import type { DomainEvent } from "../events/types";
+import type { DomainEvent, EventSource } from "../events/types";
 import type { Loaders } from "../graphql/loaders";
 
 /** Scopes an API key can hold. `admin` implies every other tenant scope. */
@@ -28,10 +28,20 @@ export interface RequestCtx extends Ctx {
   loaders: Loaders;
 }
 
-/** Inside a transaction: write through `manager`, announce changes with `emit` (outbox, same transaction). */
+/**
+ * Inside a transaction: write through `manager`, announce changes with `emit` (outbox, same
+ * transaction). An event's `source` defaults to the principal's; ingestion names the channel.
+ */
 export interface TxCtx extends Ctx {
   manager: EntityManager;
-  emit(event: DomainEvent): void;
+  emit(event: DomainEvent, source?: EventSource): void;
+}
+
+/** The event source a principal stands for. */
+export function sourceOf(principal: Principal): EventSource {
+  if (principal.kind === "api_key") return { kind: "api_key", keyId: principal.keyId };
+  if (principal.kind === "platform") return { kind: "platform" };
+  return { kind: "system", actor: principal.actor };
 }
 
 export function hasScope(principal: Principal, scope: string): boolean {

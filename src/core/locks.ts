@@ -12,7 +12,7 @@ export const LOCK_BUCKETS = 64;
 /**
  * Takes transaction-scoped advisory locks covering `keys` in namespace `namespace` of tenant `tenantId`,
  * in bucket order, so transactions locking in the same namespaces in the same order cannot deadlock.
- * Namespaces in use, always taken in this order: `identity` (ingestion), `customer_stats` (orders).
+ * Namespaces in use, always taken in this order: `identity` (ingestion), `order` (order keys), `customer_stats` (orders).
  */
 export async function lockKeys(m: EntityManager, namespace: string, tenantId: string, keys: readonly string[]): Promise<number> {
   if (!keys.length) return 0;

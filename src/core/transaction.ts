@@ -1,5 +1,5 @@
-import type { Ctx, TxCtx } from "./context";
-import type { DomainEvent } from "../events/types";
+import { sourceOf, type Ctx, type TxCtx } from "./context";
+import { DOMAIN_EVENT_VERSION, type DomainEvent, type EventSource } from "../events/types";
 
 /**
  * Runs `fn` in one database transaction. Events emitted inside are written to the outbox in the
@@ -10,8 +10,9 @@ export async function inTransaction<T>(ctx: Ctx, fn: (tx: TxCtx) => Promise<T>):
   const { dataSource } = ctx.app.db;
   let emitted = 0;
   const result = await dataSource.transaction(async (manager) => {
-    const events: DomainEvent[] = [];
-    const tx: TxCtx = { ...ctx, manager, emit: (e) => void events.push(e) };
+    const events: (DomainEvent & { version: number; source: EventSource })[] = [];
+    const source = sourceOf(ctx.principal);
+    const tx: TxCtx = { ...ctx, manager, emit: (e, from) => void events.push({ ...e, version: DOMAIN_EVENT_VERSION, source: from ?? source }) };
     const value = await fn(tx);
     if (events.length) await ctx.app.outbox.write(manager, events);
     emitted = events.length;

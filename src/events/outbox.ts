@@ -2,7 +2,7 @@ import type { DataSource, EntityManager } from "typeorm";
 import type { Logger } from "pino";
 import type { Metrics } from "../core/metrics";
 import type { PubSub } from "./pubsub";
-import type { Delivered, DomainEvent, DomainEventType, EventOf } from "./types";
+import { DOMAIN_EVENT_VERSION, type Delivered, type DomainEvent, type DomainEventType, type EventOf } from "./types";
 
 export type EventHandler<T extends DomainEventType = DomainEventType> = (event: Delivered<EventOf<T>>) => Promise<void> | void;
 
@@ -126,7 +126,11 @@ export class Outbox {
     ).then(([r]: [Claimed[]]) => r.sort((a, b) => Number(BigInt(a.id) - BigInt(b.id))));
     if (!rows.length) return 0;
     const delivered = new Map<string, Delivered>(
-      rows.map((row) => [row.id, { ...row.payload, eventId: row.id, occurredAt: new Date(row.created_at).toISOString() } as Delivered]),
+      // Rows written before events carried a version and a source read as version 1 from an unknown actor.
+      rows.map((row) => [
+        row.id,
+        { version: DOMAIN_EVENT_VERSION, source: { kind: "system", actor: "unknown" }, ...row.payload, eventId: row.id, occurredAt: new Date(row.created_at).toISOString() } as Delivered,
+      ]),
     );
 
     const unpublished = rows.filter((row) => !row.published_at);

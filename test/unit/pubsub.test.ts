@@ -9,7 +9,7 @@ describe("PubSub", () => {
     const forAll = pubsub.subscribe("api_key.revoked", "*")[Symbol.asyncIterator]();
     const nextA = forA.next();
     const nextAll = forAll.next();
-    pubsub.publish({ type: "api_key.revoked", tenantId: "tenant-a", keyId: "k1", eventId: "1", occurredAt: new Date().toISOString() });
+    pubsub.publish({ type: "api_key.revoked", tenantId: "tenant-a", keyId: "k1", eventId: "1", occurredAt: new Date().toISOString(), version: 1, source: { kind: "platform" } });
     expect((await nextA).value).toMatchObject({ keyId: "k1" });
     expect((await nextAll).value).toMatchObject({ keyId: "k1" });
     await forA.return?.();

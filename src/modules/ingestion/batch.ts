@@ -290,6 +290,11 @@ export class BatchState {
     }
   }
 
+  /** The merges this batch made, each source with the customer it lives on as now. */
+  merges(): { sourceId: string; targetId: string }[] {
+    return [...this.mergedInto.keys()].map((sourceId) => ({ sourceId, targetId: this.survivor(sourceId) }));
+  }
+
   /** After `sourceId` was merged into `targetId` in the database: forget the source, re-read the target. */
   async afterMerge(m: EntityManager, targetId: string, sourceId: string): Promise<void> {
     const changed = new Set([...(this.customers.get(targetId)?.changed ?? []), ...(this.customers.get(sourceId)?.changed ?? [])]);

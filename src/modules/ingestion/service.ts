@@ -11,6 +11,7 @@ import { applyProfile } from "../customers/profile";
 import type { MergeHook } from "../customers/merge";
 import type { OrderEventItem } from "../orders/service";
 import { BatchState } from "./batch";
+import { IngestionHookFailed, IngestionHooks } from "./hooks";
 import { IdentityConflicts } from "./conflicts";
 import { prepareEvent, type PreparedEvent } from "./prepare";
 import { readTenantSettings } from "../tenancy/settings";
@@ -28,6 +29,7 @@ type FoundConflict = { externalId: string; identities: Idn[]; customerIds: strin
 const RETRYABLE = new Set(["40P01", "40001"]); // deadlock, serialization failure
 
 function sqlState(err: unknown): string | undefined {
+  if (err instanceof IngestionHookFailed) return sqlState(err.error); // a deadlock in a hook is retried like any
   if (!(err instanceof QueryFailedError)) return undefined;
   const driverError = (err as QueryFailedError & { driverError?: { code?: unknown } }).driverError;
   const code = driverError?.code ?? (err as { code?: unknown }).code;
@@ -41,6 +43,7 @@ function sqlState(err: unknown): string | undefined {
  * Unique violations (23505) are races between batches, retried by the channel, not the data's fault.
  */
 function dataFault(err: unknown): { code: string; message: string } | null {
+  if (err instanceof IngestionHookFailed) return null; // a module's failure, retried as a whole
   const code = sqlState(err);
   if (!code || !(code.startsWith("22") || code === "23502" || code === "23514" || code.startsWith("54"))) return null;
   return { code, message: storableText((err as Error).message).slice(0, 200) };
@@ -54,6 +57,8 @@ function dataFault(err: unknown): { code: string; message: string } | null {
  */
 export class IngestionService {
   readonly conflicts: IdentityConflicts;
+  /** Modules' parts in the batch transaction (see hooks.ts). */
+  readonly hooks = new IngestionHooks();
 
   constructor(private readonly app: App) {
     this.conflicts = new IdentityConflicts(app);
@@ -152,7 +157,9 @@ export class IngestionService {
   private async applyRetryingConflicts(ctx: Ctx, source: IngestSource, batch: PreparedEvent[], settings: IdentitySettings): Promise<Set<string>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await inTransaction(ctx, (tx) => this.apply(tx, source, batch, settings));
+        // Everything the batch announces — customers, merges, orders — names the channel it came through.
+        const from = { kind: "channel" as const, channel: source.channel, connectionId: source.connectionId };
+        return await inTransaction(ctx, (tx) => this.apply({ ...tx, emit: (e, s) => tx.emit(e, s ?? from) }, source, batch, settings));
       } catch (err) {
         const code = sqlState(err);
         if (!code || !RETRYABLE.has(code) || attempt >= 5) throw err;
@@ -216,10 +223,8 @@ export class IngestionService {
         [tenantId, source.channel, JSON.stringify([...eventCustomer].map(([external_id, customer_id]) => ({ external_id, customer_id })))],
       );
     }
-    if (orderItems.length) {
-      // Recomputes the stats of the customers whose orders changed, too.
-      await this.app.orders.applyEvents(tx, orderItems);
-    }
+    // Recomputes the stats of the customers whose orders changed, too.
+    const applied = orderItems.length ? await this.app.orders.applyEvents(tx, orderItems) : { orders: [], statsChanged: [] };
     if (conflicts.length) {
       await m.query(
         `INSERT INTO identity_conflicts (tenant_id, channel, external_id, identities, customer_ids, reason)
@@ -228,9 +233,24 @@ export class IngestionService {
         [tenantId, source.channel, JSON.stringify(conflicts.map((c) => ({ external_id: c.externalId, identities: c.identities, customer_ids: c.customerIds, reason: c.reason })))],
       );
     }
+    const updated = state.updated();
+    if (this.hooks.size) {
+      const wanted = this.hooks.wanted();
+      await this.hooks.run(
+        tx,
+        {
+          channel: source.channel,
+          connectionId: source.connectionId,
+          orders: applied.orders,
+          statsChanged: applied.statsChanged,
+          customers: { created: [...state.created], updated, merged: state.merges() },
+        },
+        todo.filter((p) => wanted.has(p.event.type)).map((p) => ({ externalId: p.event.externalId, event: p.event, customerId: eventCustomer.get(p.event.externalId) ?? null })),
+      );
+    }
     for (const id of state.created) tx.emit({ type: "customer.created", tenantId, customerId: id });
     // A mere sighting is not news: no event for it, as for every order of a regular.
-    for (const u of state.updated()) tx.emit({ type: "customer.updated", tenantId, customerId: u.id, changed: u.changed });
+    for (const u of updated) tx.emit({ type: "customer.updated", tenantId, customerId: u.id, changed: u.changed });
     return accepted;
   }
 

@@ -79,7 +79,11 @@ WITH incoming AS (
   RETURNING channel, external_order_id, amount
 ), added AS (
   SELECT channel, external_order_id, sum(amount) AS amount FROM new_refunds GROUP BY channel, external_order_id
-)
+), old AS (
+  -- The rows as they were (the statement's snapshot; the order-key locks taken before keep them current).
+  SELECT o.id, o.paid_at, o.completed_at, o.cancelled_at, o.refunded
+    FROM orders o JOIN incoming i ON o.tenant_id = $1 AND o.channel = i.channel AND o.external_order_id = i.external_order_id
+), up AS (
 INSERT INTO orders AS o (tenant_id, ${ORDER_COLUMNS.map(([c]) => c).join(", ")}, refunded, created_at, updated_at)
 SELECT $1, ${ORDER_COLUMNS.map(([c]) => (c === "total" ? "coalesce(i.total, 0)" : c === "items" ? `coalesce(i.items, '[]')` : c === "field_stamps" ? `coalesce(i.field_stamps, '{}')` : `i.${c}`)).join(", ")},
        least(coalesce(a.amount, 0), ${MAX_SUM}), now(), now()
@@ -98,7 +102,14 @@ WHERE ${NEWER}
    OR EXCLUDED.refunded <> 0
    OR (o.customer_id IS NULL AND EXCLUDED.customer_id IS NOT NULL)
    OR ${TIME_COLUMNS.map((c) => `least(o.${c}, EXCLUDED.${c}) IS DISTINCT FROM o.${c}`).join("\n   OR ")}
-RETURNING o.customer_id`;
+RETURNING o.id, o.customer_id, o.channel, o.external_order_id, o.status, o.currency, o.total, o.refunded, o.paid_at, o.completed_at, o.cancelled_at
+)
+SELECT up.id, up.customer_id, up.channel, up.external_order_id, up.status, up.currency, up.total::text AS total, up.refunded::text AS refunded,
+       old.id IS NULL AS created,
+       (old.id IS NULL OR (old.paid_at IS NULL AND old.completed_at IS NULL)) AND (up.paid_at IS NOT NULL OR up.completed_at IS NOT NULL) AS became_paid,
+       (old.id IS NULL OR old.cancelled_at IS NULL) AND up.cancelled_at IS NOT NULL AS became_cancelled,
+       coalesce(old.refunded, 0)::text AS refunded_before
+  FROM up LEFT JOIN old USING (id)`;
 
 /**
  * Recomputes stats from the orders (never incrementally, so they cannot drift), writes rows that
@@ -135,6 +146,63 @@ fresh AS (
   RETURNING s.customer_id
 )
 SELECT customer_id::text AS id FROM upserted UNION SELECT customer_id::text FROM deleted`;
+
+type UpsertedRow = {
+  id: string;
+  customer_id: string | null;
+  channel: string;
+  external_order_id: string;
+  status: string;
+  currency: string | null;
+  total: string;
+  refunded: string;
+  created: boolean;
+  became_paid: boolean;
+  became_cancelled: boolean;
+  refunded_before: string;
+};
+
+/** One order a batch changed: what it was and what it is now (for hooks and domain events). */
+export interface OrderChange {
+  id: string;
+  channel: string;
+  externalOrderId: string;
+  customerId: string | null;
+  /** The batch created the order (its first event, of any kind). */
+  created: boolean;
+  /** Payment (or completion) became known with this batch. */
+  becamePaid: boolean;
+  becameCancelled: boolean;
+  status: string;
+  currency: string | null;
+  total: number;
+  /** Sums of the order's recorded refunds before and after the batch (not capped at the total). */
+  refundedBefore: number;
+  refundedNow: number;
+}
+
+export interface AppliedOrders {
+  orders: OrderChange[];
+  /** Customers whose stats changed (already recomputed). */
+  statsChanged: string[];
+}
+
+function orderChangeOf(r: UpsertedRow): OrderChange {
+  return {
+    id: r.id,
+    channel: r.channel,
+    externalOrderId: r.external_order_id,
+    customerId: r.customer_id,
+    created: r.created,
+    becamePaid: r.became_paid,
+    becameCancelled: r.became_cancelled,
+    status: r.status,
+    currency: r.currency,
+    total: Number(r.total),
+    refundedBefore: Number(r.refunded_before),
+    refundedNow: Number(r.refunded),
+  };
+}
 
 /** Orders folded from channel events, their refunds, and the per-customer stats derived from them. */
 export class OrdersService {
@@ -279,13 +347,26 @@ export class OrdersService {
    * Lock order: order rows, then customers' stats. A transaction that also calls `refreshStats` should
    * call it after this, not before, or it may deadlock with a concurrent batch.
    */
-  async applyEvents(tx: TxCtx, items: OrderEventItem[]): Promise<string[]> {
-    if (!items.length) return [];
+  async applyEvents(tx: TxCtx, items: OrderEventItem[]): Promise<AppliedOrders> {
+    if (!items.length) return { orders: [], statsChanged: [] };
     const tenantId = tenantOf(tx);
     const { orders, refunds } = foldOrderEvents(items);
-    const changed: { customer_id: string | null }[] = await tx.manager.query(UPSERT_SQL, [tenantId, JSON.stringify(orders), JSON.stringify(refunds)]);
-    const customers = [...new Set(changed.map((r) => r.customer_id).filter((id): id is string => id !== null))];
-    return this.refresh(tx, customers);
+    // Serializes batches that touch the same orders, so each reads the before-values the previous one committed.
+    await lockKeys(tx.manager, "order", tenantId, orders.map((o) => JSON.stringify([o.channel, o.external_order_id])));
+    const rows: UpsertedRow[] = await tx.manager.query(UPSERT_SQL, [tenantId, JSON.stringify(orders), JSON.stringify(refunds)]);
+    const changes = rows.map(orderChangeOf);
+    const customers = [...new Set(changes.map((r) => r.customerId).filter((id): id is string => id !== null))];
+    const statsChanged = await this.refresh(tx, customers);
+    for (const c of changes) {
+      if (c.created) tx.emit({ type: "order.created", tenantId, orderId: c.id, channel: c.channel, externalOrderId: c.externalOrderId, customerId: c.customerId });
+      if (c.becamePaid) tx.emit({ type: "order.paid", tenantId, orderId: c.id, customerId: c.customerId, total: c.total, currency: c.currency });
+      if (c.refundedNow > c.refundedBefore) {
+        tx.emit({ type: "order.refunded", tenantId, orderId: c.id, customerId: c.customerId, amount: c.refundedNow - c.refundedBefore, refunded: Math.min(c.refundedNow, c.total), status: c.status });
+      }
+      if (c.becameCancelled) tx.emit({ type: "order.cancelled", tenantId, orderId: c.id, customerId: c.customerId });
+    }
+    for (const customerId of statsChanged) tx.emit({ type: "customer.stats_changed", tenantId, customerId });
+    return { orders: changes, statsChanged };
   }
 
   /**
@@ -294,7 +375,8 @@ export class OrdersService {
    * each other with stale counts.
    */
   async refreshStats(tx: TxCtx, customerIds: string[]): Promise<void> {
-    await this.refresh(tx, customerIds);
+    const tenantId = tenantOf(tx);
+    for (const customerId of await this.refresh(tx, customerIds)) tx.emit({ type: "customer.stats_changed", tenantId, customerId });
   }
 
   /** Merge hook: the source customer's orders now belong to the target. Returns exactly the orders moved. */
