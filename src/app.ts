@@ -3,6 +3,7 @@ import type { Config } from "./config";
 import { openDatabase, type Database } from "./db/data-source";
 import { Metrics } from "./core/metrics";
 import { SecretBox } from "./core/secrets";
+import { JobQueue } from "./core/jobs";
 import { Outbox } from "./events/outbox";
 import { PubSub } from "./events/pubsub";
 import { CustomersService } from "./modules/customers/service";
@@ -31,6 +32,8 @@ export interface App {
   orders: OrdersService;
   imports: ImportsService;
   plugins: PluginHost;
+  /** The job queue (pg-boss): started by the server, not by `createApp`. */
+  jobs: JobQueue;
 }
 
 export interface CreateAppOptions {
@@ -64,11 +67,12 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
     await db.close();
     throw err;
   }
-  const metrics = new Metrics(db.dataSource);
+  const jobs = new JobQueue(db.pool, log.child({ component: "jobs" }), { pollingSeconds: config.env === "test" ? 0.5 : 2 });
+  const metrics = new Metrics(db.dataSource, jobs);
   const outbox = new Outbox(db.dataSource, pubsub, log.child({ component: "outbox" }), metrics);
   const secrets = new SecretBox(config.secretKeys);
   if (!secrets.enabled) log.warn("CRM_SECRET_KEY is not set: channel connection secrets are stored unencrypted");
-  const app = { config, log, db, metrics, secrets, pubsub, outbox } as App;
+  const app = { config, log, db, metrics, secrets, pubsub, outbox, jobs } as App;
   app.tenancy = new TenancyService(app);
   app.customers = new CustomersService(app);
   app.channels = new ChannelsService(app);

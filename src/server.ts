@@ -55,6 +55,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
   let closed = false;
   try {
     await app.tenancy.bootstrap(log, opts.print ?? ((line) => process.stdout.write(`${line}\n`)));
+    await app.jobs.start();
     await app.imports.start(); // interrupted jobs marked FAILED; the export sweeper starts
     const schema = await createSchema(app.plugins.resolvers());
     const armor = new ApolloArmor({
@@ -191,12 +192,16 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
         // The outbox first: once plugins are destroyed, no event may reach their handlers.
         await app.outbox.stop();
         await app.plugins.stop();
+        await app.jobs.stop();
         await app.db.close();
         await app.pubsub.close();
       },
     };
   } catch (err) {
-    if (!closed) await app.db.close().catch(() => undefined);
+    if (!closed) {
+      await app.jobs.stop().catch(() => undefined);
+      await app.db.close().catch(() => undefined);
+    }
     throw err;
   }
 }

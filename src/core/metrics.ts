@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { JobQueue } from "./jobs";
 import type { DataSource } from "typeorm";
 
 /**
@@ -52,7 +53,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(dataSource: DataSource) {
+  constructor(dataSource: DataSource, jobs: JobQueue) {
     collectDefaultMetrics({ register: this.registry });
     // Read from the database at scrape time: the backlog is shared by every instance.
     let scrape: Promise<{ pending: number; age: number }> | null = null;
@@ -73,6 +74,24 @@ export class Metrics {
         this.set((await backlog()).pending);
       },
     });
+    let counting: ReturnType<JobQueue["counts"]> | null = null;
+    const queues = () => (counting ??= jobs.counts().catch(() => []).finally(() => setImmediate(() => (counting = null))));
+    for (const [name, field, help] of [
+      ["crm_jobs_queued", "queued", "Jobs waiting to run (new or awaiting a retry), by queue."],
+      ["crm_jobs_active", "active", "Jobs running now, by queue."],
+      ["crm_jobs_failed", "failed", "Jobs that spent their retries (dead letters: see jobRuns, run again with retryJob), by queue."],
+    ] as const) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ["queue"] as const,
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const q of await queues()) this.set({ queue: q.name }, q[field]);
+        },
+      });
+    }
     new Gauge({
       name: "crm_outbox_oldest_pending_seconds",
       help: "Age of the oldest undelivered outbox event; 0 when there is none.",

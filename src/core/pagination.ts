@@ -85,7 +85,7 @@ function encodeCursor(v: CursorValue): string {
   return Buffer.from(JSON.stringify(v), "utf8").toString("base64url");
 }
 
-function decodeCursor(cursor: string, arg: string): CursorValue {
+export function decodeCursor(cursor: string, arg: string): CursorValue {
   try {
     const v = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
     if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === "string")) return v as CursorValue;

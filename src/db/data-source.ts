@@ -32,6 +32,8 @@ export interface DatabaseOptions {
 
 export interface Database {
   dataSource: DataSource;
+  /** The driver's pool (pg's, or the exclusive PGlite one), for clients that bring their own SQL (the job queue). */
+  pool: { query(text: string, values?: unknown[]): Promise<{ rows: any[] }> };
   sql: SqlLogger;
   kind: "postgres" | "pglite";
   close(): Promise<void>;
@@ -52,12 +54,16 @@ export function postgresOptions(databaseUrl: string, poolSize = 10): DataSourceO
   return { ...common, url: databaseUrl, poolSize, applicationName: "omnichannel-crm" };
 }
 
+function driverPool(dataSource: DataSource): Database["pool"] {
+  return (dataSource.driver as unknown as { master: Database["pool"] }).master;
+}
+
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   const sql = new SqlLogger(opts.log);
   if (opts.databaseUrl) {
     const dataSource = new DataSource({ ...postgresOptions(opts.databaseUrl, opts.poolSize), logger: sql });
     await dataSource.initialize();
-    return { dataSource, sql, kind: "postgres", close: () => dataSource.destroy() };
+    return { dataSource, pool: driverPool(dataSource), sql, kind: "postgres", close: () => dataSource.destroy() };
   }
   const unlock = opts.dataDir ? lockDataDir(path.resolve(opts.dataDir)) : () => undefined;
   try {
@@ -70,6 +76,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     await dataSource.initialize();
     return {
       dataSource,
+      pool: driverPool(dataSource),
       sql,
       kind: "pglite",
       close: async () => {

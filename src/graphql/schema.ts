@@ -9,6 +9,7 @@ import { CustomerResolver } from "../modules/customers/resolver";
 import { CustomerSubscriptionResolver } from "../modules/customers/subscriptions";
 import { NodeResolver } from "../modules/nodes/resolver";
 import { TenancyResolver } from "../modules/tenancy/resolver";
+import { JobsResolver } from "../modules/jobs/resolver";
 import { TenantSettingsResolver } from "../modules/tenancy/settings-graphql";
 import { ChannelConnectionResolver } from "../modules/channels/resolver";
 import { CustomerMergeResolver, IdentityConflictResolver, IngestionResolver } from "../modules/ingestion/resolver";
@@ -20,6 +21,7 @@ export const resolvers = [
   NodeResolver,
   TenancyResolver,
   TenantSettingsResolver,
+  JobsResolver,
   CustomerResolver,
   CustomerSubscriptionResolver,
   ChannelConnectionResolver,

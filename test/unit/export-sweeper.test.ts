@@ -2,12 +2,9 @@ import os from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { DataSource } from "typeorm";
-import { ExportSweeper, SWEEP_EVERY_MS } from "../../src/modules/imports/export-sweeper";
+import { ExportSweeper } from "../../src/modules/imports/export-sweeper";
 
-describe("ExportSweeper's timer", () => {
-  beforeEach(() => jest.useFakeTimers());
-  afterEach(() => jest.useRealTimers());
-
+describe("ExportSweeper", () => {
   function setup(query: () => Promise<unknown>) {
     const log = { error: jest.fn(), warn: jest.fn(), info: jest.fn() };
     const ds = { query: jest.fn(query) };
@@ -16,34 +13,19 @@ describe("ExportSweeper's timer", () => {
     return { sweeper, ds, log };
   }
 
-  it("sweeps every ten minutes, logging a failed sweep instead of throwing, until stopped", async () => {
-    const { sweeper, ds, log } = setup(async () => {
-      throw new Error("database unavailable");
-    });
-    sweeper.start();
-    await jest.advanceTimersByTimeAsync(SWEEP_EVERY_MS - 1);
-    expect(ds.query).not.toHaveBeenCalled();
-    await jest.advanceTimersByTimeAsync(1);
-    expect(ds.query).toHaveBeenCalledTimes(1);
-    expect(log.error).toHaveBeenCalledWith({ err: "database unavailable" }, "export sweep failed");
-    await jest.advanceTimersByTimeAsync(SWEEP_EVERY_MS);
-    expect(ds.query).toHaveBeenCalledTimes(2);
-
-    await sweeper.stop();
-    await jest.advanceTimersByTimeAsync(3 * SWEEP_EVERY_MS);
-    expect(ds.query).toHaveBeenCalledTimes(2);
+  it("sweeps no more once stopped, and stop waits for a sweep in progress", async () => {
+    let release!: (rows: unknown[]) => void;
+    const { sweeper, ds } = setup(() => new Promise((resolve) => (release = resolve)));
+    const running = sweeper.run();
+    let stopped = false;
+    const stopping = sweeper.stop().then(() => (stopped = true));
+    await new Promise((r) => setImmediate(r));
+    expect(stopped).toBe(false);
+    release([]);
+    await stopping;
+    expect(await running).toEqual({ expired: 0, failed: 0, orphans: 0 });
     expect(await sweeper.run()).toEqual({ expired: 0, failed: 0, orphans: 0 });
-    expect(ds.query).toHaveBeenCalledTimes(2);
-  });
-
-  it("does not keep the process alive", () => {
-    const { sweeper } = setup(async () => []);
-    const spy = jest.spyOn(global, "setInterval");
-    sweeper.start();
-    const timer = spy.mock.results[0].value as NodeJS.Timeout;
-    expect(timer.hasRef()).toBe(false);
-    spy.mockRestore();
-    return sweeper.stop();
+    expect(ds.query).toHaveBeenCalledTimes(1);
   });
 
   it("joins a sweep already running instead of starting a second", async () => {

@@ -4,8 +4,6 @@ import type { Logger } from "pino";
 import type { DataSource } from "typeorm";
 import { ImportJobKind } from "./entity";
 
-/** How often a running server sweeps (besides once at start). */
-export const SWEEP_EVERY_MS = 10 * 60_000;
 /** Jobs per statement; a sweep loops until a batch comes back short. */
 const BATCH = 500;
 /** The names exports are written under (`<job id>.<format>`, `.part` while being written); anything else is not ours. */
@@ -35,7 +33,6 @@ export interface SweepResult {
  * no-op, and marking a marked job changes nothing.
  */
 export class ExportSweeper {
-  private timer: NodeJS.Timeout | null = null;
   private current: Promise<SweepResult> | null = null;
   private stopped = false;
 
@@ -48,20 +45,9 @@ export class ExportSweeper {
     return this.opts.retentionHours * 3_600_000;
   }
 
-  /** Sweeps every SWEEP_EVERY_MS until `stop()`; a failed sweep is logged and the next one tries again. */
-  start(): void {
-    if (this.timer || this.stopped) return;
-    this.timer = setInterval(() => {
-      this.run().catch((err) => this.opts.log.error({ err: (err as Error).message }, "export sweep failed"));
-    }, SWEEP_EVERY_MS);
-    this.timer.unref();
-  }
-
-  /** Stops the timer and waits for a sweep in progress (the database is closed next). */
+  /** Refuses further sweeps and waits for one in progress (the database is closed next). */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
     await this.current?.catch(() => undefined);
   }
 

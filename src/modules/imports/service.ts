@@ -13,6 +13,9 @@ import { readCsv, readXlsx, UnreadableFile, UploadInterrupted, type CsvEncoding,
 import { openWriter } from "./writers";
 import { ExportSweeper, type SweepResult } from "./export-sweeper";
 
+/** The queue that sweeps expired export files (cron, every 10 minutes). */
+export const EXPORT_SWEEP_JOB = "crm.imports.export-sweep";
+
 /** Rows per ingest call (and per progress update); each batch commits on its own. */
 const BATCH_SIZE = 1000;
 /** Customers per keyset page of an export. */
@@ -281,13 +284,19 @@ export class ImportsService {
   }
 
   /**
-   * Start-up: marks the jobs the last stop interrupted FAILED, sweeps export files once, then every 10 minutes
-   * until `stop()`. A failed sweep is logged, not thrown: start goes on, and the next sweep tries again.
+   * Start-up: marks the jobs the last stop interrupted FAILED and sweeps export files once; then the job
+   * queue sweeps every 10 minutes, on one instance of the cluster at a time. A failed sweep at start is
+   * logged, not thrown: start goes on; a failed scheduled one is retried by the queue.
    */
   async start(): Promise<void> {
     await this.markInterrupted();
     await this.sweeper.run().catch((err) => this.app.log.error({ err: (err as Error).message }, "export sweep failed"));
-    if (!this.stopping) this.sweeper.start();
+    await this.app.jobs.define({
+      name: EXPORT_SWEEP_JOB,
+      cron: { expression: "*/10 * * * *" },
+      retryLimit: 2,
+      run: async () => void (await this.sweeper.run()),
+    });
   }
 
   /**

@@ -1,0 +1,196 @@
+import PgBoss from "pg-boss";
+import type { Logger } from "pino";
+
+/**
+ * The job queue: pg-boss 10 on the application's own database — PostgreSQL, or PGlite through the
+ * project's exclusive connection pool, so no job statement ever lands inside another request's
+ * transaction. Chosen over graphile-worker (Node 22 and a dedicated LISTEN connection) and BullMQ
+ * (Redis, which the default start must not need): cron schedules that run once per cluster, delayed
+ * jobs that survive restarts, retries with exponential backoff and singleton keys, in the database we
+ * already have. A job that exhausts its retries stays `failed`: the dead-letter state operators see
+ * in `jobRuns` and run again with `retryJob`.
+ */
+
+/** Where the queue sends its SQL: `query(text, values)` answering `{ rows }` (a pg Pool, or our PGlite pool). */
+export interface SqlPool {
+  query(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
+}
+
+export interface QueueDefinition<T extends object = Record<string, unknown>> {
+  /** Unique: `crm.<module>.<job>` or `plugin.<plugin>.<job>`. */
+  name: string;
+  /** Throw to fail the attempt; it is retried. Put `tenantId` in a job's data to show it to that tenant's admins. */
+  run(data: T, job: { id: string }): Promise<void>;
+  /** Attempts after the first (default 12: with backoff from 30 s, about a day and a half in all). */
+  retryLimit?: number;
+  /** Seconds before the first retry, doubled each time when `backoff` (the default). */
+  retryDelaySeconds?: number;
+  backoff?: boolean;
+  /** A cron schedule (five fields, minute granularity) run once per cluster, in `tz` (default UTC). */
+  cron?: { expression: string; tz?: string };
+}
+
+export type JobState = "created" | "retry" | "active" | "completed" | "cancelled" | "failed";
+
+export interface JobRunRow {
+  id: string;
+  name: string;
+  state: JobState;
+  tenantId: string | null;
+  retryCount: number;
+  retryLimit: number;
+  lastError: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+}
+
+export interface JobQueueOptions {
+  /** How often an idle worker looks for work, in seconds (≥ 0.5; default 2). */
+  pollingSeconds?: number;
+}
+
+/** pg-boss keeps a failed attempt's error as `output` (message, stack…); only the message leaves the server. */
+function lastError(output: unknown): string | null {
+  if (output && typeof output === "object" && "message" in output) return String((output as { message: unknown }).message).slice(0, 1000);
+  return null;
+}
+
+export interface JobFilter {
+  name?: string | null;
+  state?: JobState | null;
+  /** Only jobs whose data names this tenant; undefined: all jobs. */
+  tenantId?: string;
+}
+
+// Creation times in whole milliseconds, as JavaScript dates and the cursors built from them carry them.
+const JOB_COLUMNS = `id, name, state::text AS state, data->>'tenantId' AS tenant_id, retry_count, retry_limit, output,
+  date_trunc('milliseconds', created_on) AS created_on, started_on, completed_on`;
+/** Live jobs and the archive (completed jobs move there after an hour). */
+const ALL_JOBS = `(SELECT ${JOB_COLUMNS} FROM pgboss.job UNION ALL SELECT ${JOB_COLUMNS} FROM pgboss.archive) j`;
+
+function conditions(filter: JobFilter) {
+  const where = ["true"];
+  const values: unknown[] = [];
+  const param = (v: unknown) => `$${values.push(v)}`;
+  if (filter.name) where.push(`name = ${param(filter.name)}`);
+  if (filter.state) where.push(`state = ${param(filter.state)}`);
+  if (filter.tenantId !== undefined) where.push(`tenant_id = ${param(filter.tenantId)}`);
+  return { where, values, param };
+}
+
+export class JobQueue {
+  private boss: PgBoss | null = null;
+  private readonly definitions = new Map<string, QueueDefinition<any>>();
+  private starting: Promise<void> | null = null;
+
+  constructor(
+    private readonly pool: SqlPool,
+    private readonly log: Logger,
+    private readonly options: JobQueueOptions = {},
+  ) {}
+
+  /** Declares a queue with its worker (and cron schedule): installed at `start`, or at once when started. */
+  async define<T extends object>(def: QueueDefinition<T>): Promise<void> {
+    if (this.definitions.has(def.name)) throw new Error(`Two job queues are named "${def.name}"`);
+    this.definitions.set(def.name, def);
+    if (this.boss) await this.install(this.boss, def);
+  }
+
+  start(): Promise<void> {
+    this.starting ??= (async () => {
+      const boss = new PgBoss({
+        db: { executeSql: (text, values) => this.pool.query(text, values ?? []) },
+        schema: "pgboss",
+        // Completed jobs stay listed (in the archive) for a week; failed ones wait for retryJob for 30 days.
+        archiveCompletedAfterSeconds: 60 * 60,
+        deleteAfterDays: 7,
+        retentionDays: 30,
+      });
+      boss.on("error", (err) => this.log.error({ err: err.message }, "job queue error"));
+      await boss.start();
+      this.boss = boss;
+      for (const def of this.definitions.values()) await this.install(boss, def);
+    })();
+    return this.starting;
+  }
+
+  private async install(boss: PgBoss, def: QueueDefinition<any>): Promise<void> {
+    await boss.createQueue(def.name, { name: def.name, retryLimit: def.retryLimit ?? 12, retryDelay: def.retryDelaySeconds ?? 30, retryBackoff: def.backoff ?? true });
+    await boss.work<Record<string, unknown>>(def.name, { pollingIntervalSeconds: this.options.pollingSeconds ?? 2 }, async ([job]) => {
+      try {
+        await def.run(job.data as never, { id: job.id });
+      } catch (err) {
+        this.log.warn({ queue: def.name, jobId: job.id, err: (err as Error).message }, "job failed; retried with backoff until its retries are spent");
+        throw err;
+      }
+    });
+    if (def.cron) await boss.schedule(def.name, def.cron.expression, {}, { tz: def.cron.tz ?? "UTC" });
+  }
+
+  /** Enqueues a job; `startAfter` delays it (seconds, or a time); `singletonKey` keeps at most one queued per key. */
+  async send(name: string, data: object, options: { startAfter?: number | Date; singletonKey?: string } = {}): Promise<string | null> {
+    if (!this.boss) throw new Error("the job queue is not started");
+    return this.boss.send(name, data, options);
+  }
+
+  /** Jobs (queued, running, completed, failed), newest first: at most `limit` after the cursor (createdAt, id). */
+  async runs(filter: JobFilter, limit: number, after?: [string, string], id?: string): Promise<JobRunRow[]> {
+    if (!this.boss) return [];
+    const { where, values, param } = conditions(filter);
+    if (after) where.push(`(created_on, id) < (${param(after[0])}::timestamptz, ${param(after[1])}::uuid)`);
+    if (id) where.push(`id = ${param(id)}::uuid`);
+    const { rows } = await this.pool.query(`SELECT * FROM ${ALL_JOBS} WHERE ${where.join(" AND ")} ORDER BY created_on DESC, id DESC LIMIT ${param(limit)}`, values);
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      state: r.state,
+      tenantId: r.tenant_id,
+      retryCount: Number(r.retry_count),
+      retryLimit: Number(r.retry_limit),
+      lastError: lastError(r.output),
+      createdAt: new Date(r.created_on),
+      startedAt: r.started_on ? new Date(r.started_on) : null,
+      completedAt: r.completed_on ? new Date(r.completed_on) : null,
+    }));
+  }
+
+  /** How many jobs match (all pages). */
+  async count(filter: JobFilter): Promise<number> {
+    if (!this.boss) return 0;
+    const { where, values } = conditions(filter);
+    const { rows } = await this.pool.query(`SELECT count(*)::int AS n FROM ${ALL_JOBS} WHERE ${where.join(" AND ")}`, values);
+    return Number(rows[0].n);
+  }
+
+  /** Runs a failed job again. False when no failed job has that id (in that tenant, when given). */
+  async retry(id: string, tenantId?: string): Promise<boolean> {
+    if (!this.boss) throw new Error("the job queue is not started");
+    const { rows } = await this.pool.query(
+      `SELECT name FROM pgboss.job WHERE id = $1::uuid AND state = 'failed' AND ($2::text IS NULL OR data->>'tenantId' = $2::text)`,
+      [id, tenantId ?? null],
+    );
+    if (!rows.length) return false;
+    await this.boss.retry(rows[0].name, id);
+    return true;
+  }
+
+  /** Queued, running and failed (dead-letter) jobs per queue, for /metrics. */
+  async counts(): Promise<{ name: string; queued: number; active: number; failed: number }[]> {
+    if (!this.boss) return [];
+    const { rows } = await this.pool.query(
+      `SELECT name, count(*) FILTER (WHERE state IN ('created', 'retry'))::int AS queued, count(*) FILTER (WHERE state = 'active')::int AS active,
+              count(*) FILTER (WHERE state = 'failed')::int AS failed
+         FROM pgboss.job GROUP BY name ORDER BY name`,
+    );
+    return rows;
+  }
+
+  /** Stops the workers (waiting for jobs in progress, up to 10 s) and the schedulers. */
+  async stop(): Promise<void> {
+    const boss = this.boss;
+    this.boss = null;
+    this.starting = null;
+    if (boss) await boss.stop({ graceful: true, wait: true, timeout: 10_000 });
+  }
+}
