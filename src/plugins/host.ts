@@ -154,7 +154,19 @@ export class PluginHost {
           `plugin:${plugin.name}`,
         );
       }
-      for (const job of plugin.jobs ?? []) this.schedule(plugin.name, job.name, job.everyMs, () => this.runJob(plugin.name, job.name, () => job.run(ctx)));
+      for (const job of plugin.jobs ?? []) {
+        const run = () => this.runJob(plugin.name, job.name, () => job.run(ctx));
+        if (job.cron) {
+          await this.app.jobs.define({
+            name: `plugin.${plugin.name}.${job.name}`,
+            cron: { expression: job.cron },
+            // The next period is the retry: a failed run is counted, not repeated at once.
+            retryLimit: 0,
+            run: () => this.counted(plugin.name, job.name, run),
+          });
+        } else if (job.everyMs) this.schedule(plugin.name, job.name, job.everyMs, run);
+        else throw new Error(`Plugin "${plugin.name}": job "${job.name}" needs cron or everyMs`);
+      }
     }
   }
 
@@ -196,15 +208,21 @@ export class PluginHost {
     return { startedAt, durationMs: Date.now() - startedAt.getTime(), error };
   }
 
+  /** Runs a scheduled job, counting and logging a failure (and rethrowing it, for the queue's record). */
+  private async counted(plugin: string, name: string, run: () => Promise<void>): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await run();
+    } catch (err) {
+      this.app.metrics.pluginJobFailures.inc({ plugin, job: name });
+      this.app.log.warn({ plugin, job: name, err: (err as Error).message }, "plugin job failed");
+      throw err;
+    }
+  }
+
   private schedule(plugin: string, name: string, everyMs: number, run: () => Promise<void>) {
     const tick = async () => {
-      if (this.stopped) return;
-      try {
-        await run();
-      } catch (err) {
-        this.app.metrics.pluginJobFailures.inc({ plugin, job: name });
-        this.app.log.warn({ plugin, job: name, err: (err as Error).message }, "plugin job failed");
-      }
+      await this.counted(plugin, name, run).catch(() => undefined);
       if (!this.stopped) this.timers.push(setTimeout(tick, everyMs).unref());
     };
     this.timers.push(setTimeout(tick, everyMs).unref());

@@ -106,10 +106,18 @@ export type EventHandlers<C> = {
   [T in DomainEventType]?: (event: Delivered<EventOf<T>>, ctx: PluginContext<C>) => Promise<void> | void;
 };
 
+/**
+ * A plugin's periodic work. With `cron` it runs on the job queue once per cluster, whatever the
+ * number of instances (a failed run is counted and logged; the next period runs again). With only
+ * `everyMs` it runs on a timer in every instance (the plugin must then keep instances from doing the
+ * same work twice). Give one of the two.
+ */
 export interface JobDefinition<C = unknown> {
   name: string;
-  /** Interval between the end of one run and the start of the next. */
-  everyMs: number;
+  /** Five-field cron expression in UTC (minute granularity), e.g. `"*\/10 * * * *"`. */
+  cron?: string;
+  /** Interval between the end of one run and the start of the next, in this instance. */
+  everyMs?: number;
   run(ctx: PluginContext<C>): Promise<void>;
 }
 

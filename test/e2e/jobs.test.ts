@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { loadConfig } from "../../src/config";
+import { definePlugin } from "../../src/plugins";
 import { startServer } from "../../src/server";
 import { createKey, createTenant, createTestServer, freshPostgresDatabase, usingPostgres, type TestServer } from "../helpers/test-server";
 
@@ -11,8 +12,25 @@ import { createKey, createTenant, createTestServer, freshPostgresDatabase, using
 jest.setTimeout(120_000);
 
 let t: TestServer;
+const pluginRuns: string[] = [];
+let pluginFails = false;
+const scheduled = definePlugin({
+  name: "cron-probe",
+  version: "1.0.0",
+  compatibility: "^1.0.0",
+  jobs: [
+    {
+      name: "pull",
+      cron: "*/5 * * * *",
+      async run() {
+        pluginRuns.push("pull");
+        if (pluginFails) throw new Error("pull failed");
+      },
+    },
+  ],
+});
 beforeAll(async () => {
-  t = await createTestServer();
+  t = await createTestServer({}, { plugins: [scheduled] });
 });
 afterAll(() => t.close());
 
@@ -107,6 +125,26 @@ describe("jobRuns and retryJob", () => {
   it("sweeps export files on a schedule of the queue", async () => {
     const [row] = await t.server.app.db.pool.query(`SELECT name, cron FROM pgboss.schedule WHERE name = 'crm.imports.export-sweep'`).then((r) => r.rows);
     expect(row).toEqual({ name: "crm.imports.export-sweep", cron: "*/10 * * * *" });
+  });
+});
+
+describe("plugin jobs with a cron", () => {
+  it("are scheduled on the queue (once per cluster) and run the plugin's job; a failure is counted", async () => {
+    const { rows } = await t.server.app.db.pool.query(`SELECT cron FROM pgboss.schedule WHERE name = 'plugin.cron-probe.pull'`);
+    expect(rows).toEqual([{ cron: "*/5 * * * *" }]);
+    // What the scheduler does each period, done now.
+    await t.server.app.jobs.send("plugin.cron-probe.pull", {});
+    await until(async () => pluginRuns.length === 1, "the plugin's job");
+    pluginFails = true;
+    const failedId = await t.server.app.jobs.send("plugin.cron-probe.pull", {});
+    const failed = await until(async () => {
+      const r = await t.gql(RUNS, { filter: { name: "plugin.cron-probe.pull", state: "FAILED" } }, t.platformKey);
+      return r.data.jobRuns.nodes.find((j: { id: string }) => j.id === failedId);
+    }, "the failed run");
+    pluginFails = false;
+    expect(failed).toMatchObject({ attempts: 1, retryLimit: 0, lastError: "pull failed", tenantId: null });
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toContain('crm_plugin_job_failures_total{plugin="cron-probe",job="pull"} 1');
   });
 });
 
