@@ -1,7 +1,7 @@
 import { Arg, Args, Authorized, Ctx, Field, ID, InputType, Int, Mutation, ObjectType, Query, registerEnumType, Resolver } from "type-graphql";
 import type { RequestCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
-import { localId, toGlobalId, UUID_ANY_CASE } from "../../core/global-id";
+import { toGlobalId, UUID_ANY_CASE } from "../../core/global-id";
 import type { JobRunRow, JobState as QueueState } from "../../core/jobs";
 import { ConnectionArgs, ConnectionType, decodeCursor, pageOf, pageSize } from "../../core/pagination";
 import { UserError, userError, UserErrorCode } from "../../core/user-error";
@@ -87,10 +87,10 @@ export class JobsResolver {
   @Authorized(["platform", "admin"])
   @Mutation(() => RetryJobPayload, { description: "Runs a FAILED job again, its retries starting over." })
   async retryJob(@Arg("input", () => RetryJobInput) input: RetryJobInput, @Ctx() ctx: RequestCtx): Promise<RetryJobPayload> {
-    const id = UUID_ANY_CASE.test(input.id) ? input.id : localId(input.id, "JobRun");
+    const id = UUID_ANY_CASE.test(input.id) ? input.id : null;
     const done = id ? await ctx.app.jobs.retry(id, tenantScope(ctx)) : false;
     if (!done) return Object.assign(new RetryJobPayload(), { job: null, userErrors: [userError(["id"], UserErrorCode.NOT_FOUND, "No failed job with this id")] });
-    const [row] = await ctx.app.jobs.runs({ tenantId: tenantScope(ctx) }, 1, undefined, id!);
+    const [row] = await ctx.app.jobs.runs({ tenantId: tenantScope(ctx) }, 1, undefined, input.id);
     return Object.assign(new RetryJobPayload(), { job: row ? jobRunOf(row) : null, userErrors: [] });
   }
 }
