@@ -54,6 +54,7 @@ const envSchema = z.object({
   GRAPHQL_INTROSPECTION: z.enum(["true", "false"]).optional(),
   OUTBOX_POLL_MS: intFrom(1000, 0, 3_600_000),
   EXPORT_RETENTION_HOURS: intFrom(24, 1, 8760),
+  OUTBOX_RETENTION_DAYS: intFrom(7, 1, 3650),
   CRM_PLUGINS: optionalString,
   REDIS_URL: optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), { message: "must be a redis:// or rediss:// URL" }),
   CRM_SECRET_KEY: optionalString.refine((v) => typeof parseSecretKeys(v) !== "string", { message: "must be 32-byte keys, comma-separated, each as 64 hex digits or 44 base64 characters (openssl rand -base64 32)" }),
@@ -77,6 +78,8 @@ export interface Config {
   outboxPollMs: number;
   /** Hours an export's file is kept after the export completed; then it is deleted and the download answers 410. */
   exportRetentionHours: number;
+  /** Days a dispatched outbox row is kept (for inspection and replays by hand) before the hourly prune deletes it. */
+  outboxRetentionDays: number;
   /** Module paths or package names of partner plugins to load besides the built-in adapters. */
   plugins: string[];
   /** Redis for GraphQL subscriptions across instances (REDIS_URL); unset: in-process. */
@@ -114,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     outboxPollMs: e.OUTBOX_POLL_MS,
     exportRetentionHours: e.EXPORT_RETENTION_HOURS,
+    outboxRetentionDays: e.OUTBOX_RETENTION_DAYS,
     plugins: e.CRM_PLUGINS ? e.CRM_PLUGINS.split(",").map((x) => x.trim()).filter(Boolean) : [],
     secretKeys: parseSecretKeys(e.CRM_SECRET_KEY) as Buffer[],
     redisUrl: e.REDIS_URL,

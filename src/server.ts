@@ -177,6 +177,15 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
     });
     const port = (httpServer.address() as AddressInfo).port;
     await app.plugins.start();
+    await app.jobs.define({
+      name: "crm.outbox.prune",
+      cron: { expression: "17 * * * *" },
+      retryLimit: 2,
+      run: async () => {
+        const deleted = await app.outbox.prune(config.outboxRetentionDays);
+        if (deleted) log.info({ deleted, retentionDays: config.outboxRetentionDays }, "outbox pruned");
+      },
+    });
     app.outbox.start(config.outboxPollMs);
 
     return {

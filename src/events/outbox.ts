@@ -78,6 +78,26 @@ export class Outbox {
     while (this.running) await this.running;
   }
 
+  /**
+   * Deletes dispatched rows older than `retentionDays`, at most `chunk` per statement until none are left,
+   * so a large backlog never holds one long lock. Pending rows are never touched. Returns how many went.
+   */
+  async prune(retentionDays: number, chunk = 5_000): Promise<number> {
+    let total = 0;
+    for (;;) {
+      // Counted from RETURNING: both drivers give the rows (not both report an affected count).
+      const [rows]: [{ id: string }[], number] = await this.dataSource.query(
+        `DELETE FROM outbox WHERE id IN (
+           SELECT id FROM outbox WHERE dispatched_at IS NOT NULL AND dispatched_at < now() - make_interval(days => $1::int) ORDER BY id LIMIT $2)
+         RETURNING id`,
+        [retentionDays, chunk],
+      );
+      const deleted = rows.length;
+      total += deleted;
+      if (deleted < chunk) return total;
+    }
+  }
+
   start(pollMs: number): void {
     this.kick();
     if (pollMs > 0) {

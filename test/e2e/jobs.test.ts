@@ -122,9 +122,12 @@ describe("jobRuns and retryJob", () => {
     expect(text).toMatch(/^crm_jobs_queued\{queue="test\.flaky"\} \d+$/m);
   });
 
-  it("sweeps export files on a schedule of the queue", async () => {
-    const [row] = await t.server.app.db.pool.query(`SELECT name, cron FROM pgboss.schedule WHERE name = 'crm.imports.export-sweep'`).then((r) => r.rows);
-    expect(row).toEqual({ name: "crm.imports.export-sweep", cron: "*/10 * * * *" });
+  it("sweeps export files and prunes the outbox on schedules of the queue", async () => {
+    const { rows } = await t.server.app.db.pool.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'crm.%' ORDER BY name`);
+    expect(rows).toEqual([
+      { name: "crm.imports.export-sweep", cron: "*/10 * * * *" },
+      { name: "crm.outbox.prune", cron: "17 * * * *" },
+    ]);
   });
 });
 

@@ -217,6 +217,43 @@ describe("outbox retries", () => {
   });
 });
 
+describe("outbox pruning", () => {
+  it("deletes dispatched rows older than the retention, in chunks, and never a pending or recent one", async () => {
+    const db = await freshDatabase();
+    const app = await createApp(db.config, silentLog, { database: await db.open() });
+    try {
+      await app.tenancy.bootstrap(silentLog, () => undefined);
+      await app.outbox.stop();
+      const [tenant] = await app.db.dataSource.query(`SELECT id FROM tenants WHERE name = 'default'`);
+      await app.db.dataSource.query(`DELETE FROM outbox`);
+      // 7 old dispatched rows, 2 dispatched recently, 3 pending (2 of them old): written here, ages set by hand.
+      const rows = [
+        ...Array.from({ length: 7 }, () => ["old-done", "8 days", true]),
+        ...Array.from({ length: 2 }, () => ["recent-done", "1 day", true]),
+        ...Array.from({ length: 2 }, () => ["old-pending", "30 days", false]),
+        ["new-pending", "0 days", false],
+      ] as const;
+      for (const [type, age, done] of rows) {
+        await app.db.dataSource.query(
+          `INSERT INTO outbox (tenant_id, type, payload, created_at, dispatched_at) VALUES ($1, $2, '{}', now() - $3::interval, CASE WHEN $4 THEN now() - $3::interval END)`,
+          [tenant.id, type, age, done],
+        );
+      }
+      expect(await app.outbox.prune(7, 3)).toBe(7); // chunks of 3: 3 + 3 + 1
+      const left: { type: string; n: number }[] = await app.db.dataSource.query(`SELECT type, count(*)::int AS n FROM outbox GROUP BY type ORDER BY type`);
+      expect(left).toEqual([
+        { type: "new-pending", n: 1 },
+        { type: "old-pending", n: 2 },
+        { type: "recent-done", n: 2 },
+      ]);
+      expect(await app.outbox.prune(7)).toBe(0);
+    } finally {
+      await app.db.close();
+      await db.dispose();
+    }
+  });
+});
+
 describe("outbox delivery outside transactions", () => {
   let db: Awaited<ReturnType<typeof freshDatabase>>;
   beforeEach(async () => {
