@@ -111,6 +111,21 @@ describe("a batch the database refuses for its data", () => {
     }
   });
 
+  it("treats a data exception (SQLSTATE class 22) the database raises like a refused value: only that event is rejected", async () => {
+    await env.app.db.dataSource.query(
+      `CREATE FUNCTION test_data_exception() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.display_name = 'poison22' THEN RAISE EXCEPTION 'bad value' USING ERRCODE = '22023'; END IF; RETURN NEW; END $$`,
+    );
+    await env.app.db.dataSource.query(`CREATE TRIGGER test_data_exception BEFORE INSERT ON customers FOR EACH ROW EXECUTE FUNCTION test_data_exception()`);
+    try {
+      const results = await env.app.ingestion.ingest(env.ctx, source, [upsert({ displayName: "好" }), upsert({ displayName: "poison22" }), upsert({ displayName: "也好" })]);
+      expect(results.map((r) => r.status)).toEqual(["accepted", "rejected", "accepted"]);
+      expect(results[1].reason).toMatch(/^the database cannot store this event: bad value/);
+    } finally {
+      await env.app.db.dataSource.query(`DROP TRIGGER test_data_exception ON customers`);
+      await env.app.db.dataSource.query(`DROP FUNCTION test_data_exception()`);
+    }
+  });
+
   it("still throws when the failure is not the data's (the channel gets a retryable answer)", async () => {
     await env.app.db.dataSource.query(`CREATE FUNCTION test_outage() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'outage' USING ERRCODE = '57P01'; END $$`);
     await env.app.db.dataSource.query(`CREATE TRIGGER test_outage BEFORE INSERT ON customers FOR EACH ROW EXECUTE FUNCTION test_outage()`);
