@@ -166,9 +166,10 @@ export class CustomersService {
 
   async create(ctx: Ctx, input: CreateCustomerInput): Promise<Result<Customer>> {
     const tenantId = tenantOf(ctx);
-    const { patch, errors } = validateProfile(input, await this.phoneRegion(ctx));
+    const phoneRegion = await this.phoneRegion(ctx);
+    const { patch, errors } = validateProfile(input, phoneRegion);
     const tags = validateTags(input.tags ?? []);
-    const extra = validateIdentities(input.identities ?? [], await this.phoneRegion(ctx), "identities");
+    const extra = validateIdentities(input.identities ?? [], phoneRegion, "identities");
     errors.push(...tags.errors, ...extra.errors);
     if (tags.tags.length > LIMITS.tags) errors.push(userError(["tags"], UserErrorCode.TOO_MANY, `At most ${LIMITS.tags} tags`));
     if (errors.length) return fail(...errors);
