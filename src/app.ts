@@ -69,7 +69,7 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
   }
   const jobs = new JobQueue(db.pool, log.child({ component: "jobs" }), { pollingSeconds: config.env === "test" ? 0.5 : 2 });
   const metrics = new Metrics(db.dataSource, jobs);
-  const outbox = new Outbox(db.dataSource, pubsub, log.child({ component: "outbox" }), metrics);
+  const outbox = new Outbox(db.dataSource, pubsub, jobs, log.child({ component: "outbox" }), metrics, config.eventDelivery);
   const secrets = new SecretBox(config.secretKeys);
   if (!secrets.enabled) log.warn("CRM_SECRET_KEY is not set: channel connection secrets are stored unencrypted");
   const app = { config, log, db, metrics, secrets, pubsub, outbox, jobs } as App;

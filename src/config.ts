@@ -55,6 +55,8 @@ const envSchema = z.object({
   OUTBOX_POLL_MS: intFrom(1000, 0, 3_600_000),
   EXPORT_RETENTION_HOURS: intFrom(24, 1, 8760),
   OUTBOX_RETENTION_DAYS: intFrom(7, 1, 3650),
+  EVENT_RETRY_DELAY_SECONDS: intFrom(30, 1, 3600),
+  EVENT_RETRY_LIMIT: intFrom(10, 0, 16),
   CRM_PLUGINS: optionalString,
   REDIS_URL: optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), { message: "must be a redis:// or rediss:// URL" }),
   CRM_SECRET_KEY: optionalString.refine((v) => typeof parseSecretKeys(v) !== "string", { message: "must be 32-byte keys, comma-separated, each as 64 hex digits or 44 base64 characters (openssl rand -base64 32)" }),
@@ -80,6 +82,11 @@ export interface Config {
   exportRetentionHours: number;
   /** Days a dispatched outbox row is kept (for inspection and replays by hand) before the hourly prune deletes it. */
   outboxRetentionDays: number;
+  /**
+   * Delivery of a domain event to one handler: the first retry after EVENT_RETRY_DELAY_SECONDS (to twice
+   * that), each later one after twice the last, EVENT_RETRY_LIMIT retries in all; then a dead letter.
+   */
+  eventDelivery: { retryDelaySeconds: number; retryLimit: number };
   /** Module paths or package names of partner plugins to load besides the built-in adapters. */
   plugins: string[];
   /** Redis for GraphQL subscriptions across instances (REDIS_URL); unset: in-process. */
@@ -118,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     outboxPollMs: e.OUTBOX_POLL_MS,
     exportRetentionHours: e.EXPORT_RETENTION_HOURS,
     outboxRetentionDays: e.OUTBOX_RETENTION_DAYS,
+    eventDelivery: { retryDelaySeconds: e.EVENT_RETRY_DELAY_SECONDS, retryLimit: e.EVENT_RETRY_LIMIT },
     plugins: e.CRM_PLUGINS ? e.CRM_PLUGINS.split(",").map((x) => x.trim()).filter(Boolean) : [],
     secretKeys: parseSecretKeys(e.CRM_SECRET_KEY) as Buffer[],
     redisUrl: e.REDIS_URL,

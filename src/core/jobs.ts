@@ -83,6 +83,7 @@ export class JobQueue {
   private boss: PgBoss | null = null;
   private readonly definitions = new Map<string, QueueDefinition<any>>();
   private starting: Promise<void> | null = null;
+  private readonly installed = new Set<string>();
 
   constructor(
     private readonly pool: SqlPool,
@@ -95,6 +96,11 @@ export class JobQueue {
     if (this.definitions.has(def.name)) throw new Error(`Two job queues are named "${def.name}"`);
     this.definitions.set(def.name, def);
     if (this.boss) await this.install(this.boss, def);
+  }
+
+  /** True once `start` has been asked for (it may still be starting). */
+  get started(): boolean {
+    return this.starting !== null;
   }
 
   start(): Promise<void> {
@@ -115,7 +121,18 @@ export class JobQueue {
     return this.starting;
   }
 
-  private async install(boss: PgBoss, def: QueueDefinition<any>): Promise<void> {
+  /** One install at a time: concurrent createQueue calls (each makes a partition) deadlock on PostgreSQL. */
+  private installChain: Promise<void> = Promise.resolve();
+
+  private install(boss: PgBoss, def: QueueDefinition<any>): Promise<void> {
+    if (this.installed.has(def.name)) return Promise.resolve();
+    this.installed.add(def.name);
+    const next = this.installChain.then(() => this.installNow(boss, def));
+    this.installChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async installNow(boss: PgBoss, def: QueueDefinition<any>): Promise<void> {
     await boss.createQueue(def.name, { name: def.name, retryLimit: def.retryLimit ?? 12, retryDelay: def.retryDelaySeconds ?? 30, retryBackoff: def.backoff ?? true });
     await boss.work<Record<string, unknown>>(def.name, { pollingIntervalSeconds: this.options.pollingSeconds ?? 2 }, async ([job]) => {
       try {
@@ -132,6 +149,44 @@ export class JobQueue {
   async send(name: string, data: object, options: { startAfter?: number | Date; singletonKey?: string } = {}): Promise<string | null> {
     if (!this.boss) throw new Error("the job queue is not started");
     return this.boss.send(name, data, options);
+  }
+
+  /**
+   * Enqueues jobs of one queue in one statement. Each brings its own id: a job whose id is already in
+   * the queue is skipped, which makes a repeated enqueue (after a crash between enqueuing and recording
+   * it) harmless. Jobs of one statement are fetched in id order.
+   */
+  async insert(name: string, jobs: { id: string; data: object }[]): Promise<void> {
+    if (!this.boss) throw new Error("the job queue is not started");
+    if (jobs.length) await this.boss.insert(jobs.map((j) => ({ id: j.id, name, data: j.data })));
+  }
+
+  /**
+   * Works the due jobs of `name` here and now, oldest first, one after another, until none is due —
+   * what the queue's poll would do a moment later, without waiting for it (delivery right after a
+   * commit). A failure is recorded as the worker records it: retried with backoff, then failed.
+   */
+  async drain(name: string, batchSize = 50, keepGoing: () => boolean = () => true): Promise<number> {
+    const def = this.definitions.get(name);
+    let worked = 0;
+    while (this.boss && def && keepGoing()) {
+      const boss = this.boss;
+      // In id order: jobs enqueued by one statement share their creation time.
+      const jobs = (await boss.fetch<Record<string, unknown>>(name, { batchSize })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      if (!jobs.length) break;
+      for (const job of jobs) {
+        try {
+          await def.run(job.data as never, { id: job.id });
+          await boss.complete(name, job.id);
+        } catch (err) {
+          this.log.warn({ queue: name, jobId: job.id, err: (err as Error).message }, "job failed; retried with backoff until its retries are spent");
+          await boss.fail(name, job.id, { message: (err as Error).message });
+        }
+        worked++;
+      }
+      if (jobs.length < batchSize) break;
+    }
+    return worked;
   }
 
   /** Jobs (queued, running, completed, failed), newest first: at most `limit` after the cursor (createdAt, id). */
@@ -191,6 +246,7 @@ export class JobQueue {
     const boss = this.boss;
     this.boss = null;
     this.starting = null;
+    this.installed.clear();
     if (boss) await boss.stop({ graceful: true, wait: true, timeout: 10_000 });
   }
 }

@@ -34,14 +34,14 @@ export class Metrics {
 
   readonly outboxDispatched = new Counter({
     name: "crm_outbox_events_dispatched_total",
-    help: "Domain events delivered by the outbox (every handler done, or given up), by event type.",
+    help: "Domain events dispatched by the outbox (published to subscribers, a delivery job queued per handler), by event type.",
     labelNames: ["type"] as const,
     registers: [this.registry],
   });
 
   readonly outboxHandlerFailures = new Counter({
     name: "crm_outbox_handler_failures_total",
-    help: "Event handler runs that threw (each is retried on the next poll), by handler name.",
+    help: "Event handler runs that threw (each is retried with backoff, then left as a dead letter), by handler name.",
     labelNames: ["handler"] as const,
     registers: [this.registry],
   });

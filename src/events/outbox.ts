@@ -1,5 +1,7 @@
 import type { DataSource, EntityManager } from "typeorm";
 import type { Logger } from "pino";
+import { createHash } from "node:crypto";
+import type { JobQueue } from "../core/jobs";
 import type { Metrics } from "../core/metrics";
 import type { PubSub } from "./pubsub";
 import { DOMAIN_EVENT_VERSION, type Delivered, type DomainEvent, type DomainEventType, type EventOf } from "./types";
@@ -7,45 +9,119 @@ import { DOMAIN_EVENT_VERSION, type Delivered, type DomainEvent, type DomainEven
 export type EventHandler<T extends DomainEventType = DomainEventType> = (event: Delivered<EventOf<T>>) => Promise<void> | void;
 
 const BATCH = 200;
-const MAX_ATTEMPTS = 10;
-/** How long a claimed batch may take before another dispatcher may deliver it again. */
+/** How long a claimed batch may take before another dispatcher may dispatch it again. */
 const LEASE_SECONDS = 60;
 
+/** How each handler's delivery is retried (config: EVENT_RETRY_DELAY_SECONDS, EVENT_RETRY_LIMIT). */
+export interface DeliveryPolicy {
+  retryDelaySeconds: number;
+  retryLimit: number;
+}
+
+/** What a delivery job carries: the whole event, so that pruning the outbox never starves a retry. */
+interface DeliveryJob {
+  tenantId: string | null;
+  type: string;
+  handler: string;
+  event: Delivered;
+}
+
 /**
- * The transactional outbox. `write` stores events in the caller's transaction; `dispatch` leases
- * undispatched rows (FOR UPDATE SKIP LOCKED, so several instances share the work), hands each to
- * the PubSub and the registered handlers outside any transaction, then marks them dispatched.
+ * The job id of one (event, handler) delivery: the event id in the first half, so that jobs sort in
+ * event order, and the handler's name hashed in the second, so that enqueuing twice is a no-op.
+ */
+export function deliveryJobId(eventId: string, handler: string): string {
+  const hex = BigInt(eventId).toString(16).padStart(16, "0") + createHash("sha256").update(handler).digest("hex").slice(0, 16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** The queue of a handler's deliveries. */
+export function deliveryQueueOf(handler: string): string {
+  return `crm.deliver.${handler.replace(/[^\w.-]/g, "_")}`;
+}
+
+/**
+ * The transactional outbox. `write` stores events in the caller's transaction. `dispatch` leases
+ * undispatched rows (FOR UPDATE SKIP LOCKED, so several instances share the work), publishes each once
+ * to the PubSub (subscriptions), and hands it to every registered handler as its own job on the job
+ * queue — one queue per handler, so a slow or failing handler delays no other. A delivery that throws
+ * is retried with exponential backoff for hours (DeliveryPolicy); when its retries are spent it stays
+ * `failed`: a dead letter operators see in `jobRuns` and run again with `retryJob`.
  *
- * A row remembers what was delivered: `published_at` (subscribers heard it) and `handlers_done`
- * (names of the handlers that completed). A handler that fails keeps its row pending; the retry
- * (next poll, up to MAX_ATTEMPTS) runs only the handlers not yet done and does not publish again.
- * Only a crash — or a failed write of that record — repeats work: delivery stays at least once, so
- * handlers must still be idempotent (the `eventId` helps).
+ * Right after a dispatch the new deliveries are worked in this process (no wait for the queue's poll);
+ * retries come from the queue's workers, on whichever instance polls first.
+ *
+ * Crash windows, in order: rows are published, then `published_at` is set in one statement — dying
+ * between the two publishes them again (at least once; marking first would lose them instead).
+ * Delivery jobs are then enqueued with ids derived from (event, handler), so enqueuing again after a
+ * crash adds nothing, and the rows are marked dispatched. A handler that dies mid-run is run again
+ * when its job expires: delivery stays at least once, so handlers must be idempotent (the `eventId`
+ * helps). Each handler sees events in order unless a failure makes a retry overtake.
  */
 export class Outbox {
   private readonly handlers = new Map<string, { name: string; handler: EventHandler }[]>();
+  /** Handler name → its queue. */
+  private readonly queues = new Map<string, string>();
+  private readonly installing: Promise<void>[] = [];
   private running: Promise<void> | null = null;
   private again = false;
+  private readonly drains = new Map<string, { run: Promise<void>; again: boolean }>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly pubsub: PubSub,
+    private readonly jobs: JobQueue,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    private readonly policy: DeliveryPolicy = { retryDelaySeconds: 30, retryLimit: 10 },
   ) {}
 
   /**
-   * Registers a handler. Its `name` is what a row records once the handler has completed, so a
-   * retry skips it: keep it stable across restarts (plugins use `plugin:<name>`). The default,
+   * Registers a handler. Its `name` names its delivery queue, so it must stay stable across restarts
+   * and instances (plugins use `plugin:<name>`); one name may serve several event types. The default,
    * `<type>#<n>` by order of registration, is stable only while registration order is.
    */
   on<T extends DomainEventType>(type: T, handler: EventHandler<T>, name: string = `${type}#${this.handlers.get(type)?.length ?? 0}`): void {
     const list = this.handlers.get(type) ?? [];
     if (list.some((h) => h.name === name)) throw new Error(`Two handlers of ${type} are named "${name}"`);
+    if (!this.queues.has(name)) {
+      const queue = deliveryQueueOf(name);
+      const clash = [...this.queues].find(([, q]) => q === queue);
+      if (clash) throw new Error(`Handlers "${clash[0]}" and "${name}" would share the delivery queue ${queue}`);
+      this.queues.set(name, queue);
+      this.installing.push(
+        this.jobs
+          .define<DeliveryJob>({
+            name: queue,
+            retryLimit: this.policy.retryLimit,
+            retryDelaySeconds: this.policy.retryDelaySeconds,
+            backoff: true,
+            run: (job) => this.deliver(job),
+          })
+          .catch((err) => this.log.error({ handler: name, err: (err as Error).message }, "delivery queue could not be installed")),
+      );
+    }
     list.push({ name, handler: handler as unknown as EventHandler });
     this.handlers.set(type, list);
+  }
+
+  /** Resolves once the job queue runs and every handler's delivery queue is installed. */
+  async ready(): Promise<void> {
+    await this.jobs.start();
+    await Promise.all(this.installing);
+  }
+
+  private async deliver(job: DeliveryJob): Promise<void> {
+    const found = this.handlers.get(job.type)?.find((h) => h.name === job.handler);
+    if (!found) throw new Error(`No handler "${job.handler}" of ${job.type} is registered here`);
+    try {
+      await found.handler(job.event);
+    } catch (err) {
+      this.metrics.outboxHandlerFailures.inc({ handler: job.handler });
+      throw err;
+    }
   }
 
   /** One statement for any number of events (a batch of ingestion writes hundreds). */
@@ -73,9 +149,16 @@ export class Outbox {
     });
   }
 
-  /** Resolves when everything written so far has been dispatched (tests, shutdown). */
+  /**
+   * Resolves when everything written so far has been dispatched and each of its deliveries has had its
+   * first attempt (tests, shutdown). A delivery waiting for a retry does not hold it.
+   */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    for (;;) {
+      if (this.running) await this.running;
+      else if (this.drains.size) await Promise.all([...this.drains.values()].map((d) => d.run));
+      else return;
+    }
   }
 
   /**
@@ -122,26 +205,41 @@ export class Outbox {
     }
   }
 
+  /** Works a queue's due deliveries now; a request while it runs makes it look again afterwards. */
+  private deliverNow(queue: string): void {
+    const current = this.drains.get(queue);
+    if (current) {
+      current.again = true;
+      return;
+    }
+    const state = { run: Promise.resolve(), again: false };
+    state.run = (async () => {
+      do {
+        state.again = false;
+        try {
+          await this.jobs.drain(queue, 50, () => !this.stopped);
+        } catch (err) {
+          this.log.error({ queue, err: (err as Error).message }, "delivery failed to run; the queue's workers will retry");
+        }
+      } while (state.again && !this.stopped);
+      this.drains.delete(queue);
+    })();
+    this.drains.set(queue, state);
+  }
+
   /**
-   * Claim (a short transaction that leases the rows), deliver with no transaction open — handlers
-   * may use the database, which on the single-connection embedded database would otherwise wait
-   * forever — then record the outcome. A dispatcher that dies mid-way leaves leased rows that another
-   * picks up once the lease ends: delivery stays at least once.
-   *
-   * Crash windows, in order: the batch's new rows are published, then `published_at` is set for them
-   * in one statement — dying between the two publishes them again (at least once; marking first
-   * would lose them instead). Handlers then run, and one statement records for every row the
-   * handlers that completed; dying before it reruns the batch's handlers. A handler that merely
-   * throws never causes either.
+   * Claim (a short statement that leases the rows), publish, enqueue one delivery job per (row,
+   * handler), record the rows as dispatched — no transaction open, and handlers run outside any:
+   * they may use the database, which on the single-connection embedded database would otherwise wait.
    */
   private async dispatchBatch(): Promise<number> {
-    type Claimed = { id: string; type: string; payload: DomainEvent; created_at: Date; published_at: Date | null; handlers_done: string[] };
+    type Claimed = { id: string; tenant_id: string | null; type: string; payload: DomainEvent; created_at: Date; published_at: Date | null; handlers_done: string[] };
     const rows: Claimed[] = await this.dataSource.query(
       `UPDATE outbox SET lease_until = now() + make_interval(secs => $2::int)
         WHERE id IN (SELECT id FROM outbox
                       WHERE dispatched_at IS NULL AND (lease_until IS NULL OR lease_until < now())
                       ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-        RETURNING id, type, payload, created_at, published_at, handlers_done`,
+        RETURNING id, tenant_id, type, payload, created_at, published_at, handlers_done`,
       [BATCH, LEASE_SECONDS],
     ).then(([r]: [Claimed[]]) => r.sort((a, b) => Number(BigInt(a.id) - BigInt(b.id))));
     if (!rows.length) return 0;
@@ -161,37 +259,27 @@ export class Outbox {
       ]);
     }
 
-    const outcomes: { id: string; ok: boolean; done: string[] }[] = [];
+    // Rows from before deliveries were jobs may name handlers that already completed.
+    const perQueue = new Map<string, { id: string; data: DeliveryJob }[]>();
     for (const row of rows) {
-      const event = delivered.get(row.id)!;
       const done = new Set(row.handlers_done ?? []);
-      let ok = true;
-      for (const { name, handler } of this.handlers.get(row.type) ?? []) {
+      for (const { name } of this.handlers.get(row.type) ?? []) {
         if (done.has(name)) continue;
-        try {
-          await handler(event);
-          done.add(name);
-        } catch (err) {
-          ok = false;
-          this.metrics.outboxHandlerFailures.inc({ handler: name });
-          this.log.warn({ eventId: row.id, type: row.type, handler: name, err: (err as Error).message }, "event handler failed");
-        }
+        const queue = this.queues.get(name)!;
+        const list = perQueue.get(queue) ?? [];
+        list.push({ id: deliveryJobId(row.id, name), data: { tenantId: row.tenant_id, type: row.type, handler: name, event: delivered.get(row.id)! } });
+        perQueue.set(queue, list);
       }
-      outcomes.push({ id: row.id, ok, done: [...done] });
     }
-    // One statement for the batch. Names are merged with what is stored, in case a dispatcher whose
-    // lease ran out recorded some meanwhile. After MAX_ATTEMPTS a row stops blocking the queue; it
-    // stays in the table for inspection, its handlers_done telling which handlers never completed.
-    const [recorded]: [{ type: string; done: boolean }[]] = await this.dataSource.query(
-      `UPDATE outbox o SET attempts = o.attempts + 1, lease_until = NULL,
-         handlers_done = ARRAY(SELECT DISTINCT h FROM unnest(o.handlers_done || ARRAY(SELECT jsonb_array_elements_text(x.done))) AS h ORDER BY h),
-         dispatched_at = COALESCE(o.dispatched_at, CASE WHEN x.ok OR o.attempts + 1 >= $2 THEN now() END)
-        FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, ok boolean, done jsonb)
-       WHERE o.id = x.id
-       RETURNING o.type, o.dispatched_at IS NOT NULL AS done`,
-      [JSON.stringify(outcomes), MAX_ATTEMPTS],
-    );
-    for (const r of recorded) if (r.done) this.metrics.outboxDispatched.inc({ type: r.type });
+    if (perQueue.size) {
+      await this.ready(); // the server starts the queue; an app used without one (tests, scripts) starts it here
+      for (const [queue, jobs] of perQueue) await this.jobs.insert(queue, jobs);
+    }
+    await this.dataSource.query(`UPDATE outbox SET attempts = attempts + 1, lease_until = NULL, dispatched_at = now() WHERE id = ANY($1::bigint[])`, [
+      rows.map((row) => row.id),
+    ]);
+    for (const row of rows) this.metrics.outboxDispatched.inc({ type: row.type });
+    if (!this.stopped) for (const queue of perQueue.keys()) this.deliverNow(queue);
     return rows.length;
   }
 }

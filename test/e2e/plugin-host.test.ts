@@ -4,6 +4,7 @@ import { createClient } from "graphql-ws";
 import { z } from "zod";
 import { Arg, Authorized, Ctx, ID, Query, Resolver } from "type-graphql";
 import { definePlugin, NormalizationError, pluginRequest, VerificationError, type Delivered, type PluginContext } from "../../src/plugins";
+import { deliveryJobId } from "../../src/events/outbox";
 import { aCustomer, createCustomer } from "../fixtures/customers";
 import { createKey, createTenant, createTestServer, type TestServer } from "../helpers/test-server";
 
@@ -136,9 +137,10 @@ describe("plugin host", () => {
     await t.server.app.outbox.idle();
     const local = Buffer.from(c.id, "base64url").toString().split(":")[1];
     expect(delivered.some((e) => e.type === "customer.created" && (e as { customerId?: string }).customerId === local)).toBe(true);
-    // The row records the plugin's handler by the plugin's name, so a retry would skip it.
-    const [row] = await t.server.app.db.dataSource.query(`SELECT handlers_done FROM outbox WHERE type = 'customer.created' AND payload->>'customerId' = $1`, [local]);
-    expect(row.handlers_done).toContain("plugin:probe");
+    // Each delivery is a job on the plugin's own queue, named by the plugin: it completed.
+    const [{ id: eventId }] = await t.server.app.db.dataSource.query(`SELECT id FROM outbox WHERE type = 'customer.created' AND payload->>'customerId' = $1`, [local]);
+    const deliveries = await t.server.app.jobs.runs({ name: "crm.deliver.plugin_probe" }, 250);
+    expect(deliveries.filter((j) => j.id === deliveryJobId(eventId, "plugin:probe")).map((j) => j.state)).toEqual(["completed"]);
     const runs = jobRuns.length;
     await new Promise((r) => setTimeout(r, 150));
     expect(jobRuns.length).toBeGreaterThan(runs);

@@ -15,6 +15,7 @@ export async function appWithTenant(): Promise<{ app: App; ctx: Ctx; tenantId: s
     tenantId: tenant.id,
     async close() {
       await app.outbox.stop();
+      await app.jobs.stop();
       await app.db.close();
       await db.dispose();
     },
