@@ -1,7 +1,7 @@
 import type { Faker } from "@faker-js/faker" with { "resolution-mode": "import" };
 import type { NormalizedEventInput } from "../src/plugins/events";
-import { normalizePhone } from "../src/modules/customers/normalize";
-import { identitySettings, isBlocked } from "../src/modules/ingestion/settings";
+import { normalizePhone } from "../src/modules/customers";
+import { identitySettings, isBlocked } from "../src/modules/ingestion";
 
 /**
  * Synthetic normalized events for the ingestion bench, generated before anything is timed.

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { normalizePhone } from "../src/modules/customers/normalize";
+import { normalizePhone } from "../src/modules/customers";
 import type { NormalizedEventInput } from "../src/plugins/events";
 import type { GeneratedEvents } from "./ingest-events";
 

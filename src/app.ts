@@ -6,17 +6,17 @@ import { SecretBox } from "./core/secrets";
 import { JobQueue } from "./core/jobs";
 import { Outbox } from "./events/outbox";
 import { PubSub } from "./events/pubsub";
-import { CustomersService } from "./modules/customers/service";
-import { TenancyService } from "./modules/tenancy/service";
-import { ChannelsService } from "./modules/channels/service";
-import { IngestionService } from "./modules/ingestion/service";
-import { OrdersService } from "./modules/orders/service";
-import { ImportsService } from "./modules/imports/service";
+import { registerScopes } from "./core/context";
+import { checkModules, type ModuleManifest } from "./core/module";
+import { builtinModules } from "./modules";
 import { PluginHost } from "./plugins/host";
 import type { PluginDefinition } from "./plugins/types";
 import { builtinPlugins } from "../adapters";
 
-/** The composed application: configuration, database, event plumbing and every module's service. */
+/**
+ * The composed application: configuration, database, event plumbing, the modules it was built from —
+ * and every module's service, which each module adds to this interface itself (`declare module`).
+ */
 export interface App {
   config: Config;
   log: Logger;
@@ -25,12 +25,8 @@ export interface App {
   secrets: SecretBox;
   pubsub: PubSub;
   outbox: Outbox;
-  tenancy: TenancyService;
-  customers: CustomersService;
-  channels: ChannelsService;
-  ingestion: IngestionService;
-  orders: OrdersService;
-  imports: ImportsService;
+  /** The modules' manifests, in setup order. */
+  modules: readonly ModuleManifest[];
   plugins: PluginHost;
   /** The job queue (pg-boss): started by the server, not by `createApp`. */
   jobs: JobQueue;
@@ -41,10 +37,15 @@ export interface CreateAppOptions {
   database?: Database;
   /** Plugins besides the built-in adapters and CRM_PLUGINS (tests register theirs here). */
   plugins?: PluginDefinition<any>[];
+  /** The modules to build the app from (default: the built-in ones; tests add one of their own). */
+  modules?: readonly ModuleManifest[];
 }
 
 /** Opens the database, runs pending migrations and wires the services. Does not listen. */
 export async function createApp(config: Config, log: Logger, opts: CreateAppOptions = {}): Promise<App> {
+  const modules = opts.modules ?? builtinModules;
+  checkModules(modules);
+  for (const m of modules) registerScopes(m.scopes ?? []);
   const db =
     opts.database ??
     (await openDatabase({
@@ -52,6 +53,7 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
       dataDir: config.dataDir,
       poolSize: config.dbPoolSize,
       log: log.child({ component: "db" }),
+      modules,
     }));
   try {
     const ran = await db.dataSource.runMigrations({ transaction: "each" });
@@ -72,15 +74,8 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
   const outbox = new Outbox(db.dataSource, pubsub, jobs, log.child({ component: "outbox" }), metrics, config.eventDelivery);
   const secrets = new SecretBox(config.secretKeys);
   if (!secrets.enabled) log.warn("CRM_SECRET_KEY is not set: channel connection secrets are stored unencrypted");
-  const app = { config, log, db, metrics, secrets, pubsub, outbox, jobs } as App;
-  app.tenancy = new TenancyService(app);
-  app.customers = new CustomersService(app);
-  app.channels = new ChannelsService(app);
-  app.ingestion = new IngestionService(app);
-  app.orders = new OrdersService(app);
-  app.imports = new ImportsService(app);
-  app.customers.merges.hooks.push(app.ingestion.mergeHook);
-  app.customers.merges.hooks.push(app.orders.mergeHook);
+  const app = { config, log, db, metrics, secrets, pubsub, outbox, jobs, modules } as App;
+  for (const m of modules) m.setup?.(app);
   app.plugins = PluginHost.load(app, [...builtinPlugins, ...(opts.plugins ?? [])], config.plugins);
   return app;
 }

@@ -22,7 +22,6 @@ import { createRequestContext } from "./graphql/request-context";
 import { bearerToken } from "./graphql/http-auth";
 import { attachWebSocketServer } from "./graphql/ws";
 import { requestErrorStatus } from "./graphql/http-status";
-import { createImportRoutes } from "./modules/imports/routes";
 
 export interface RunningServer {
   app: App;
@@ -56,8 +55,9 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
   try {
     await app.tenancy.bootstrap(log, opts.print ?? ((line) => process.stdout.write(`${line}\n`)));
     await app.jobs.start();
-    await app.imports.start(); // interrupted jobs marked FAILED; the export sweeper starts
-    const schema = await createSchema(app.plugins.resolvers());
+    for (const m of app.modules) for (const job of m.jobs?.(app) ?? []) await app.jobs.define(job);
+    for (const m of app.modules) await m.start?.(app);
+    const schema = await createSchema(app.plugins.resolvers(), app.modules);
     const armor = new ApolloArmor({
       maxDepth: { n: config.graphql.maxDepth },
       maxAliases: { n: config.graphql.maxAliases },
@@ -144,7 +144,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
     // Channel webhooks read their raw body themselves (signatures are computed over the exact bytes).
     expressApp.use("/channels", app.plugins.router());
     // Customer files: POST /import/customers (streamed body) and GET /exports/:jobId.
-    expressApp.use(createImportRoutes(app));
+    for (const m of app.modules) if (m.routes) expressApp.use(m.routes(app));
 
     expressApp.use(
       "/graphql",
@@ -197,7 +197,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
         closed = true;
         await ws.close();
         await apollo.stop();
-        await app.imports.stop();
+        for (const m of [...app.modules].reverse()) await m.stop?.(app);
         // The outbox first: once plugins are destroyed, no event may reach their handlers.
         await app.outbox.stop();
         await app.plugins.stop();

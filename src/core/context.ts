@@ -4,9 +4,24 @@ import type { App } from "../app";
 import type { DomainEvent, EventSource } from "../events/types";
 import type { Loaders } from "../graphql/loaders";
 
-/** Scopes an API key can hold. `admin` implies every other tenant scope. */
-export const SCOPES = ["customers:read", "customers:write", "orders:read", "ingest", "admin"] as const;
-export type Scope = (typeof SCOPES)[number];
+/**
+ * Scopes an API key can hold: `admin` (which implies every other tenant scope) and those the modules
+ * declare in their manifests, registered by the composition root.
+ */
+export type Scope = string;
+const scopes = new Set<string>(["admin"]);
+
+export function registerScopes(list: readonly string[]): void {
+  for (const s of list) {
+    if (!/^[a-z][a-z0-9-]*(:[a-z][a-z0-9-]*)?$/.test(s)) throw new Error(`Scope "${s}" must look like "module:action"`);
+    scopes.add(s);
+  }
+}
+
+/** Every known scope, `admin` last. */
+export function knownScopes(): string[] {
+  return [...[...scopes].filter((s) => s !== "admin").sort(), "admin"];
+}
 
 export type Principal =
   | { kind: "api_key"; keyId: string; tenantId: string; scopes: ReadonlySet<string> }

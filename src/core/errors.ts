@@ -11,6 +11,8 @@ export enum ErrorCode {
   FORBIDDEN = "FORBIDDEN",
   BAD_USER_INPUT = "BAD_USER_INPUT",
   NOT_FOUND = "NOT_FOUND",
+  /** The server could not do it now and wrote nothing: retry later (as a channel gets a 503). */
+  UNAVAILABLE = "UNAVAILABLE",
   INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR",
 }
 
@@ -24,6 +26,10 @@ export function forbidden(message: string): GraphQLError {
 
 export function badUserInput(message: string, field?: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: ErrorCode.BAD_USER_INPUT, ...(field ? { field } : {}) } });
+}
+
+export function unavailable(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: ErrorCode.UNAVAILABLE } });
 }
 
 /** Codes GraphQL servers raise themselves that are safe to pass on as they are. */

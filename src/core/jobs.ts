@@ -28,6 +28,11 @@ export interface QueueDefinition<T extends object = Record<string, unknown>> {
   backoff?: boolean;
   /** A cron schedule (five fields, minute granularity) run once per cluster, in `tz` (default UTC). */
   cron?: { expression: string; tz?: string };
+  /**
+   * `stately`: at most one job of the queue waiting and one running, cluster-wide — a run that outlasts
+   * its period is never overlapped by the next (what a pull needs). Default `standard`: no such limit.
+   */
+  policy?: "standard" | "stately";
 }
 
 export type JobState = "created" | "retry" | "active" | "completed" | "cancelled" | "failed";
@@ -133,7 +138,13 @@ export class JobQueue {
   }
 
   private async installNow(boss: PgBoss, def: QueueDefinition<any>): Promise<void> {
-    await boss.createQueue(def.name, { name: def.name, retryLimit: def.retryLimit ?? 12, retryDelay: def.retryDelaySeconds ?? 30, retryBackoff: def.backoff ?? true });
+    await boss.createQueue(def.name, {
+      name: def.name,
+      policy: def.policy ?? "standard",
+      retryLimit: def.retryLimit ?? 12,
+      retryDelay: def.retryDelaySeconds ?? 30,
+      retryBackoff: def.backoff ?? true,
+    });
     await boss.work<Record<string, unknown>>(def.name, { pollingIntervalSeconds: this.options.pollingSeconds ?? 2 }, async ([job]) => {
       try {
         await def.run(job.data as never, { id: job.id });

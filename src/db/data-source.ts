@@ -3,8 +3,8 @@ import { DataSource, type DataSourceOptions } from "typeorm";
 import pg from "pg";
 import { PGlite, types as pgliteTypes, type Extension } from "@electric-sql/pglite";
 import type { Logger } from "pino";
-import { entities } from "./entities";
-import { migrations } from "../../migrations";
+import { entitiesOf, migrationsOf } from "./entities";
+import type { ModuleManifest } from "../core/module";
 import { pgliteDriverModule } from "./pglite-driver";
 import { SqlLogger } from "./sql-logger";
 import { lockDataDir } from "./data-dir-lock";
@@ -28,6 +28,8 @@ export interface DatabaseOptions {
   dataDir?: string;
   poolSize?: number;
   log: Logger;
+  /** Whose entities and migrations: the built-in modules unless given (tests add a module of their own). */
+  modules?: readonly ModuleManifest[];
 }
 
 export interface Database {
@@ -41,8 +43,6 @@ export interface Database {
 
 const common = {
   type: "postgres" as const,
-  entities,
-  migrations,
   migrationsTableName: "typeorm_migrations",
   synchronize: false,
   uuidExtension: "pgcrypto" as const,
@@ -50,8 +50,8 @@ const common = {
 };
 
 /** TypeORM options for the CLI and the server; PGlite options are built in `openDatabase`. */
-export function postgresOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
-  return { ...common, url: databaseUrl, poolSize, applicationName: "omnichannel-crm" };
+export function postgresOptions(databaseUrl: string, poolSize = 10, modules?: readonly ModuleManifest[]): DataSourceOptions {
+  return { ...common, entities: entitiesOf(modules), migrations: migrationsOf(modules), url: databaseUrl, poolSize, applicationName: "omnichannel-crm" };
 }
 
 function driverPool(dataSource: DataSource): Database["pool"] {
@@ -61,7 +61,7 @@ function driverPool(dataSource: DataSource): Database["pool"] {
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   const sql = new SqlLogger(opts.log);
   if (opts.databaseUrl) {
-    const dataSource = new DataSource({ ...postgresOptions(opts.databaseUrl, opts.poolSize), logger: sql });
+    const dataSource = new DataSource({ ...postgresOptions(opts.databaseUrl, opts.poolSize, opts.modules), logger: sql });
     await dataSource.initialize();
     return { dataSource, pool: driverPool(dataSource), sql, kind: "postgres", close: () => dataSource.destroy() };
   }
@@ -72,7 +72,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       extensions: { pgcrypto, pg_trgm },
       parsers: { [pgliteTypes.INT8]: identity, [pgliteTypes.NUMERIC]: identity, [pgliteTypes.DATE]: identity },
     });
-    const dataSource = new DataSource({ ...common, driver: pgliteDriverModule(db), logger: sql });
+    const dataSource = new DataSource({ ...common, entities: entitiesOf(opts.modules), migrations: migrationsOf(opts.modules), driver: pgliteDriverModule(db), logger: sql });
     await dataSource.initialize();
     return {
       dataSource,

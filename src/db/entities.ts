@@ -1,11 +1,17 @@
 import { OutboxRow } from "../events/outbox-entity";
-import { Customer, CustomerIdentity } from "../modules/customers/entity";
-import { ApiKey, Tenant } from "../modules/tenancy/entity";
-import { ChannelConnection } from "../modules/channels/entity";
-import { CustomerMerge } from "../modules/customers/merge";
-import { CustomerStats, Order, OrderRefund } from "../modules/orders/entity";
-import { ImportJob, ImportRowError } from "../modules/imports/entity";
-import { IdentityConflict } from "../modules/ingestion/conflict-entity";
+import type { ModuleManifest } from "../core/module";
+import { builtinModules } from "../modules";
+import { migrations as platformMigrations } from "../../migrations";
 
-/** Every TypeORM entity; migrations/ must create exactly these tables. */
-export const entities = [Tenant, ApiKey, Customer, CustomerIdentity, OutboxRow, ChannelConnection, CustomerMerge, Order, OrderRefund, CustomerStats, ImportJob, ImportRowError, IdentityConflict];
+/** The platform's own tables (the outbox), then every module's; migrations must create exactly these. */
+export function entitiesOf(modules: readonly ModuleManifest[] = builtinModules): Function[] {
+  return [OutboxRow, ...modules.flatMap((m) => m.entities ?? [])];
+}
+
+/**
+ * The migrations written before modules had manifests (they span several modules' tables), then every
+ * module's own. TypeORM runs them in the order of the timestamps their names end with.
+ */
+export function migrationsOf(modules: readonly ModuleManifest[] = builtinModules): Function[] {
+  return [...platformMigrations, ...modules.flatMap((m) => m.migrations ?? [])];
+}

@@ -1,26 +1,16 @@
 /**
  * Domain events: what happened, after it committed. Small and serializable — they travel through
- * the outbox table, the PubSub and plugins' handlers. Add a variant here when a module starts
- * announcing something new.
+ * the outbox table, the PubSub and plugins' handlers. Each module declares the events it emits in its
+ * own `events.ts`, by adding entries (type → fields) to this map:
+ *
+ *   declare module "../../events/types" {
+ *     interface DomainEventMap { "customer.created": { type: "customer.created"; tenantId: string; customerId: string } }
+ *   }
  */
-export type DomainEvent =
-  | { type: "customer.created"; tenantId: string; customerId: string }
-  | { type: "customer.updated"; tenantId: string; customerId: string; changed: string[] }
-  | { type: "customer.deleted"; tenantId: string; customerId: string }
-  | { type: "customer.merged"; tenantId: string; customerId: string; sourceId: string; mergeId: string }
-  | { type: "customer.unmerged"; tenantId: string; customerId: string; sourceId: string; mergeId: string }
-  | { type: "api_key.revoked"; tenantId: string; keyId: string }
-  /** An order became known (from its first event of any kind). Ids are local. */
-  | { type: "order.created"; tenantId: string; orderId: string; channel: string; externalOrderId: string; customerId: string | null }
-  /** Payment (or completion) of an order became known. `total` in minor units of `currency`. */
-  | { type: "order.paid"; tenantId: string; orderId: string; customerId: string | null; total: number; currency: string | null }
-  /** New refunds of an order: `amount` is what they add, `refunded` the order's refunded amount now (at most its total). */
-  | { type: "order.refunded"; tenantId: string; orderId: string; customerId: string | null; amount: number; refunded: number; status: string }
-  | { type: "order.cancelled"; tenantId: string; orderId: string; customerId: string | null }
-  /** A customer's order stats (count, spend, dates) changed; read them with Customer.stats. */
-  | { type: "customer.stats_changed"; tenantId: string; customerId: string }
-  /** A channel connection was created, changed, disabled or enabled again (`connectionId` is the local id). */
-  | { type: "channel_connection.changed"; tenantId: string; connectionId: string; channel: string; change: "created" | "updated" | "disabled" | "enabled" };
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface DomainEventMap {}
+
+export type DomainEvent = DomainEventMap[keyof DomainEventMap];
 
 export type DomainEventType = DomainEvent["type"];
 

@@ -5,34 +5,14 @@ import { buildSchema, type NonEmptyArray } from "type-graphql";
 import { builtinPlugins } from "../../adapters";
 import { authChecker } from "../core/auth-checker";
 import { checkStorableArguments, guardRootArguments } from "./input-guard";
-import { CustomerResolver } from "../modules/customers/resolver";
-import { CustomerSubscriptionResolver } from "../modules/customers/subscriptions";
-import { NodeResolver } from "../modules/nodes/resolver";
-import { TenancyResolver } from "../modules/tenancy/resolver";
-import { JobsResolver } from "../modules/jobs/resolver";
-import { TenantSettingsResolver } from "../modules/tenancy/settings-graphql";
-import { ChannelConnectionResolver } from "../modules/channels/resolver";
-import { CustomerMergeResolver, IdentityConflictResolver, IngestionResolver } from "../modules/ingestion/resolver";
-import { IdentitySettingsResolver } from "../modules/ingestion/settings-graphql";
-import { CustomerOrdersResolver, OrderResolver } from "../modules/orders/resolver";
-import { ImportJobResolver } from "../modules/imports/resolver";
+import { NodeResolver } from "./node-resolver";
+import type { ModuleManifest } from "../core/module";
+import { builtinModules } from "../modules";
 
-export const resolvers = [
-  NodeResolver,
-  TenancyResolver,
-  TenantSettingsResolver,
-  JobsResolver,
-  CustomerResolver,
-  CustomerSubscriptionResolver,
-  ChannelConnectionResolver,
-  IngestionResolver,
-  CustomerMergeResolver,
-  IdentityConflictResolver,
-  IdentitySettingsResolver,
-  OrderResolver,
-  CustomerOrdersResolver,
-  ImportJobResolver,
-] as const;
+/** The resolvers of the platform and of these modules. */
+export function resolversOf(modules: readonly ModuleManifest[] = builtinModules): Function[] {
+  return [NodeResolver, ...modules.flatMap((m) => m.resolvers ?? [])];
+}
 
 const cache = new Map<string, Promise<GraphQLSchema>>();
 
@@ -40,8 +20,8 @@ const cache = new Map<string, Promise<GraphQLSchema>>();
  * The executable schema: the core's resolvers plus those plugins contribute. Built once per set of
  * resolvers (type-graphql metadata is global to the process).
  */
-export function createSchema(pluginResolvers: readonly Function[] = []): Promise<GraphQLSchema> {
-  const all = [...resolvers, ...pluginResolvers] as unknown as NonEmptyArray<Function>;
+export function createSchema(pluginResolvers: readonly Function[] = [], modules: readonly ModuleManifest[] = builtinModules): Promise<GraphQLSchema> {
+  const all = [...resolversOf(modules), ...pluginResolvers] as unknown as NonEmptyArray<Function>;
   const key = all.map((r) => r.name).join(",");
   let schema = cache.get(key);
   if (!schema) {

@@ -1,6 +1,6 @@
 import "reflect-metadata";
-import { ConsentChannel, Gender } from "../modules/customers/entity";
-import type { CreateCustomerInput, MarketingConsentInput } from "../modules/customers/inputs";
+import { ConsentChannel, Gender } from "../modules/customers";
+import type { CreateCustomerInput, MarketingConsentInput } from "../modules/customers";
 
 /**
  * The demo data set `npm run demo` loads into tenant "default": invented people, shaped like what

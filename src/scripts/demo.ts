@@ -6,8 +6,8 @@ import type { Ctx } from "../core/context";
 import { createLogger } from "../core/logger";
 import type { UserError } from "../core/user-error";
 import { DataDirLockedError } from "../db/data-dir-lock";
-import { Tenant } from "../modules/tenancy/entity";
-import { DEFAULT_TENANT } from "../modules/tenancy/service";
+import { Tenant } from "../modules/tenancy";
+import { DEFAULT_TENANT } from "../modules/tenancy";
 import { demoCustomers } from "./demo-data";
 
 /**

@@ -1,3 +1,4 @@
+import type { ModuleManifest } from "../../src/core/module";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import pino from "pino";
@@ -57,7 +58,10 @@ export async function freshPostgresDatabase(): Promise<{ url: string; drop(): Pr
   };
 }
 
-export async function createTestServer(env: Record<string, string> = {}, opts: { plugins?: PluginDefinition<any>[] } = {}): Promise<TestServer> {
+export async function createTestServer(
+  env: Record<string, string> = {},
+  opts: { plugins?: PluginDefinition<any>[]; modules?: readonly ModuleManifest[] } = {},
+): Promise<TestServer> {
   const adminKey = randomKey();
   const platformKey = randomKey();
   const pgDb = usingPostgres() ? await freshPostgresDatabase() : null;
@@ -72,8 +76,8 @@ export async function createTestServer(env: Record<string, string> = {}, opts: {
     ...env,
   });
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-  const database = pgDb ? undefined : await openDatabase({ log });
-  const server = await startServer(config, { log, database, print: () => undefined, plugins: opts.plugins });
+  const database = pgDb ? undefined : await openDatabase({ log, modules: opts.modules });
+  const server = await startServer(config, { log, database, print: () => undefined, plugins: opts.plugins, modules: opts.modules });
   const url = `http://127.0.0.1:${server.port}`;
 
   const gql = async (query: string, variables?: Record<string, unknown>, key: string | null = adminKey) => {

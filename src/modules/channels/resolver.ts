@@ -5,7 +5,7 @@ import { localId } from "../../core/global-id";
 import { ConnectionArgs, ConnectionType } from "../../core/pagination";
 import { toPayload } from "../../core/payload";
 import { fail, ok, userError, UserErrorCode } from "../../core/user-error";
-import { registerNodeType } from "../nodes/node";
+import { registerNodeType } from "../../core/node";
 import { ChannelConnection } from "./entity";
 
 const ChannelConnectionConnection = ConnectionType(ChannelConnection, "ChannelConnection");

@@ -1,7 +1,7 @@
 import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
 import { Field, ObjectType, registerEnumType } from "type-graphql";
 import { GraphQLJSONObject, GraphQLLocalDate } from "graphql-scalars";
-import { Node } from "../nodes/node";
+import { Node } from "../../core/node";
 import { toGlobalId } from "../../core/global-id";
 import { IDENTITY_TYPES, type IdentityTypeName } from "./normalize";
 

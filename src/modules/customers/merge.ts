@@ -5,7 +5,7 @@ import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
 import { paginate, SortDirection, type Connection, type ConnectionArgs, type ConnectionClass } from "../../core/pagination";
 import { toGlobalId } from "../../core/global-id";
 import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user-error";
-import { Node } from "../nodes/node";
+import { Node } from "../../core/node";
 import { Customer, CustomerIdentity } from "./entity";
 import { foldProfile } from "./profile";
 

@@ -3,7 +3,7 @@ import type { RequestCtx } from "../../core/context";
 import { localId } from "../../core/global-id";
 import { ConnectionArgs } from "../../core/pagination";
 import { toPayload } from "../../core/payload";
-import { registerNodeType } from "../nodes/node";
+import { registerNodeType } from "../../core/node";
 import { Customer, CustomerIdentity, IdentityType } from "./entity";
 import {
   AddCustomerTagsPayload,

@@ -1,6 +1,6 @@
 import { Column, Entity, PrimaryColumn, PrimaryGeneratedColumn } from "typeorm";
 import { Field, Int, ObjectType, registerEnumType } from "type-graphql";
-import { Node } from "../nodes/node";
+import { Node } from "../../core/node";
 import { toGlobalId } from "../../core/global-id";
 
 export enum ImportJobKind {

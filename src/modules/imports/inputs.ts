@@ -1,6 +1,6 @@
 import { Field, InputType, ObjectType } from "type-graphql";
 import { UserError } from "../../core/user-error";
-import { CustomerFilter } from "../customers/inputs";
+import { CustomerFilter } from "../customers";
 import { ExportFormat, ImportJob } from "./entity";
 
 export { ExportFormat };

@@ -1,7 +1,7 @@
 import { parsePhoneNumberFromString } from "libphonenumber-js/max";
-import type { Customer } from "../customers/entity";
-import { normalizeEmail, normalizeIdentity, normalizePhone } from "../customers/normalize";
-import { LIMITS } from "../customers/validate";
+import type { Customer } from "../customers";
+import { normalizeEmail, normalizeIdentity, normalizePhone } from "../customers";
+import { LIMITS } from "../customers";
 
 /**
  * Columns of customer files: which header means which field (import), and the columns an export writes —

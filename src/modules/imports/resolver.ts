@@ -4,7 +4,7 @@ import { badUserInput } from "../../core/errors";
 import { localId } from "../../core/global-id";
 import { ConnectionArgs, ConnectionType } from "../../core/pagination";
 import { toPayload } from "../../core/payload";
-import { registerNodeType } from "../nodes/node";
+import { registerNodeType } from "../../core/node";
 import { ExportFormat, ImportJob, ImportRowError } from "./entity";
 import { ExportCustomersInput, ExportCustomersPayload } from "./inputs";
 

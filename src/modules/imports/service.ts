@@ -6,7 +6,7 @@ import type { App } from "../../app";
 import { tenantOf, type Ctx } from "../../core/context";
 import { paginate, SortDirection, type Connection, type ConnectionArgs, type ConnectionClass } from "../../core/pagination";
 import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user-error";
-import type { CustomerFilter } from "../customers/inputs";
+import type { CustomerFilter } from "../customers";
 import { ExportFormat, ImportJob, ImportJobKind, ImportJobStatus, ImportRowError } from "./entity";
 import { exportCells, exportHeader, planColumns, rowToEvent, type ColumnPlan, type FieldMapping } from "./mapping";
 import { readCsv, readXlsx, UnreadableFile, UploadInterrupted, type CsvEncoding, type SheetRecord } from "./readers";

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { EntityManager } from "typeorm";
-import { Customer, Gender } from "../customers/entity";
+import { Customer, Gender } from "../customers";
 import type { IdentityTypeName } from "../../plugins/identity";
 
 type Idn = { type: IdentityTypeName; value: string };

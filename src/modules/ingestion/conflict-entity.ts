@@ -1,7 +1,7 @@
 import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
 import { Field, ID, InputType, ObjectType, registerEnumType } from "type-graphql";
 import { toGlobalId } from "../../core/global-id";
-import { Node } from "../nodes/node";
+import { Node } from "../../core/node";
 
 /** An event whose identifiers could not be applied as given, recorded by the pipeline for review. */
 @Entity({ name: "identity_conflicts" })

@@ -1,6 +1,6 @@
 import type { TxCtx } from "../../core/context";
 import type { NormalizedEvent, NormalizedEventType } from "../../plugins/events";
-import type { OrderChange } from "../orders/service";
+import type { OrderChange } from "../orders";
 
 /** What one ingested batch changed, handed to every ingestion hook set-based (never per event). */
 export interface IngestionChanges {

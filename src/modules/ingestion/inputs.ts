@@ -1,9 +1,9 @@
 import { Field, ID, InputType, ObjectType, registerEnumType } from "type-graphql";
 import { GraphQLJSON } from "graphql-scalars";
 import { UserError } from "../../core/user-error";
-import { Customer, IdentityType } from "../customers/entity";
-import { CustomerMerge } from "../customers/merge";
-import { CustomerProfileInput } from "../customers/inputs";
+import { Customer, IdentityType } from "../customers";
+import { CustomerMerge } from "../customers";
+import { CustomerProfileInput } from "../customers";
 import { IdentityConflict } from "./conflict-entity";
 
 export { IdentityConflict };

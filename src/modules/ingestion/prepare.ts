@@ -1,7 +1,7 @@
 import { parseNormalizedEvent, type NormalizedEvent } from "../../plugins/events";
 import type { IdentityTypeName } from "../../plugins/identity";
-import type { ProfileValues } from "../customers/profile";
-import { normalizeEmail, normalizeIdentity, normalizePhone } from "../customers/normalize";
+import type { ProfileValues } from "../customers";
+import { normalizeEmail, normalizeIdentity, normalizePhone } from "../customers";
 import { isBlocked, type IdentitySettings } from "./settings";
 
 export interface PreparedEvent {

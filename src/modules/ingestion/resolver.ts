@@ -2,14 +2,15 @@ import { Arg, Args, Authorized, Ctx, Extensions, FieldResolver, ID, Int, Mutatio
 import { ConnectionArgs, ConnectionType } from "../../core/pagination";
 import { VALIDATES_OWN_INPUT } from "../../graphql/input-guard";
 import { tenantOf, type RequestCtx } from "../../core/context";
-import { badUserInput } from "../../core/errors";
+import { badUserInput, unavailable } from "../../core/errors";
+import { IngestionHookFailed } from "./hooks";
 import { localId } from "../../core/global-id";
 import { inTransactionOrRollback } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user-error";
 import { toPayload } from "../../core/payload";
-import { Customer } from "../customers/entity";
-import { CustomerMerge } from "../customers/merge";
-import { registerNodeType } from "../nodes/node";
+import { Customer } from "../customers";
+import { CustomerMerge } from "../customers";
+import { registerNodeType } from "../../core/node";
 import { IdentityConflictFilter } from "./conflict-entity";
 import {
   IdentityConflict,
@@ -71,7 +72,11 @@ export class IngestionResolver {
     else if (!connection.enabled) payload.userErrors.push(userError(["connectionId"], UserErrorCode.CONFLICT, "The connection is disabled"));
     if (input.events.length > MAX_EVENTS_PER_CALL) payload.userErrors.push(userError(["events"], UserErrorCode.TOO_MANY, `At most ${MAX_EVENTS_PER_CALL} events per call`));
     if (payload.userErrors.length || !connection) return payload;
-    const results = await ctx.app.ingestion.ingest(ctx, { channel: connection.channel, connectionId: connection.id }, input.events);
+    const results = await ctx.app.ingestion.ingest(ctx, { channel: connection.channel, connectionId: connection.id }, input.events).catch((err) => {
+      // A module's hook refused the batch: nothing was written, and the caller may send it again.
+      if (err instanceof IngestionHookFailed) throw unavailable(`The batch was not ingested (${err.hook} failed); nothing was written: send it again later`);
+      throw err;
+    });
     payload.results = results.map((r) => ({ externalId: r.externalId, status: r.status as IngestStatus, reason: r.reason ?? null }));
     return payload;
   }

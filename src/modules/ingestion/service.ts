@@ -7,14 +7,14 @@ import { inTransaction } from "../../core/transaction";
 import type { OrderEvent } from "../../plugins/events";
 import type { IngestResult } from "../../plugins/types";
 import type { IdentityTypeName } from "../../plugins/identity";
-import { applyProfile } from "../customers/profile";
-import type { MergeHook } from "../customers/merge";
-import type { OrderEventItem } from "../orders/service";
+import { applyProfile } from "../customers";
+import type { MergeHook } from "../customers";
+import type { OrderEventItem } from "../orders";
 import { BatchState } from "./batch";
 import { IngestionHookFailed, IngestionHooks } from "./hooks";
 import { IdentityConflicts } from "./conflicts";
 import { prepareEvent, type PreparedEvent } from "./prepare";
-import { readTenantSettings } from "../tenancy/settings";
+import { readTenantSettings } from "../tenancy";
 import { identitySettings, type IdentitySettings } from "./settings";
 
 export interface IngestSource {

@@ -2,8 +2,8 @@ import { Arg, Authorized, Ctx, Field, InputType, Int, Mutation, ObjectType, Quer
 import { tenantOf, type RequestCtx } from "../../core/context";
 import { fail, ok, userError, UserError, UserErrorCode, type Result } from "../../core/user-error";
 import { toPayload } from "../../core/payload";
-import { IdentityType } from "../customers/entity";
-import { normalizeIdentity } from "../customers/normalize";
+import { IdentityType } from "../customers";
+import { normalizeIdentity } from "../customers";
 import type { IdentityTypeName } from "../../plugins/identity";
 import { identitySettings, type IdentitySettings } from "./settings";
 

@@ -1,5 +1,5 @@
 import type { IdentityTypeName } from "../../plugins/identity";
-import { DEFAULT_IDENTITY_LIMITS } from "../customers/merge";
+import { DEFAULT_IDENTITY_LIMITS } from "../customers";
 
 /**
  * How a tenant's events are matched to customers (`tenants.settings.identity`, all optional):

@@ -1,7 +1,7 @@
 import { Column, Entity, PrimaryColumn, PrimaryGeneratedColumn, type ValueTransformer } from "typeorm";
 import { Field, Int, ObjectType, registerEnumType } from "type-graphql";
 import { GraphQLSafeInt } from "graphql-scalars";
-import { Node } from "../nodes/node";
+import { Node } from "../../core/node";
 import { toGlobalId } from "../../core/global-id";
 import { DecimalScalar } from "../../core/decimal";
 

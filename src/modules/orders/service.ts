@@ -4,7 +4,7 @@ import { badUserInput } from "../../core/errors";
 import { lockKeys } from "../../core/locks";
 import { localId } from "../../core/global-id";
 import { ConnectionType, pageOf, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
-import type { MergeHook } from "../customers/merge";
+import type { MergeHook } from "../customers";
 import { CustomerStats, Order } from "./entity";
 import { foldOrderEvents, OPTIONAL_FIELDS, type FoldedOrder, type OrderEventItem } from "./fold-events";
 import { OrderSortField, type OrderFilter, type OrderOrder } from "./inputs";

@@ -1,6 +1,6 @@
 import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
 import { Field, ObjectType } from "type-graphql";
-import { Node } from "../nodes/node";
+import { Node } from "../../core/node";
 import { toGlobalId } from "../../core/global-id";
 
 @Entity({ name: "tenants" })

@@ -1,5 +1,4 @@
 import { Field, ID, InputType, ObjectType } from "type-graphql";
-import { SCOPES } from "../../core/context";
 import { UserError } from "../../core/user-error";
 import { ApiKey, Tenant } from "./entity";
 
@@ -20,7 +19,7 @@ export class CreateApiKeyInput {
   @Field(() => ID, { nullable: true, description: "Required with the platform key; tenant admins may omit it (their own tenant)." })
   tenantId?: string | null;
   @Field(() => String) name: string;
-  @Field(() => [String], { description: `Any of ${SCOPES.join(", ")} (admin implies all the others).` }) scopes: string[];
+  @Field(() => [String], { description: "Scopes the modules declare (customers:read, customers:write, orders:read, ingest, …; an unknown one is refused with the list) or admin, which implies all the others." }) scopes: string[];
   @Field(() => Date, { nullable: true }) expiresAt?: Date | null;
 }
 

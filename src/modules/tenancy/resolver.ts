@@ -1,7 +1,7 @@
 import { Arg, Authorized, Ctx, Mutation, Query, Resolver } from "type-graphql";
 import type { RequestCtx } from "../../core/context";
 import { toPayload } from "../../core/payload";
-import { registerNodeType } from "../nodes/node";
+import { registerNodeType } from "../../core/node";
 import { ApiKey } from "./entity";
 import {
   CreateApiKeyInput,

@@ -3,7 +3,7 @@ import { IsNull } from "typeorm";
 import type { Logger } from "pino";
 import type { App } from "../../app";
 import { TenantSettingsService } from "./settings";
-import { SCOPES, hasScope, tenantOf, type Ctx, type Principal } from "../../core/context";
+import { hasScope, knownScopes, tenantOf, type Ctx, type Principal } from "../../core/context";
 import { inTransaction } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
 import { localId } from "../../core/global-id";
@@ -158,8 +158,8 @@ export class TenancyService {
     if (args.scopes.length === 0) errors.push(userError(["scopes"], UserErrorCode.REQUIRED, "Give at least one scope"));
     args.scopes.forEach((raw, i) => {
       const s = raw.trim();
-      if (!(SCOPES as readonly string[]).includes(s)) {
-        errors.push(userError(["scopes", String(i)], UserErrorCode.INVALID, `Unknown scope "${s}"; known: ${SCOPES.join(", ")}`));
+      if (!knownScopes().includes(s)) {
+        errors.push(userError(["scopes", String(i)], UserErrorCode.INVALID, `Unknown scope "${s}"; known: ${knownScopes().join(", ")}`));
       }
     });
     const scopes = [...new Set(args.scopes.map((s) => s.trim()))];

@@ -1,7 +1,7 @@
 import { Arg, Ctx, ID, Query, Resolver } from "type-graphql";
-import { hasScope, type RequestCtx } from "../../core/context";
-import { fromGlobalId } from "../../core/global-id";
-import { Node, nodeType } from "./node";
+import { hasScope, type RequestCtx } from "../core/context";
+import { fromGlobalId } from "../core/global-id";
+import { Node, nodeType } from "../core/node";
 
 @Resolver()
 export class NodeResolver {

@@ -1,5 +1,5 @@
 import { Field, ID, InterfaceType } from "type-graphql";
-import type { RequestCtx, Scope } from "../../core/context";
+import type { RequestCtx, Scope } from "./context";
 
 /** Relay's Node: anything with a global id can be fetched with `node(id)`. */
 @InterfaceType({

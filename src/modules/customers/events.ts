@@ -1,0 +1,12 @@
+/** The events the customers module emits (see DomainEventMap). Ids are local. */
+declare module "../../events/types" {
+  interface DomainEventMap {
+    "customer.created": { type: "customer.created"; tenantId: string; customerId: string };
+    "customer.updated": { type: "customer.updated"; tenantId: string; customerId: string; changed: string[] };
+    "customer.deleted": { type: "customer.deleted"; tenantId: string; customerId: string };
+    "customer.merged": { type: "customer.merged"; tenantId: string; customerId: string; sourceId: string; mergeId: string };
+    "customer.unmerged": { type: "customer.unmerged"; tenantId: string; customerId: string; sourceId: string; mergeId: string };
+  }
+}
+
+export const CUSTOMER_EVENTS = ["customer.created", "customer.updated", "customer.deleted", "customer.merged", "customer.unmerged"] as const;

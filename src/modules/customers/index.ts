@@ -1,0 +1,42 @@
+import "./events";
+import { defineModule } from "../../core/module";
+import { Customer, CustomerIdentity } from "./entity";
+import { CUSTOMER_EVENTS } from "./events";
+import { createCustomerLoaders, type CustomerLoaders } from "./loaders";
+import { CustomerMerge } from "./merge";
+import { CustomerResolver } from "./resolver";
+import { CustomersService } from "./service";
+import { CustomerSubscriptionResolver } from "./subscriptions";
+
+declare module "../../app" {
+  interface App {
+    customers: CustomersService;
+  }
+}
+declare module "../../graphql/loaders" {
+  interface Loaders {
+    customers: CustomerLoaders;
+  }
+}
+
+/** The unified customer profile: customers, identities, merges (and their hooks), `customerUpdated`. */
+export const customersModule = defineModule({
+  name: "customers",
+  entities: [Customer, CustomerIdentity, CustomerMerge],
+  resolvers: [CustomerResolver, CustomerSubscriptionResolver],
+  scopes: ["customers:read", "customers:write"],
+  events: CUSTOMER_EVENTS,
+  loaders: createCustomerLoaders,
+  setup(app) {
+    app.customers = new CustomersService(app);
+  },
+});
+
+export { Customer, CustomerIdentity, IdentityType, Gender, ConsentChannel, MarketingConsent, Region } from "./entity";
+export { CustomersService, CustomerConnection, type ProfilePatch } from "./service";
+export { CustomerMerge, DEFAULT_IDENTITY_LIMITS, type MergeHook, type MergeReason, type MergeService } from "./merge";
+export { CreateCustomerInput, UpdateCustomerInput, CustomerProfileInput, CustomerFilter, RegionInput, MarketingConsentInput, IdentityInput } from "./inputs";
+export { IDENTITY_TYPES, MAX_IDENTITY_VALUE, normalizeEmail, normalizeIdentity, normalizePhone, type IdentityTypeName } from "./normalize";
+export { applyProfile, foldProfile, wins, type ProfileValues } from "./profile";
+export { LIMITS, validateIdentities, validateProfile, validateTags, type NormalizedIdentity } from "./validate";
+export type { CustomerLoaders } from "./loaders";

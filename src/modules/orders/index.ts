@@ -1,0 +1,37 @@
+import "./events";
+import { defineModule } from "../../core/module";
+import { CustomerStats, Order, OrderRefund } from "./entity";
+import { ORDER_EVENTS } from "./events";
+import { createOrderLoaders, type OrderLoaders } from "./loaders";
+import { CustomerOrdersResolver, OrderResolver } from "./resolver";
+import { OrdersService } from "./service";
+import { customersModule } from "../customers";
+
+declare module "../../app" {
+  interface App {
+    orders: OrdersService;
+  }
+}
+declare module "../../graphql/loaders" {
+  interface Loaders {
+    orders: OrderLoaders;
+  }
+}
+
+/** Orders from every channel, refunds and each customer's order stats. */
+export const ordersModule = defineModule({
+  name: "orders",
+  entities: [Order, OrderRefund, CustomerStats],
+  resolvers: [OrderResolver, CustomerOrdersResolver],
+  scopes: ["orders:read"],
+  events: ORDER_EVENTS,
+  loaders: createOrderLoaders,
+  setup(app) {
+    app.orders = new OrdersService(app);
+    app.customers.merges.hooks.push(app.orders.mergeHook);
+  },
+});
+void customersModule; // set up before this one
+
+export { Order, OrderRefund, CustomerStats, OrderStatus, OrderItem } from "./entity";
+export { OrdersService, OrderConnection, type AppliedOrders, type OrderChange, type OrderEventItem } from "./service";

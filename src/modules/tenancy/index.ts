@@ -1,0 +1,28 @@
+import "./events";
+import { defineModule } from "../../core/module";
+import { ApiKey, Tenant } from "./entity";
+import { TENANCY_EVENTS } from "./events";
+import { TenancyResolver } from "./resolver";
+import { TenancyService } from "./service";
+import { TenantSettingsResolver } from "./settings-graphql";
+
+declare module "../../app" {
+  interface App {
+    tenancy: TenancyService;
+  }
+}
+
+/** Tenants, API keys and their scopes, tenant settings (currency, time zone, locale, phone region). */
+export const tenancyModule = defineModule({
+  name: "tenancy",
+  entities: [Tenant, ApiKey],
+  resolvers: [TenancyResolver, TenantSettingsResolver],
+  events: TENANCY_EVENTS,
+  setup(app) {
+    app.tenancy = new TenancyService(app);
+  },
+});
+
+export { Tenant, ApiKey } from "./entity";
+export { TenancyService, DEFAULT_TENANT } from "./service";
+export { readTenantSettings, DEFAULT_TENANT_SETTINGS, TenantSettingsService, type TenantSettings } from "./settings";
