@@ -47,5 +47,5 @@ export default youzanPlugin;
 export { configSchema, DEFAULT_API_BASE, type YouzanConfig } from "./config";
 export { youzanSign, verifyYouzan, SIGN_HEADER, CLIENT_ID_HEADER } from "./verify";
 export { normalizeYouzan } from "./normalize";
-export { pullConnection, pullJob, PULL_TICK_MS, STATE as PULL_STATE } from "./pull";
+export { pullConnection, pullJob, PULL_CRON, STATE as PULL_STATE } from "./pull";
 export { yuanToFen, youzanTime, parseJsonExact, decodeMsg } from "./values";

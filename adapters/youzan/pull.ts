@@ -9,8 +9,8 @@ import { isRecord, parseJsonExact, toYouzanTime } from "./values";
  * externalIds, so what a push already delivered is a duplicate and what a push missed is filled in.
  */
 
-/** The job wakes up this often; each connection is pulled only when its own interval has passed. */
-export const PULL_TICK_MS = 60_000;
+/** The job runs every minute, once per cluster (the job queue's cron); each connection is pulled only when its own interval has passed. */
+export const PULL_CRON = "* * * * *";
 /** How far back the first pull of a connection reaches. */
 export const FIRST_PULL_LOOKBACK_MS = 24 * 3600_000;
 /** Each pull re-reads this much before its cursor: trades updated around the boundary are not missed. */
@@ -21,20 +21,18 @@ const PAGE_SIZE = 100;
 const MAX_PAGES = 500;
 const INGEST_BATCH = 500;
 const HTTP_TIMEOUT_MS = 20_000;
-/** A crashed pull frees its connection after this long. */
-const LOCK_TTL_SECONDS = 15 * 60;
 /** A cached token is renewed this long before it expires. */
 const TOKEN_MARGIN_MS = 5 * 60_000;
 
 /** State keys, per connection. */
-export const STATE = { token: "token", cursor: "pull:cursor", lastRunAt: "pull:lastRunAt", lock: "pull:lock" } as const;
+export const STATE = { token: "token", cursor: "pull:cursor", lastRunAt: "pull:lastRunAt" } as const;
 
 export interface PullOptions {
   now?: () => number;
   fetch?: typeof fetch;
 }
 
-/** What one connection's pull did; undefined when it was not due (or another pull held it). */
+/** What one connection's pull did; undefined when it was not due. */
 export interface PullReport {
   from: string;
   to: string;
@@ -47,7 +45,9 @@ export interface PullReport {
 export function pullJob(options: PullOptions = {}): JobDefinition<YouzanConfig> {
   return {
     name: "pull-trades",
-    everyMs: PULL_TICK_MS,
+    // Once per cluster and one run at a time (the queue's cron): no lock of our own. An operator's
+    // runPluginJob during a scheduled run may pull a shop twice — harmless, the second is all duplicates.
+    cron: PULL_CRON,
     async run(ctx) {
       for (const connection of await ctx.connections()) {
         try {
@@ -76,34 +76,29 @@ export async function pullConnection(ctx: PluginContext<YouzanConfig>, connectio
   const state = ctx.state(connection.id);
   const last = await state.get<number>(STATE.lastRunAt);
   if (typeof last === "number" && now - last < pullIntervalMinutes * 60_000) return undefined;
-  if (!(await state.setIfAbsent(STATE.lock, now, LOCK_TTL_SECONDS))) return undefined;
-  try {
-    // Recorded before the pull: a failing shop is retried after its interval, not every tick.
-    await state.set(STATE.lastRunAt, now);
-    const to = now - INDEX_LAG_MS;
-    const cursor = await state.get<number>(STATE.cursor);
-    const from = typeof cursor === "number" ? Math.min(cursor, to) - PULL_OVERLAP_MS : to - FIRST_PULL_LOOKBACK_MS;
-    const api = new YouzanApi(connection.config, kdtId, state, options.fetch ?? fetch, now);
-    const snapshots = await api.tradesUpdatedBetween(from, to);
+  // Recorded before the pull: a failing shop is retried after its interval, not every minute.
+  await state.set(STATE.lastRunAt, now);
+  const to = now - INDEX_LAG_MS;
+  const cursor = await state.get<number>(STATE.cursor);
+  const from = typeof cursor === "number" ? Math.min(cursor, to) - PULL_OVERLAP_MS : to - FIRST_PULL_LOOKBACK_MS;
+  const api = new YouzanApi(connection.config, kdtId, state, options.fetch ?? fetch, now);
+  const snapshots = await api.tradesUpdatedBetween(from, to);
 
-    const events: NormalizedEventInput[] = [];
-    let skipped = 0;
-    for (const [i, snapshot] of snapshots.entries()) {
-      try {
-        events.push(...snapshotEvents(snapshot, { storeId: kdtId }, `full_order_info_list.${i}.full_order_info`));
-      } catch (err) {
-        if (!(err instanceof NormalizationError)) throw err;
-        skipped++;
-        ctx.log.warn({ connectionId: connection.id, reason: err.message }, "youzan pull skipped a trade it could not read");
-      }
+  const events: NormalizedEventInput[] = [];
+  let skipped = 0;
+  for (const [i, snapshot] of snapshots.entries()) {
+    try {
+      events.push(...snapshotEvents(snapshot, { storeId: kdtId }, `full_order_info_list.${i}.full_order_info`));
+    } catch (err) {
+      if (!(err instanceof NormalizationError)) throw err;
+      skipped++;
+      ctx.log.warn({ connectionId: connection.id, reason: err.message }, "youzan pull skipped a trade it could not read");
     }
-    const results: IngestResult[] = [];
-    for (let i = 0; i < events.length; i += INGEST_BATCH) results.push(...(await ctx.ingest(connection.id, events.slice(i, i + INGEST_BATCH))));
-    await state.set(STATE.cursor, to);
-    return { from: toYouzanTime(from), to: toYouzanTime(to), trades: snapshots.length, events: events.length, skipped, results };
-  } finally {
-    await state.delete(STATE.lock);
   }
+  const results: IngestResult[] = [];
+  for (let i = 0; i < events.length; i += INGEST_BATCH) results.push(...(await ctx.ingest(connection.id, events.slice(i, i + INGEST_BATCH))));
+  await state.set(STATE.cursor, to);
+  return { from: toYouzanTime(from), to: toYouzanTime(to), trades: snapshots.length, events: events.length, skipped, results };
 }
 
 /** The two calls of Youzan's open API the pull needs. */

@@ -160,8 +160,10 @@ export class PluginHost {
           await this.app.jobs.define({
             name: `plugin.${plugin.name}.${job.name}`,
             cron: { expression: job.cron },
-            // The next period is the retry: a failed run is counted, not repeated at once.
+            // The next period is the retry: a failed run is counted, not repeated at once. One run at a
+            // time cluster-wide: a run that outlasts its period delays the next instead of overlapping it.
             retryLimit: 0,
+            policy: "stately",
             run: () => this.counted(plugin.name, job.name, run),
           });
         } else if (job.everyMs) this.schedule(plugin.name, job.name, job.everyMs, run);

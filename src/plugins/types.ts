@@ -108,7 +108,8 @@ export type EventHandlers<C> = {
 
 /**
  * A plugin's periodic work. With `cron` it runs on the job queue once per cluster, whatever the
- * number of instances (a failed run is counted and logged; the next period runs again). With only
+ * number of instances, one run at a time (a run that outlasts its period delays the next; a failed run
+ * is counted and logged, and the next period runs again). With only
  * `everyMs` it runs on a timer in every instance (the plugin must then keep instances from doing the
  * same work twice). Give one of the two.
  */
