@@ -74,10 +74,25 @@ describe("tenantSettings", () => {
     expect(await stats("b1")).toEqual({ currency: "CNY", ordersCount: 1, totalSpent: 10000 });
     expect(await stats("b2")).toEqual({ currency: "CNY", ordersCount: 0, totalSpent: 0 });
     await t.gql(UPDATE, { input: { currency: "USD" } }, key);
+    await t.server.app.outbox.idle(); // the re-derivation is a job on the queue: its first attempt has run
     expect(await stats("b1")).toEqual({ currency: "USD", ordersCount: 1, totalSpent: 2500 });
     expect(await stats("b2")).toEqual({ currency: "USD", ordersCount: 1, totalSpent: 700 });
+    const runs = await t.gql(`{ jobRuns(filter: {name: "crm.deliver.orders_currency"}) { nodes { state } } }`, {}, key);
+    expect(runs.data.jobRuns.nodes).toEqual([{ state: "COMPLETED" }]);
     await t.gql(UPDATE, { input: { currency: null } }, key);
+    await t.server.app.outbox.idle();
     expect(await stats("b1")).toEqual({ currency: "CNY", ordersCount: 1, totalSpent: 10000 });
+    // A change that leaves the currency alone re-derives nothing.
+    await t.gql(UPDATE, { input: { locale: "zh-TW" } }, key);
+    await t.server.app.outbox.idle();
+    expect((await t.gql(`{ jobRuns(filter: {name: "crm.deliver.orders_currency"}) { totalCount } }`, {}, key)).data.jobRuns.totalCount).toBe(3);
+    // In chunks smaller than the tenant: every customer is still re-derived, once.
+    const [{ tenant_id: tenantId }] = await t.server.app.db.dataSource.query(`SELECT id AS tenant_id FROM tenants WHERE name = '设置币种'`);
+    await t.server.app.db.dataSource.query(`UPDATE tenants SET settings = settings || '{"currency": "USD"}' WHERE id = $1`, [tenantId]);
+    const ctx = { requestId: "test", principal: { kind: "system" as const, tenantId, actor: "test" }, app: t.server.app, log: t.server.app.log };
+    expect(await t.server.app.orders.rederiveAllStats(ctx, 1)).toBe(2);
+    expect(await stats("b1")).toEqual({ currency: "USD", ordersCount: 1, totalSpent: 2500 });
+    expect(await stats("b2")).toEqual({ currency: "USD", ordersCount: 1, totalSpent: 700 });
   });
 
   it("reads phone numbers without a country code in the tenant's region", async () => {

@@ -29,6 +29,18 @@ export const ordersModule = defineModule({
   setup(app) {
     app.orders = new OrdersService(app);
     app.customers.merges.hooks.push(app.orders.mergeHook);
+    // Stats count only orders in the tenant's currency: a new currency re-derives them all, on the
+    // queue (a delivery job, retried with backoff), never inside the settings transaction.
+    app.outbox.on(
+      "tenant.settings_changed",
+      async (event) => {
+        if (!event.changed.includes("currency")) return;
+        const ctx = { requestId: `event-${event.eventId}`, principal: { kind: "system" as const, tenantId: event.tenantId, actor: "orders.currency" }, app, log: app.log };
+        const customers = await app.orders.rederiveAllStats(ctx);
+        app.log.info({ tenantId: event.tenantId, customers }, "stats re-derived in the tenant's new currency");
+      },
+      "orders:currency",
+    );
   },
 });
 void customersModule; // set up before this one

@@ -2,6 +2,7 @@ import type { App } from "../../app";
 import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
 import { lockKeys } from "../../core/locks";
+import { inTransaction } from "../../core/transaction";
 import { localId } from "../../core/global-id";
 import { ConnectionType, pageOf, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
 import type { MergeHook } from "../customers";
@@ -377,6 +378,30 @@ export class OrdersService {
   async refreshStats(tx: TxCtx, customerIds: string[]): Promise<void> {
     const tenantId = tenantOf(tx);
     for (const customerId of await this.refresh(tx, customerIds)) tx.emit({ type: "customer.stats_changed", tenantId, customerId });
+  }
+
+  /**
+   * Re-derives the stats of every customer of the tenant who has orders or stats (after a currency
+   * change): `chunk` customers per transaction, in id order, so a large tenant never holds one long
+   * transaction. Safe to run again (each chunk recomputes from the orders as they are).
+   */
+  async rederiveAllStats(ctx: Ctx, chunk = 2_000): Promise<number> {
+    const tenantId = tenantOf(ctx);
+    let after = "00000000-0000-0000-0000-000000000000";
+    let total = 0;
+    for (;;) {
+      const rows: { id: string }[] = await this.app.db.dataSource.query(
+        `SELECT id FROM (SELECT customer_id AS id FROM orders WHERE tenant_id = $1 AND customer_id > $2
+                          UNION SELECT customer_id FROM customer_stats WHERE tenant_id = $1 AND customer_id > $2) c
+          ORDER BY id LIMIT $3`,
+        [tenantId, after, chunk],
+      );
+      if (!rows.length) return total;
+      await inTransaction(ctx, (tx) => this.refreshStats(tx, rows.map((r) => r.id)));
+      total += rows.length;
+      after = rows[rows.length - 1].id;
+      if (rows.length < chunk) return total;
+    }
   }
 
   /** Merge hook: the source customer's orders now belong to the target. Returns exactly the orders moved. */

@@ -95,9 +95,10 @@ export class TenantSettingsService {
   }
 
   /**
-   * Writes the given fields in one statement (no read-modify-write race with the identity section).
-   * A new currency re-derives the stats of every customer of the tenant in the same transaction, so
-   * no reader sees figures in the old currency labelled with the new one.
+   * Writes the given fields in one statement (no read-modify-write race with the identity section) and
+   * announces which fields changed (`tenant.settings_changed`, in the same transaction): modules that
+   * derive figures from a setting re-derive them on the queue — the orders module re-computes every
+   * customer's stats in the new currency, each `Customer.stats.currency` saying which one its figures are in.
    */
   async update(ctx: Ctx, input: TenantSettingsPatch): Promise<Result<TenantSettings>> {
     const { patch, errors } = validateTenantSettings(input);
@@ -107,20 +108,15 @@ export class TenantSettingsService {
     const reset = Object.keys(patch).filter((k) => patch[k] === null);
     return ok(
       await inTransaction(ctx, async (tx) => {
-        const [before]: { currency: string | null }[] = await tx.manager.query(`SELECT settings->>'currency' AS currency FROM tenants WHERE id = $1 FOR UPDATE`, [tenantId]);
+        const [beforeRow]: { settings: Record<string, unknown> }[] = await tx.manager.query(`SELECT settings FROM tenants WHERE id = $1 FOR UPDATE`, [tenantId]);
+        const before = readTenantSettings(beforeRow?.settings, this.app.config.defaultPhoneRegion);
         const [rows]: [{ settings: Record<string, unknown> }[], number] = await tx.manager.query(
           `UPDATE tenants SET settings = (settings - $3::text[]) || $2::jsonb WHERE id = $1 RETURNING settings`,
           [tenantId, JSON.stringify(set), reset],
         );
         const settings = readTenantSettings(rows[0]?.settings, this.app.config.defaultPhoneRegion);
-        if ((before?.currency ?? DEFAULT_TENANT_SETTINGS.currency) !== settings.currency) {
-          const ids: { id: string }[] = await tx.manager.query(
-            `SELECT customer_id::text AS id FROM orders WHERE tenant_id = $1 AND customer_id IS NOT NULL
-              UNION SELECT customer_id::text FROM customer_stats WHERE tenant_id = $1`,
-            [tenantId],
-          );
-          await this.app.orders.refreshStats(tx, ids.map((r) => r.id));
-        }
+        const changed = (Object.keys(settings) as (keyof TenantSettings)[]).filter((k) => settings[k] !== before[k]);
+        if (changed.length) tx.emit({ type: "tenant.settings_changed", tenantId, changed });
         return settings;
       }),
     );
