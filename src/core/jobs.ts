@@ -33,6 +33,11 @@ export interface QueueDefinition<T extends object = Record<string, unknown>> {
    * its period is never overlapped by the next (what a pull needs). Default `standard`: no such limit.
    */
   policy?: "standard" | "stately";
+  /**
+   * False: no polling worker; the owner works the queue itself with `drain` (the outbox does, to run
+   * one handler's deliveries one at a time and in order in each process). Default true.
+   */
+  worker?: boolean;
 }
 
 export type JobState = "created" | "retry" | "active" | "completed" | "cancelled" | "failed";
@@ -103,6 +108,11 @@ export class JobQueue {
     if (this.boss) await this.install(this.boss, def);
   }
 
+  /** How often idle workers look for work, in milliseconds. */
+  get pollingMs(): number {
+    return (this.options.pollingSeconds ?? 2) * 1000;
+  }
+
   /** True once `start` has been asked for (it may still be starting). */
   get started(): boolean {
     return this.starting !== null;
@@ -145,6 +155,10 @@ export class JobQueue {
       retryDelay: def.retryDelaySeconds ?? 30,
       retryBackoff: def.backoff ?? true,
     });
+    if (def.worker === false) {
+      if (def.cron) await boss.schedule(def.name, def.cron.expression, {}, { tz: def.cron.tz ?? "UTC" });
+      return;
+    }
     await boss.work<Record<string, unknown>>(def.name, { pollingIntervalSeconds: this.options.pollingSeconds ?? 2 }, async ([job]) => {
       try {
         await def.run(job.data as never, { id: job.id });

@@ -35,11 +35,12 @@ export class PageInfo {
   @Field(() => String, { nullable: true }) endCursor: string | null;
 }
 
+/** One page as services return it; `count` (all pages) runs only when a client asks for `totalCount`. */
 export interface Connection<T> {
   edges: { cursor: string; node: T }[];
   nodes: T[];
   pageInfo: PageInfo;
-  totalCount(): Promise<number>;
+  count: () => Promise<number>;
 }
 
 /** Builds `XConnection` and `XEdge` types for a node type. */
@@ -51,7 +52,7 @@ export function ConnectionType<T extends object>(node: ClassType<T>, name: strin
   }
 
   @ObjectType(`${name}Connection`)
-  class ConnectionClass implements Connection<T> {
+  class ConnectionClass {
     @Field(() => [Edge]) edges: Edge[];
     @Field(() => [node], { description: "The nodes of `edges`, for clients that need no cursors." }) nodes: T[];
     @Field(() => PageInfo) pageInfo: PageInfo;
@@ -112,11 +113,7 @@ export function pageSize(args: ConnectionArgs): { size: number; backward: boolea
  * Applies keyset pagination to `qb` (already filtered and tenant-scoped), fetches one page and
  * returns the connection. The count runs as a separate statement, only if `totalCount` is selected.
  */
-export async function paginate<T extends ObjectLiteral>(
-  qb: SelectQueryBuilder<T>,
-  opts: KeysetOptions<T>,
-  ConnectionClass: ConnectionClass<T>,
-): Promise<Connection<T>> {
+export async function paginate<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, opts: KeysetOptions<T>): Promise<Connection<T>> {
   const { size, backward } = pageSize(opts.args);
   const countQb = qb.clone();
   const asc = opts.direction === SortDirection.ASC;
@@ -134,7 +131,7 @@ export async function paginate<T extends ObjectLiteral>(
   const dir = readAsc ? "ASC" : "DESC";
   qb.orderBy(opts.sortColumn, dir).addOrderBy(opts.idColumn, dir).limit(size + 1);
   const rows = size === 0 ? [] : await qb.getMany();
-  return pageOf(rows, opts, ConnectionClass, () => countQb.getCount());
+  return pageOf(rows, opts, () => countQb.getCount());
 }
 
 /**
@@ -145,7 +142,6 @@ export async function paginate<T extends ObjectLiteral>(
 export function pageOf<T>(
   rows: T[],
   opts: Pick<KeysetOptions<T>, "args" | "sortValue" | "id">,
-  ConnectionClass: ConnectionClass<T>,
   count: () => Promise<number>,
 ): Connection<T> {
   const { size, backward } = pageSize(opts.args);
@@ -153,15 +149,17 @@ export function pageOf<T>(
   const page = rows.slice(0, size);
   if (backward) page.reverse();
   const edges = page.map((node) => ({ node, cursor: encodeCursor([opts.sortValue(node), opts.id(node)]) }));
-  const conn = new ConnectionClass();
-  conn.edges = edges;
-  conn.nodes = page;
-  conn.pageInfo = Object.assign(new PageInfo(), {
-    hasNextPage: backward ? opts.args.before != null : hasMore,
-    hasPreviousPage: backward ? hasMore : opts.args.after != null,
-    startCursor: edges[0]?.cursor ?? null,
-    endCursor: edges[edges.length - 1]?.cursor ?? null,
-  });
-  conn.count = count;
-  return conn;
+  // A plain page: services know no GraphQL types; the resolver's `ConnectionType(…)` class serves it
+  // (type-graphql turns it into that class, whose `totalCount` calls `count` only when selected).
+  return {
+    edges,
+    nodes: page,
+    pageInfo: Object.assign(new PageInfo(), {
+      hasNextPage: backward ? opts.args.before != null : hasMore,
+      hasPreviousPage: backward ? hasMore : opts.args.after != null,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges[edges.length - 1]?.cursor ?? null,
+    }),
+    count,
+  };
 }

@@ -48,15 +48,16 @@ export function deliveryQueueOf(handler: string): string {
  * is retried with exponential backoff for hours (DeliveryPolicy); when its retries are spent it stays
  * `failed`: a dead letter operators see in `jobRuns` and run again with `retryJob`.
  *
- * Right after a dispatch the new deliveries are worked in this process (no wait for the queue's poll);
- * retries come from the queue's workers, on whichever instance polls first.
+ * Right after a dispatch the new deliveries are worked in this process; retries as they come due, by
+ * whichever instance looks first. In each process a handler's deliveries run one at a time, in event
+ * order; with several instances, two may run one handler at once.
  *
  * Crash windows, in order: rows are published, then `published_at` is set in one statement — dying
  * between the two publishes them again (at least once; marking first would lose them instead).
  * Delivery jobs are then enqueued with ids derived from (event, handler), so enqueuing again after a
  * crash adds nothing, and the rows are marked dispatched. A handler that dies mid-run is run again
  * when its job expires: delivery stays at least once, so handlers must be idempotent (the `eventId`
- * helps). Each handler sees events in order unless a failure makes a retry overtake.
+ * helps). A retry comes after the events that followed the failed one.
  */
 export class Outbox {
   private readonly handlers = new Map<string, { name: string; handler: EventHandler }[]>();
@@ -66,7 +67,9 @@ export class Outbox {
   private running: Promise<void> | null = null;
   private again = false;
   private readonly drains = new Map<string, { run: Promise<void>; again: boolean }>();
+  private readonly inFlight = new Set<Promise<unknown>>();
   private timer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(
@@ -98,6 +101,8 @@ export class Outbox {
             retryLimit: this.policy.retryLimit,
             retryDelaySeconds: this.policy.retryDelaySeconds,
             backoff: true,
+            // Worked by this outbox (deliverNow), not by a polling worker: one run at a time per handler in each process.
+            worker: false,
             run: (job) => this.deliver(job),
           })
           .catch((err) => this.log.error({ handler: name, err: (err as Error).message }, "delivery queue could not be installed")),
@@ -111,16 +116,28 @@ export class Outbox {
   async ready(): Promise<void> {
     await this.jobs.start();
     await Promise.all(this.installing);
+    // Retries come due later: look for them as often as the queue's workers look for work.
+    if (!this.retryTimer && !this.stopped) {
+      this.retryTimer = setInterval(() => {
+        for (const queue of new Set(this.queues.values())) this.deliverNow(queue);
+      }, this.jobs.pollingMs);
+      this.retryTimer.unref();
+    }
   }
 
   private async deliver(job: DeliveryJob): Promise<void> {
     const found = this.handlers.get(job.type)?.find((h) => h.name === job.handler);
     if (!found) throw new Error(`No handler "${job.handler}" of ${job.type} is registered here`);
+    // Tracked whoever runs it (this process's immediate drain or the queue's poller), for idle().
+    const run = (async () => found.handler(job.event))();
+    this.inFlight.add(run);
     try {
-      await found.handler(job.event);
+      await run;
     } catch (err) {
       this.metrics.outboxHandlerFailures.inc({ handler: job.handler });
       throw err;
+    } finally {
+      this.inFlight.delete(run);
     }
   }
 
@@ -157,6 +174,7 @@ export class Outbox {
     for (;;) {
       if (this.running) await this.running;
       else if (this.drains.size) await Promise.all([...this.drains.values()].map((d) => d.run));
+      else if (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
       else return;
     }
   }
@@ -192,6 +210,7 @@ export class Outbox {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.retryTimer) clearInterval(this.retryTimer);
     await this.idle();
   }
 
@@ -217,7 +236,8 @@ export class Outbox {
       do {
         state.again = false;
         try {
-          await this.jobs.drain(queue, 50, () => !this.stopped);
+          // Small batches: fetched jobs count as running (and expire after 15 minutes) until their turn comes.
+          await this.jobs.drain(queue, 10, () => !this.stopped);
         } catch (err) {
           this.log.error({ queue, err: (err as Error).message }, "delivery failed to run; the queue's workers will retry");
         }

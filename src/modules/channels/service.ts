@@ -27,7 +27,7 @@ export class ChannelsService {
   list(ctx: Ctx, channel: string | null | undefined, args: ConnectionArgs, Page: ConnectionClass<ChannelConnection>): Promise<Connection<ChannelConnection>> {
     const qb = this.app.db.dataSource.manager.createQueryBuilder(ChannelConnection, "c").where("c.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
     if (channel) qb.andWhere("c.channel = :channel", { channel });
-    return paginate(qb, { args, sortColumn: "c.created_at", idColumn: "c.id", direction: SortDirection.ASC, sortValue: (c) => c.createdAt.toISOString(), id: (c) => c.id }, Page);
+    return paginate(qb, { args, sortColumn: "c.created_at", idColumn: "c.id", direction: SortDirection.ASC, sortValue: (c) => c.createdAt.toISOString(), id: (c) => c.id });
   }
 
   byId(ctx: Ctx, id: string): Promise<ChannelConnection | null> {

@@ -33,9 +33,9 @@ export const customersModule = defineModule({
 });
 
 export { Customer, CustomerIdentity, IdentityType, Gender, ConsentChannel, MarketingConsent, Region } from "./entity";
-export { CustomersService, CustomerConnection, type ProfilePatch } from "./service";
+export { CustomersService, type ProfilePatch } from "./service";
 export { CustomerMerge, DEFAULT_IDENTITY_LIMITS, type MergeHook, type MergeReason, type MergeService } from "./merge";
-export { CreateCustomerInput, UpdateCustomerInput, CustomerProfileInput, CustomerFilter, RegionInput, MarketingConsentInput, IdentityInput } from "./inputs";
+export { CustomerConnection, CreateCustomerInput, UpdateCustomerInput, CustomerProfileInput, CustomerFilter, RegionInput, MarketingConsentInput, IdentityInput } from "./inputs";
 export { IDENTITY_TYPES, MAX_IDENTITY_VALUE, normalizeEmail, normalizeIdentity, normalizePhone, type IdentityTypeName } from "./normalize";
 export { applyProfile, foldProfile, wins, type ProfileValues } from "./profile";
 export { LIMITS, validateIdentities, validateProfile, validateTags, type NormalizedIdentity } from "./validate";

@@ -1,6 +1,6 @@
 import { Field, ID, InputType, ObjectType, registerEnumType } from "type-graphql";
 import { GraphQLJSONObject, GraphQLLocalDate } from "graphql-scalars";
-import { SortDirection } from "../../core/pagination";
+import { ConnectionType, SortDirection } from "../../core/pagination";
 import { UserError } from "../../core/user-error";
 import { ConsentChannel, Customer, CustomerIdentity, Gender, IdentityType } from "./entity";
 import type { IdentityTypeName } from "./normalize";
@@ -130,3 +130,5 @@ export class DeleteCustomerPayload {
   @Field(() => ID, { nullable: true }) deletedCustomerId: string | null;
   @Field(() => [UserError]) userErrors: UserError[];
 }
+
+export const CustomerConnection = ConnectionType(Customer, "Customer");

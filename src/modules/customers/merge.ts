@@ -2,7 +2,7 @@ import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
 import { Field, ID, ObjectType } from "type-graphql";
 import type { App } from "../../app";
 import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
-import { paginate, SortDirection, type Connection, type ConnectionArgs, type ConnectionClass } from "../../core/pagination";
+import { paginate, SortDirection, type Connection, type ConnectionArgs } from "../../core/pagination";
 import { toGlobalId } from "../../core/global-id";
 import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user-error";
 import { Node } from "../../core/node";
@@ -86,11 +86,11 @@ export class MergeService {
   constructor(private readonly app: App) {}
 
   /** Merges into `targetId` (a local id; null lists nothing), newest first, one page. */
-  list(ctx: Ctx, targetId: string | null, args: ConnectionArgs, Page: ConnectionClass<CustomerMerge>): Promise<Connection<CustomerMerge>> {
+  list(ctx: Ctx, targetId: string | null, args: ConnectionArgs): Promise<Connection<CustomerMerge>> {
     const qb = this.app.db.dataSource.manager.createQueryBuilder(CustomerMerge, "m").where("m.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
     if (targetId) qb.andWhere("m.targetId = :targetId", { targetId });
     else qb.andWhere("false");
-    return paginate(qb, { args, sortColumn: "m.merged_at", idColumn: "m.id", direction: SortDirection.DESC, sortValue: (m) => m.mergedAt.toISOString(), id: (m) => m.id }, Page);
+    return paginate(qb, { args, sortColumn: "m.merged_at", idColumn: "m.id", direction: SortDirection.DESC, sortValue: (m) => m.mergedAt.toISOString(), id: (m) => m.id });
   }
 
   /** Identity types over their per-customer limit if customers holding `identities` were one, e.g. two unionids. */

@@ -21,9 +21,9 @@ import {
   RemoveCustomerTagsPayload,
   UpdateCustomerInput,
   UpdateCustomerPayload,
+ CustomerConnection,
 } from "./inputs";
 import type { IdentityTypeName } from "./normalize";
-import { CustomerConnection } from "./service";
 
 registerNodeType("Customer", "customers:read", (ctx, id) => ctx.loaders.customers.byId.load(id));
 registerNodeType("CustomerIdentity", "customers:read", (ctx, id) => ctx.app.customers.identityById(ctx, id));

@@ -2,7 +2,7 @@ import { QueryFailedError, type EntityManager } from "typeorm";
 import type { App } from "../../app";
 import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
 import { localId } from "../../core/global-id";
-import { ConnectionType, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
+import { paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
 import { inTransactionOrRollback, Rollback } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
 import { Customer, CustomerIdentity } from "./entity";
@@ -11,6 +11,7 @@ import {
   CustomerSortField,
   type AttachCustomerIdentityInput,
   type CreateCustomerInput,
+  type CustomerProfileInput,
   type CustomerFilter,
   type CustomerOrder,
   type DetachCustomerIdentityInput,
@@ -19,7 +20,6 @@ import {
 import { normalizeIdentity, normalizePhone, type IdentityTypeName } from "./normalize";
 import { LIMITS, validateIdentities, validateProfile, validateTags, type NormalizedIdentity, type ProfilePatch } from "./validate";
 
-export const CustomerConnection = ConnectionType(Customer, "Customer");
 
 const SORT: Record<CustomerSortField, { column: string; value(c: Customer): string }> = {
   CREATED_AT: { column: "c.createdAt", value: (c) => c.createdAt.toISOString() },
@@ -60,8 +60,9 @@ export class CustomersService {
   // ---- reads ------------------------------------------------------------------------------
 
   /** Customers of `tenantId` by local id, in no particular order (loaders re-order). */
-  byIds(tenantId: string, ids: readonly string[]): Promise<Customer[]> {
-    return this.app.db.dataSource.manager
+  /** Customers by local id, in no particular order; `manager` reads inside a transaction. */
+  byIds(tenantId: string, ids: readonly string[], manager: EntityManager = this.app.db.dataSource.manager): Promise<Customer[]> {
+    return manager
       .createQueryBuilder(Customer, "c")
       .where("c.tenantId = :tenantId AND c.id = ANY(:ids)", { tenantId, ids })
       .getMany();
@@ -93,7 +94,6 @@ export class CustomersService {
         sortValue: sort.value,
         id: (c) => c.id,
       },
-      CustomerConnection,
     );
   }
 
@@ -163,6 +163,30 @@ export class CustomersService {
   }
 
   // ---- writes -----------------------------------------------------------------------------
+
+  /**
+   * `upsertCustomer`: updates the customer `identity` resolves to (adding `tags`), or creates one with it.
+   * A concurrent upsert may create that customer between the look-up and the create: then it is updated.
+   */
+  async upsertByIdentity(
+    ctx: Ctx,
+    input: CustomerProfileInput & { identity: { type: IdentityTypeName; value: string }; tags?: string[] | null },
+  ): Promise<Result<{ customer: Customer; created: boolean }>> {
+    const { identity, tags, ...profile } = input;
+    for (let attempt = 0; ; attempt++) {
+      const existing = await this.findByIdentity(ctx, identity.type, identity.value);
+      if (existing) {
+        const updated = await this.update(ctx, { ...profile, id: existing.globalId }, tags ?? []);
+        return updated.ok ? ok({ customer: updated.value, created: false }) : updated;
+      }
+      const created = await this.create(ctx, { ...profile, tags, identities: [identity] });
+      if (created.ok) return ok({ customer: created.value, created: true });
+      if (!created.errors.some((e) => e.code === UserErrorCode.TAKEN) || attempt === 1) {
+        // The identity was given as `identity`, not as one of `identities`.
+        return fail(...created.errors.map((e) => (e.field?.[0] === "identities" ? userError(["identity", "value"], e.code, e.message) : e)));
+      }
+    }
+  }
 
   async create(ctx: Ctx, input: CreateCustomerInput): Promise<Result<Customer>> {
     const tenantId = tenantOf(ctx);

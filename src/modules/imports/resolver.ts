@@ -31,7 +31,7 @@ export class ImportJobResolver {
     @Arg("afterRow", () => Int, { nullable: true, description: "Only rows after this row number (a shortcut for jumping into a large file)." }) afterRow: number | null,
     @Ctx() ctx: RequestCtx,
   ) {
-    return ctx.app.imports.rowErrors(job, page, afterRow, ImportRowErrorConnection);
+    return ctx.app.imports.rowErrors(job, page, afterRow);
   }
 
   @FieldResolver(() => String, { nullable: true, description: "A completed export's file until `expiresAt`: GET it with the same bearer key (scope customers:read)." })

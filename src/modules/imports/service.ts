@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { App } from "../../app";
 import { tenantOf, type Ctx } from "../../core/context";
-import { paginate, SortDirection, type Connection, type ConnectionArgs, type ConnectionClass } from "../../core/pagination";
+import { paginate, SortDirection, type Connection, type ConnectionArgs } from "../../core/pagination";
 import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user-error";
 import type { CustomerFilter } from "../customers";
 import { ExportFormat, ImportJob, ImportJobKind, ImportJobStatus, ImportRowError } from "./entity";
@@ -276,11 +276,11 @@ export class ImportsService {
 
   /** An import's refused rows in row order, after `afterRow`. The job comes from a tenant-scoped read. */
   /** A job's refused rows in row order, one page (rows after `afterRow` only, when given). */
-  rowErrors(job: ImportJob, args: ConnectionArgs, afterRow: number | null, Page: ConnectionClass<ImportRowError>): Promise<Connection<ImportRowError>> {
+  rowErrors(job: ImportJob, args: ConnectionArgs, afterRow: number | null): Promise<Connection<ImportRowError>> {
     const qb = this.ds.manager.createQueryBuilder(ImportRowError, "e").where("e.jobId = :jobId", { jobId: job.id });
     if (afterRow != null) qb.andWhere("e.row > :afterRow", { afterRow });
     // Rows are unique within a job: the job id only completes the (sort, id) pair the cursor needs.
-    return paginate(qb, { args, sortColumn: "e.row", idColumn: "e.job_id", direction: SortDirection.ASC, sortValue: (e) => String(e.row), id: (e) => e.jobId }, Page);
+    return paginate(qb, { args, sortColumn: "e.row", idColumn: "e.job_id", direction: SortDirection.ASC, sortValue: (e) => String(e.row), id: (e) => e.jobId });
   }
 
   /**

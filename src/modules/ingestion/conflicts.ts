@@ -1,6 +1,6 @@
 import { tenantOf, type Ctx } from "../../core/context";
 import { localId } from "../../core/global-id";
-import { paginate, SortDirection, type Connection, type ConnectionArgs, type ConnectionClass } from "../../core/pagination";
+import { paginate, SortDirection, type Connection, type ConnectionArgs } from "../../core/pagination";
 import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user-error";
 import type { App } from "../../app";
 import { IdentityConflict, IdentityConflictStatus, type IdentityConflictFilter } from "./conflict-entity";
@@ -10,7 +10,7 @@ export class IdentityConflicts {
   constructor(private readonly app: App) {}
 
   /** Conflicts of the caller's tenant (open ones unless the filter says otherwise), newest first, one page. */
-  list(ctx: Ctx, filter: IdentityConflictFilter | null | undefined, args: ConnectionArgs, Page: ConnectionClass<IdentityConflict>): Promise<Connection<IdentityConflict>> {
+  list(ctx: Ctx, filter: IdentityConflictFilter | null | undefined, args: ConnectionArgs): Promise<Connection<IdentityConflict>> {
     const qb = this.app.db.dataSource.manager.createQueryBuilder(IdentityConflict, "c").where("c.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
     const status = filter?.status ?? IdentityConflictStatus.OPEN;
     if (status === IdentityConflictStatus.OPEN) qb.andWhere("c.resolvedAt IS NULL");
@@ -22,7 +22,7 @@ export class IdentityConflicts {
       if (customerId) qb.andWhere("c.customer_ids @> ARRAY[:customerId]::uuid[]", { customerId });
       else qb.andWhere("false");
     }
-    return paginate(qb, { args, sortColumn: "c.created_at", idColumn: "c.id", direction: SortDirection.DESC, sortValue: (c) => c.createdAt.toISOString(), id: (c) => c.id }, Page);
+    return paginate(qb, { args, sortColumn: "c.created_at", idColumn: "c.id", direction: SortDirection.DESC, sortValue: (c) => c.createdAt.toISOString(), id: (c) => c.id });
   }
 
   byId(ctx: Ctx, id: string): Promise<IdentityConflict | null> {

@@ -3,7 +3,7 @@ import type { App } from "../../app";
 import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
 import { lockKeys } from "../../core/locks";
 import { storableText } from "../../core/storable";
-import { inTransaction } from "../../core/transaction";
+import { inTransaction, inTransactionOrRollback } from "../../core/transaction";
 import type { OrderEvent } from "../../plugins/events";
 import type { IngestResult } from "../../plugins/types";
 import type { IdentityTypeName } from "../../plugins/identity";
@@ -14,8 +14,13 @@ import { BatchState } from "./batch";
 import { IngestionHookFailed, IngestionHooks } from "./hooks";
 import { IdentityConflicts } from "./conflicts";
 import { prepareEvent, type PreparedEvent } from "./prepare";
-import { readTenantSettings } from "../tenancy";
-import { identitySettings, type IdentitySettings } from "./settings";
+import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
+import { localId } from "../../core/global-id";
+import type { Customer, CustomerMerge } from "../customers";
+
+/** Most events one `ingestEvents` call may carry. */
+export const MAX_EVENTS_PER_CALL = 1000;
+import { identitySettings, validateIdentitySettings, type IdentitySettings, type IdentitySettingsPatch } from "./settings";
 
 export interface IngestSource {
   /** The channel the events came through (a plugin name, or "api" / "import"). */
@@ -89,13 +94,55 @@ export class IngestionService {
     return (await this.tenantSettings(tenantId)).identity;
   }
 
+  /** Changes the tenant's identity rules (the `identity` section of its settings, merged in one statement). */
+  async updateSettings(ctx: Ctx, input: IdentitySettingsPatch): Promise<Result<IdentitySettings>> {
+    const tenantId = tenantOf(ctx);
+    const { stored, errors } = validateIdentitySettings(input, (await this.app.tenancy.settings.get(tenantId)).defaultPhoneRegion);
+    if (errors.length) return fail(...errors);
+    return ok(identitySettings(await this.app.tenancy.settings.mergeSection(tenantId, "identity", stored)));
+  }
+
   /** The tenant's identity rules and phone region, from one read of its settings. */
   private async tenantSettings(tenantId: string): Promise<{ identity: IdentitySettings; phoneRegion: string }> {
-    const rows: { settings: Record<string, unknown> }[] = await this.app.db.dataSource.query(`SELECT settings FROM tenants WHERE id = $1`, [tenantId]);
-    return {
-      identity: identitySettings(rows[0]?.settings),
-      phoneRegion: readTenantSettings(rows[0]?.settings, this.app.config.defaultPhoneRegion).defaultPhoneRegion,
-    };
+    const { settings, section } = await this.app.tenancy.settings.read(tenantId);
+    return { identity: identitySettings(section("identity")), phoneRegion: settings.defaultPhoneRegion };
+  }
+
+  /**
+   * `ingestEvents`: a batch sent through one of the tenant's connections (by global id), which must be
+   * enabled; at most MAX_EVENTS_PER_CALL events. What fails the call as a whole comes back as user errors;
+   * each event then gets its own result. A module's hook failing throws IngestionHookFailed (retry later).
+   */
+  async ingestThrough(ctx: Ctx, connectionGlobalId: string, events: readonly unknown[]): Promise<Result<IngestResult[]>> {
+    const errors: UserError[] = [];
+    const id = localId(connectionGlobalId, "ChannelConnection");
+    const connection = id ? await this.app.channels.byId(ctx, id) : null;
+    if (!connection) errors.push(userError(["connectionId"], UserErrorCode.NOT_FOUND, "No such channel connection"));
+    else if (!connection.enabled) errors.push(userError(["connectionId"], UserErrorCode.CONFLICT, "The connection is disabled"));
+    if (events.length > MAX_EVENTS_PER_CALL) errors.push(userError(["events"], UserErrorCode.TOO_MANY, `At most ${MAX_EVENTS_PER_CALL} events per call`));
+    if (errors.length || !connection) return fail(...errors);
+    return ok(await this.ingest(ctx, { channel: connection.channel, connectionId: connection.id }, events));
+  }
+
+  /** `mergeCustomers`: folds the source into the target by hand, under the tenant's identity limits; undoable. */
+  async mergeByHand(ctx: Ctx, targetGlobalId: string, sourceGlobalId: string): Promise<Result<{ merge: CustomerMerge; customer: Customer | null }>> {
+    const targetId = localId(targetGlobalId, "Customer");
+    const sourceId = localId(sourceGlobalId, "Customer");
+    if (!targetId) return fail(userError(["targetId"], UserErrorCode.NOT_FOUND, "No such customer"));
+    if (!sourceId) return fail(userError(["sourceId"], UserErrorCode.NOT_FOUND, "No such customer"));
+    const limits = (await this.settings(tenantOf(ctx))).limits;
+    return inTransactionOrRollback(ctx, async (tx) => {
+      const m = await this.app.customers.merges.merge(tx, targetId, sourceId, { reason: "manual" }, limits);
+      if (!m.ok) return m;
+      return ok({ merge: m.value, customer: (await this.app.customers.byIds(tenantOf(ctx), [targetId], tx.manager))[0] ?? null });
+    });
+  }
+
+  /** `unmergeCustomer`: restores both customers and what each owned before the merge. */
+  unmerge(ctx: Ctx, mergeGlobalId: string): Promise<Result<{ target: Customer; source: Customer }>> {
+    const mergeId = localId(mergeGlobalId, "CustomerMerge");
+    if (!mergeId) return Promise.resolve(fail(userError(["mergeId"], UserErrorCode.NOT_FOUND, "No such merge")));
+    return inTransactionOrRollback(ctx, (tx) => this.app.customers.merges.unmerge(tx, mergeId));
   }
 
   async ingest(ctx: Ctx, source: IngestSource, inputs: readonly unknown[]): Promise<IngestResult[]> {

@@ -1,11 +1,10 @@
 import { Arg, Authorized, Ctx, Field, InputType, Int, Mutation, ObjectType, Query, Resolver } from "type-graphql";
 import { tenantOf, type RequestCtx } from "../../core/context";
-import { fail, ok, userError, UserError, UserErrorCode, type Result } from "../../core/user-error";
+import { UserError } from "../../core/user-error";
 import { toPayload } from "../../core/payload";
 import { IdentityType } from "../customers";
-import { normalizeIdentity } from "../customers";
 import type { IdentityTypeName } from "../../plugins/identity";
-import { identitySettings, type IdentitySettings } from "./settings";
+import type { IdentitySettings } from "./settings";
 
 @ObjectType()
 export class IdentityLimit {
@@ -74,41 +73,7 @@ export class IdentitySettingsResolver {
   @Authorized("admin")
   @Mutation(() => UpdateIdentitySettingsPayload)
   async updateIdentitySettings(@Arg("input", () => UpdateIdentitySettingsInput) input: UpdateIdentitySettingsInput, @Ctx() ctx: RequestCtx) {
-    const errors: UserError[] = [];
-    const stored: Record<string, unknown> = {};
-    if (input.precedence) {
-      if (new Set(input.precedence).size !== input.precedence.length) errors.push(userError(["precedence"], UserErrorCode.INVALID, "A type is listed twice"));
-      stored.precedence = input.precedence;
-    }
-    if (input.limits) {
-      input.limits.forEach((l, i) => {
-        if (l.max < 1 || l.max > 100) errors.push(userError(["limits", String(i), "max"], UserErrorCode.INVALID, "Must be from 1 to 100"));
-      });
-      stored.limits = Object.fromEntries(input.limits.map((l) => [l.type, l.max]));
-    }
-    if (input.blocked) {
-      if (input.blocked.length > 1000) errors.push(userError(["blocked"], UserErrorCode.TOO_MANY, "At most 1000 blocked values"));
-      const blocked: Record<string, string[]> = {};
-      const phoneRegion = (await ctx.app.tenancy.settings.get(tenantOf(ctx))).defaultPhoneRegion;
-      input.blocked.forEach((b, i) => {
-        const v = normalizeIdentity(b.type, b.value, phoneRegion);
-        if (!v) errors.push(userError(["blocked", String(i), "value"], UserErrorCode.INVALID, `Not a valid ${b.type}`));
-        else (blocked[b.type] ??= []).includes(v) || blocked[b.type].push(v);
-      });
-      stored.blocked = blocked;
-    }
-    const result: Result<IdentitySettings> = errors.length ? fail(...errors) : ok(await this.save(ctx, stored));
+    const result = await ctx.app.ingestion.updateSettings(ctx, input);
     return toPayload(UpdateIdentitySettingsPayload, result, (s) => ({ settings: toGraphQL(s) }), { settings: null });
-  }
-
-  private async save(ctx: RequestCtx, patch: Record<string, unknown>): Promise<IdentitySettings> {
-    const tenantId = tenantOf(ctx);
-    // One statement: merge into settings.identity without a read-modify-write race.
-    // TypeORM answers UPDATE … RETURNING with [rows, affectedCount].
-    const [rows]: [{ settings: Record<string, unknown> }[], number] = await ctx.app.db.dataSource.query(
-      `UPDATE tenants SET settings = jsonb_set(settings, '{identity}', coalesce(settings->'identity', '{}') || $2::jsonb) WHERE id = $1 RETURNING settings`,
-      [tenantId, JSON.stringify(patch)],
-    );
-    return identitySettings(rows[0]?.settings);
   }
 }

@@ -1,5 +1,6 @@
 import type { IdentityTypeName } from "../../plugins/identity";
-import { DEFAULT_IDENTITY_LIMITS } from "../customers";
+import { userError, UserErrorCode, type UserError } from "../../core/user-error";
+import { DEFAULT_IDENTITY_LIMITS, normalizeIdentity } from "../customers";
 
 /**
  * How a tenant's events are matched to customers (`tenants.settings.identity`, all optional):
@@ -26,13 +27,48 @@ export const DEFAULT_PRECEDENCE: IdentityTypeName[] = [
   "wechat_openid",
 ];
 
-export function identitySettings(tenantSettings: Record<string, unknown> | undefined): IdentitySettings {
-  const s = (tenantSettings?.identity ?? {}) as Partial<IdentitySettings>;
+/** The tenant's `identity` settings section with defaults filled in. */
+export function identitySettings(section: Record<string, unknown> | undefined): IdentitySettings {
+  const s = (section ?? {}) as Partial<IdentitySettings>;
   return {
     precedence: s.precedence?.length ? [...s.precedence, ...DEFAULT_PRECEDENCE.filter((t) => !s.precedence!.includes(t))] : DEFAULT_PRECEDENCE,
     limits: { ...DEFAULT_IDENTITY_LIMITS, ...(s.limits ?? {}) },
     blocked: s.blocked ?? {},
   };
+}
+
+/** What `updateIdentitySettings` may change; every field optional. */
+export interface IdentitySettingsPatch {
+  precedence?: IdentityTypeName[] | null;
+  limits?: { type: IdentityTypeName; max: number }[] | null;
+  blocked?: { type: IdentityTypeName; value: string }[] | null;
+}
+
+/** Validates a patch; blocked values are normalized as identities are (phones in the tenant's region). */
+export function validateIdentitySettings(input: IdentitySettingsPatch, phoneRegion: string): { stored: Record<string, unknown>; errors: UserError[] } {
+  const errors: UserError[] = [];
+  const stored: Record<string, unknown> = {};
+  if (input.precedence) {
+    if (new Set(input.precedence).size !== input.precedence.length) errors.push(userError(["precedence"], UserErrorCode.INVALID, "A type is listed twice"));
+    stored.precedence = input.precedence;
+  }
+  if (input.limits) {
+    input.limits.forEach((l, i) => {
+      if (l.max < 1 || l.max > 100) errors.push(userError(["limits", String(i), "max"], UserErrorCode.INVALID, "Must be from 1 to 100"));
+    });
+    stored.limits = Object.fromEntries(input.limits.map((l) => [l.type, l.max]));
+  }
+  if (input.blocked) {
+    if (input.blocked.length > 1000) errors.push(userError(["blocked"], UserErrorCode.TOO_MANY, "At most 1000 blocked values"));
+    const blocked: Record<string, string[]> = {};
+    input.blocked.forEach((b, i) => {
+      const v = normalizeIdentity(b.type, b.value, phoneRegion);
+      if (!v) errors.push(userError(["blocked", String(i), "value"], UserErrorCode.INVALID, `Not a valid ${b.type}`));
+      else (blocked[b.type] ??= []).includes(v) || blocked[b.type].push(v);
+    });
+    stored.blocked = blocked;
+  }
+  return { stored, errors };
 }
 
 // Numbers shops type when the buyer will not give theirs, and carriers' service lines.

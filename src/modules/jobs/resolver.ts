@@ -81,7 +81,7 @@ export class JobsResolver {
     const after = page.after ? decodeCursor(page.after, "after") : undefined;
     const scope = { name: filter?.name, state: filter?.state as QueueState | undefined, tenantId: tenantScope(ctx) };
     const runs = (await ctx.app.jobs.runs(scope, size + 1, after)).map(jobRunOf);
-    return pageOf(runs, { args: page, sortValue: (j) => j.createdAt.toISOString(), id: (j) => j.id }, JobRunConnection, () => ctx.app.jobs.count(scope));
+    return pageOf(runs, { args: page, sortValue: (j) => j.createdAt.toISOString(), id: (j) => j.id }, () => ctx.app.jobs.count(scope));
   }
 
   @Authorized(["platform", "admin"])

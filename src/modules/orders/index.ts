@@ -46,4 +46,5 @@ export const ordersModule = defineModule({
 void customersModule; // set up before this one
 
 export { Order, OrderRefund, CustomerStats, OrderStatus, OrderItem } from "./entity";
-export { OrdersService, OrderConnection, type AppliedOrders, type OrderChange, type OrderEventItem } from "./service";
+export { OrderConnection } from "./inputs";
+export { OrdersService, type AppliedOrders, type OrderChange, type OrderEventItem } from "./service";

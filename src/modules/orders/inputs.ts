@@ -1,6 +1,6 @@
 import { Field, ID, InputType, registerEnumType } from "type-graphql";
-import { SortDirection } from "../../core/pagination";
-import { OrderStatus } from "./entity";
+import { ConnectionType, SortDirection } from "../../core/pagination";
+import { Order, OrderStatus } from "./entity";
 
 export enum OrderSortField {
   /** When the order was placed (first seen, for orders never reported as placed): the default. */
@@ -38,3 +38,5 @@ export class OrderFilter {
   @Field(() => Date, { nullable: true, description: "Placed before this instant (same rule as placedAfter)." })
   placedBefore?: Date | null;
 }
+
+export const OrderConnection = ConnectionType(Order, "Order");

@@ -1,13 +1,13 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } from "type-graphql";
 import type { RequestCtx } from "../../core/context";
+import { badUserInput } from "../../core/errors";
 import { localId } from "../../core/global-id";
 import { minDecimal } from "../../core/decimal";
 import { ConnectionArgs, pageSize } from "../../core/pagination";
 import { Customer } from "../customers";
 import { registerNodeType } from "../../core/node";
 import { CustomerStats, Order, OrderItem } from "./entity";
-import { OrderFilter, OrderOrder } from "./inputs";
-import { OrderConnection } from "./service";
+import { OrderConnection, OrderFilter, OrderOrder } from "./inputs";
 
 registerNodeType("Order", "orders:read", (ctx, id) => ctx.loaders.orders.byId.load(id));
 
@@ -32,7 +32,12 @@ export class OrderResolver {
     @Arg("orderBy", () => OrderOrder, { nullable: true, description: "Default: newest placed first." }) orderBy: OrderOrder | null,
     @Ctx() ctx: RequestCtx,
   ) {
-    return ctx.app.orders.list(ctx, filter, orderBy, page);
+    let customerId: string | undefined;
+    if (filter?.customerId != null) {
+      customerId = localId(filter.customerId, "Customer") ?? undefined;
+      if (!customerId) throw badUserInput('"filter.customerId" is not a Customer id', "filter.customerId");
+    }
+    return ctx.app.orders.list(ctx, filter && { ...filter, customerId }, orderBy, page);
   }
 
   @FieldResolver(() => [OrderItem])

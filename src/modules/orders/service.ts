@@ -1,18 +1,16 @@
 import type { App } from "../../app";
 import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
-import { badUserInput } from "../../core/errors";
 import { lockKeys } from "../../core/locks";
 import { inTransaction } from "../../core/transaction";
-import { localId } from "../../core/global-id";
-import { ConnectionType, pageOf, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
+import { pageOf, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
 import type { MergeHook } from "../customers";
+import { tenantCurrencySql } from "../tenancy";
 import { CustomerStats, Order } from "./entity";
 import { foldOrderEvents, OPTIONAL_FIELDS, type FoldedOrder, type OrderEventItem } from "./fold-events";
 import { OrderSortField, type OrderFilter, type OrderOrder } from "./inputs";
 
 export type { OrderEventItem };
 
-export const OrderConnection = ConnectionType(Order, "Order");
 
 /** The list order, newest first. Must match the expression in the orders indexes (migration 1764330000000). */
 const SORT_KEY = "coalesce(o.placed_at, o.created_at)";
@@ -23,8 +21,6 @@ const SORT_KEY = "coalesce(o.placed_at, o.created_at)";
  */
 const MAX_SUM = String(Number.MAX_SAFE_INTEGER);
 
-/** The tenant's currency: stats count only orders in it. */
-const TENANT_CURRENCY = `(SELECT coalesce(settings->>'currency', 'CNY') FROM tenants WHERE id = $1)`;
 
 const ORDER_COLUMNS = [
   ["channel", "text"],
@@ -117,7 +113,7 @@ SELECT up.id, up.customer_id, up.channel, up.external_order_id, up.status, up.cu
  * changed, deletes rows of customers left with no counted order, and returns whose stats changed.
  */
 const REFRESH_STATS_SQL = `
-WITH tenant AS (SELECT ${TENANT_CURRENCY} AS currency),
+WITH tenant AS (SELECT ${tenantCurrencySql("$1")} AS currency), -- stats count only orders in the tenant's currency
 fresh AS (
   SELECT o.customer_id,
          count(*)::int AS orders_count,
@@ -241,7 +237,7 @@ export class OrdersService {
     const qb = this.app.db.dataSource.manager
       .createQueryBuilder(Order, "o")
       .where("o.tenantId = :tenantId AND o.customerId = :customerId", { tenantId: tenantOf(ctx), customerId });
-    return paginate(qb, this.keyset(args), OrderConnection);
+    return paginate(qb, this.keyset(args));
   }
 
   /** How many orders each customer has, in key order. */
@@ -256,21 +252,18 @@ export class OrdersService {
 
   /** The connection for a customer's first page read through `latestOfCustomers` (one more row than the page). */
   firstPageOf(rows: Order[], args: ConnectionArgs, count: () => Promise<number>) {
-    return pageOf(rows, this.keyset(args), OrderConnection, count);
+    return pageOf(rows, this.keyset(args), count);
   }
 
+  /** `filter.customerId` is a local id here (the resolver reads the global one). */
   list(ctx: Ctx, filter: OrderFilter | null | undefined, order: OrderOrder | null | undefined, args: ConnectionArgs) {
     const qb = this.app.db.dataSource.manager.createQueryBuilder(Order, "o").where("o.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
-    if (filter?.customerId != null) {
-      const customerId = localId(filter.customerId, "Customer");
-      if (!customerId) throw badUserInput('"filter.customerId" is not a Customer id', "filter.customerId");
-      qb.andWhere("o.customerId = :customerId", { customerId });
-    }
+    if (filter?.customerId != null) qb.andWhere("o.customerId = :customerId", { customerId: filter.customerId });
     if (filter?.status) qb.andWhere("o.status = :status", { status: filter.status });
     if (filter?.channel != null) qb.andWhere("o.channel = :channel", { channel: filter.channel });
     if (filter?.placedAfter) qb.andWhere(`${SORT_KEY} >= :placedAfter`, { placedAfter: filter.placedAfter });
     if (filter?.placedBefore) qb.andWhere(`${SORT_KEY} < :placedBefore`, { placedBefore: filter.placedBefore });
-    return paginate(qb, this.keyset(args, order), OrderConnection);
+    return paginate(qb, this.keyset(args, order));
   }
 
   /** The newest `limit` orders of each customer, in one statement whatever the number of customers. */
@@ -303,7 +296,7 @@ export class OrdersService {
       currency: string;
     }[] = await this.app.db.dataSource.query(
       `SELECT c.id AS customer_id, s.orders_count, s.total_spent, s.first_order_at, s.last_order_at,
-              coalesce(s.currency, ${TENANT_CURRENCY}) AS currency
+              coalesce(s.currency, ${tenantCurrencySql("$1")}) AS currency
          FROM unnest($2::uuid[]) WITH ORDINALITY AS c(id, n)
          LEFT JOIN customer_stats s ON s.customer_id = c.id AND s.tenant_id = $1
         ORDER BY c.n`,

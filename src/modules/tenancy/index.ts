@@ -25,4 +25,4 @@ export const tenancyModule = defineModule({
 
 export { Tenant, ApiKey } from "./entity";
 export { TenancyService, DEFAULT_TENANT } from "./service";
-export { readTenantSettings, DEFAULT_TENANT_SETTINGS, TenantSettingsService, type TenantSettings } from "./settings";
+export { readTenantSettings, tenantCurrencySql, DEFAULT_TENANT_SETTINGS, TenantSettingsService, type SettingsSection, type TenantSettings } from "./settings";

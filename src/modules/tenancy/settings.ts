@@ -40,6 +40,21 @@ function canonicalLocale(v: string): string | null {
   }
 }
 
+/**
+ * The tenant's currency as an SQL expression, for set-based statements of other modules that must not
+ * spend a statement reading it (`tenantParam`: the placeholder holding the tenant id, e.g. `"$1"`).
+ * The settings' layout stays this module's business.
+ */
+export function tenantCurrencySql(tenantParam: string): string {
+  if (!/^\$\d+$/.test(tenantParam)) throw new Error(`tenantCurrencySql takes a placeholder such as "$1", not ${tenantParam}`);
+  return `(SELECT coalesce(settings->>'currency', '${DEFAULT_TENANT_SETTINGS.currency}') FROM tenants WHERE id = ${tenantParam})`;
+}
+
+function sectionOf(raw: Record<string, unknown>, name: string): Record<string, unknown> {
+  const v = raw[name];
+  return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
 /** The stored settings with defaults filled in; a stored value that no longer validates falls back to the default. */
 export function readTenantSettings(raw: Record<string, unknown> | null | undefined, defaultPhoneRegion: string): TenantSettings {
   const s = raw ?? {};
@@ -85,13 +100,42 @@ export function validateTenantSettings(input: TenantSettingsPatch): { patch: Rec
   return { patch, errors };
 }
 
-/** Reads and changes a tenant's general settings. */
+/** Names of the sections other modules keep in `tenants.settings` (top-level keys beside the general settings). */
+export type SettingsSection = "identity";
+
+/** Something that runs SQL: the data source, or a transaction's manager (read in its snapshot). */
+interface Sql {
+  query(text: string, values?: unknown[]): Promise<any>;
+}
+
+/**
+ * Owns `tenants.settings`: the general settings (currency, time zone, locale, phone region) and the
+ * sections other modules keep there (identity resolution's `identity`), each read and written only
+ * through this service — one statement per read, and a section merged in place by one statement (no
+ * read-modify-write race between sections).
+ */
 export class TenantSettingsService {
   constructor(private readonly app: App) {}
 
-  async get(tenantId: string): Promise<TenantSettings> {
-    const rows: { settings: Record<string, unknown> }[] = await this.app.db.dataSource.query(`SELECT settings FROM tenants WHERE id = $1`, [tenantId]);
-    return readTenantSettings(rows[0]?.settings, this.app.config.defaultPhoneRegion);
+  async get(tenantId: string, sql: Sql = this.app.db.dataSource): Promise<TenantSettings> {
+    return (await this.read(tenantId, sql)).settings;
+  }
+
+  /** The general settings and every section, from one read. */
+  async read(tenantId: string, sql: Sql = this.app.db.dataSource): Promise<{ settings: TenantSettings; section(name: SettingsSection): Record<string, unknown> }> {
+    const rows: { settings: Record<string, unknown> }[] = await sql.query(`SELECT settings FROM tenants WHERE id = $1`, [tenantId]);
+    const raw = rows[0]?.settings ?? {};
+    return { settings: readTenantSettings(raw, this.app.config.defaultPhoneRegion), section: (name) => sectionOf(raw, name) };
+  }
+
+  /** Merges `patch` into one section in one statement; returns the section as stored now. */
+  async mergeSection(tenantId: string, name: SettingsSection, patch: Record<string, unknown>, sql: Sql = this.app.db.dataSource): Promise<Record<string, unknown>> {
+    // TypeORM answers UPDATE … RETURNING with [rows, affectedCount].
+    const [rows]: [{ settings: Record<string, unknown> }[], number] = await sql.query(
+      `UPDATE tenants SET settings = jsonb_set(settings, ARRAY[$2::text], coalesce(settings->$2, '{}') || $3::jsonb) WHERE id = $1 RETURNING settings`,
+      [tenantId, name, JSON.stringify(patch)],
+    );
+    return sectionOf(rows[0]?.settings ?? {}, name);
   }
 
   /**

@@ -85,7 +85,7 @@ it("streams a 100,000-row CSV in batches with bounded memory, recording every ba
     // A reader that buffered the rows would retain some 30 MB more (measured by making it do so).
     expect(growth).toBeLessThan(16 * 1024 * 1024);
 
-    const errors = (await env.app.imports.rowErrors(outcome.job, { first: 250 }, null, ImportRowErrorConnection)).nodes;
+    const errors = (await env.app.imports.rowErrors(outcome.job, { first: 250 }, null)).nodes;
     expect(errors.map((e) => e.row)).toEqual(Array.from({ length: bad }, (_, i) => (i + 1) * BAD_EVERY));
     expect(new Set(errors.map((e) => e.message))).toEqual(new Set(["手机号: not a valid phone number"]));
     const [{ n }] = await env.app.db.dataSource.query(`SELECT count(*)::int AS n FROM customers WHERE tenant_id = $1`, [env.tenantId]);
