@@ -7,6 +7,9 @@ import ts from "typescript";
  * suite): a file outside `src/modules/<m>/` may import from that module only its `index.ts`, and an
  * adapter only `src/plugins` (the public plugin contract) besides its own folder. Tests may reach
  * anywhere.
+ *
+ * Tables too: a module's tables (its `@Entity({ name })`) appear in SQL (`FROM`, `JOIN`, `INTO`,
+ * `UPDATE`, `DELETE FROM`) only in that module's own files — others go through its service.
  */
 export interface Violation {
   file: string;
@@ -32,12 +35,34 @@ function moduleOf(rel: string): string | null {
   return m ? m[1] : null;
 }
 
+/** Table name → owning module, from the `@Entity({ name: "…" })` declarations under src/modules. */
+function tableOwners(root: string): Map<string, string> {
+  const owners = new Map<string, string>();
+  for (const abs of filesUnder(path.join(root, "src/modules"))) {
+    const owner = moduleOf(path.relative(root, abs).split(path.sep).join("/"));
+    if (!owner) continue;
+    for (const m of fs.readFileSync(abs, "utf8").matchAll(/@Entity\(\s*\{\s*name:\s*"([a-z_]+)"/g)) owners.set(m[1], owner);
+  }
+  return owners;
+}
+
 export function boundaryViolations(root: string): Violation[] {
   const out: Violation[] = [];
+  const owners = tableOwners(root);
+  const tableUse = owners.size ? new RegExp(`\\b(?:FROM|JOIN|INTO|UPDATE)\\s+(${[...owners.keys()].join("|")})\\b`, "g") : null;
   for (const abs of SOURCE_DIRS.flatMap((d) => filesUnder(path.join(root, d)))) {
     const rel = path.relative(root, abs).split(path.sep).join("/");
     if (/\.test\.ts$/.test(rel)) continue; // tests may reach anywhere
     const text = fs.readFileSync(abs, "utf8");
+    const self = moduleOf(rel);
+    if (self && tableUse) {
+      for (const m of text.matchAll(tableUse)) {
+        const owner = owners.get(m[1])!;
+        if (owner !== self) {
+          out.push({ file: rel, line: text.slice(0, m.index).split("\n").length, specifier: m[0], rule: `the ${m[1]} table belongs to the ${owner} module: use its service` });
+        }
+      }
+    }
     const info = ts.preProcessFile(text, true, true);
     for (const ref of info.importedFiles) {
       const spec = ref.fileName;

@@ -10,7 +10,7 @@ describe("module boundaries", () => {
     expect(boundaryViolations(root).map((v) => `${v.file}:${v.line} ${v.specifier} — ${v.rule}`)).toEqual([]);
   });
 
-  it("catches a deep import, a type-only one, a dynamic one and an adapter reaching into a module", () => {
+  it("catches a deep import, a type-only one, a dynamic one, an adapter reaching into a module, and SQL on another module's table", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "boundaries-"));
     try {
       const write = (file: string, text: string) => {
@@ -18,6 +18,9 @@ describe("module boundaries", () => {
         fs.writeFileSync(path.join(dir, file), text);
       };
       write("src/modules/a/index.ts", `export const a = 1;\n`);
+      write("src/modules/a/entity.ts", `@Entity({ name: "a_things" })\nexport class AThing {}\n`);
+      write("src/modules/a/repo.ts", `export const q = "SELECT * FROM a_things";\n`);
+      write("src/modules/b/sql.ts", `export const q = \`UPDATE a_things SET x = 1\`;\nexport const ok = "SELECT * FROM a_thingsy";\n`);
       write("src/modules/a/service.ts", `import { x } from "./entity";\nimport { b } from "../b";\n`);
       write("src/modules/b/index.ts", `export { b } from "./service";\n`);
       write("src/modules/b/service.ts", `import type { A } from "../a/entity";\nimport { a } from "../a/index";\nexport const b = 2;\n`);
@@ -29,6 +32,7 @@ describe("module boundaries", () => {
         "src/app.ts:2 ./modules/b/service",
         "src/modules/b/lazy.ts:1 ../a/service",
         "src/modules/b/service.ts:1 ../a/entity",
+        "src/modules/b/sql.ts:1 UPDATE a_things",
       ]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import type { IdentityTypeName } from "../../plugins/identity";
 import { applyProfile } from "../customers";
 import type { MergeHook } from "../customers";
 import type { OrderEventItem } from "../orders";
-import { BatchState } from "./batch";
+import { BatchState } from "../customers";
 import { IngestionHookFailed, IngestionHooks } from "./hooks";
 import { IdentityConflicts } from "./conflicts";
 import { prepareEvent, type PreparedEvent } from "./prepare";

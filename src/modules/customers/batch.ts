@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { EntityManager } from "typeorm";
-import { Customer, Gender } from "../customers";
+import { Customer, Gender } from "./entity";
 import type { IdentityTypeName } from "../../plugins/identity";
 
 type Idn = { type: IdentityTypeName; value: string };
@@ -42,9 +42,10 @@ interface CustomerState {
 }
 
 /**
- * The customers and identities one ingest batch touches, held in memory so that the batch costs a
- * fixed number of statements: one read of identities, one of customers, then one multi-row write per
- * table at flush time (and again after a merge, which is rare).
+ * The customers module's set-based batch API: the customers and identities one ingest batch touches,
+ * held in memory so that the batch costs a fixed number of statements — one read of identities, one of
+ * customers, then one multi-row write per table at flush time (and again after a merge, which is rare).
+ * The ingestion pipeline drives it; only this module writes `customers` and `customer_identities`.
  */
 export class BatchState {
   private readonly owners = new Map<string, string>();
