@@ -9,9 +9,12 @@ import { fail, ok, userError, UserErrorCode, type Result, type UserError } from 
 import type { ChannelConnectionInfo, PluginDefinition } from "../../plugins/types";
 import { ChannelConnection } from "./entity";
 
+/** What ChannelsService uses of the app, and nothing more. */
+export type ChannelsDeps = Pick<App, "config" | "db" | "plugins" | "secrets">;
+
 /** Channel connections: which merchant accounts feed us, with each plugin's validated config. */
 export class ChannelsService {
-  constructor(private readonly app: App) {}
+  constructor(private readonly app: ChannelsDeps) {}
 
   webhookUrl(c: ChannelConnection): string {
     return `${this.app.config.publicUrl}/channels/${encodeURIComponent(c.channel)}/${c.id}`;

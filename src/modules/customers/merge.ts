@@ -79,11 +79,14 @@ const PROFILE_COLUMNS = [
 type Plain = Record<string, unknown>;
 const toPlain = (c: Customer): Plain => JSON.parse(JSON.stringify(Object.fromEntries(["id", "tenantId", ...PROFILE_COLUMNS].map((k) => [k, (c as unknown as Plain)[k]]))));
 
+/** What MergeService uses of the app, and nothing more. */
+export type MergeDeps = Pick<App, "db">;
+
 /** Merging and unmerging customers, with an audit trail that makes every merge reversible. */
 export class MergeService {
   readonly hooks: MergeHook[] = [];
 
-  constructor(private readonly app: App) {}
+  constructor(private readonly app: MergeDeps) {}
 
   /** Merges into `targetId` (a local id; null lists nothing), newest first, one page. */
   list(ctx: Ctx, targetId: string | null, args: ConnectionArgs): Promise<Connection<CustomerMerge>> {

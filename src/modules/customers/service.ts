@@ -39,11 +39,14 @@ function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (m) => `\\${m}`);
 }
 
+/** What CustomersService uses of the app, and nothing more. */
+export type CustomersDeps = Pick<App, "config" | "db" | "tenancy">;
+
 /** Customer profiles and their identities. Every query is scoped by the caller's tenant. */
 export class CustomersService {
   readonly merges: MergeService;
 
-  constructor(private readonly app: App) {
+  constructor(private readonly app: CustomersDeps) {
     this.merges = new MergeService(app);
   }
 

@@ -44,6 +44,9 @@ export type ImportOutcome =
 
 type PendingRow = { row: number; event?: Record<string, unknown>; error?: string };
 
+/** What ImportsService uses of the app, and nothing more. */
+export type ImportsDeps = Pick<App, "config" | "customers" | "db" | "ingestion" | "jobs" | "log" | "tenancy">;
+
 /**
  * Bulk customer files. Imports stream an upload through the ingestion pipeline in batches (channel "import",
  * one `customer.upserted` per row, so identity resolution updates known customers instead of duplicating them);
@@ -56,7 +59,7 @@ export class ImportsService {
   private stopping = false;
   private readonly sweeper: ExportSweeper;
 
-  constructor(private readonly app: App) {
+  constructor(private readonly app: ImportsDeps) {
     this.sweeper = new ExportSweeper(app.db.dataSource, {
       dataDir: app.config.dataDir,
       retentionHours: app.config.exportRetentionHours,
@@ -184,7 +187,7 @@ export class ImportsService {
     const id = randomUUID();
     const job = await this.createJob(ctx, id, ImportJobKind.CUSTOMERS_EXPORT, format, path.posix.join("exports", `${id}.${format}`));
     // The request's DataLoaders must not outlive it: the background run gets a plain context.
-    const bg: Ctx = { requestId: ctx.requestId, principal: ctx.principal, app: this.app, log: ctx.log.child({ exportJob: id }) };
+    const bg: Ctx = { requestId: ctx.requestId, principal: ctx.principal, app: ctx.app, log: ctx.log.child({ exportJob: id }) };
     this.track(id, this.runExport(bg, job, filter ? { ...filter } : null)).catch((err) => bg.log.error({ err: (err as Error).message }, "export failed"));
     return ok(job);
   }

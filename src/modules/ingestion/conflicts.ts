@@ -5,9 +5,12 @@ import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user
 import type { App } from "../../app";
 import { IdentityConflict, IdentityConflictStatus, type IdentityConflictFilter } from "./conflict-entity";
 
+/** What IdentityConflicts uses of the app, and nothing more. */
+export type ConflictsDeps = Pick<App, "db">;
+
 /** Identity conflicts recorded by the pipeline, for review: listing them, and closing one. */
 export class IdentityConflicts {
-  constructor(private readonly app: App) {}
+  constructor(private readonly app: ConflictsDeps) {}
 
   /** Conflicts of the caller's tenant (open ones unless the filter says otherwise), newest first, one page. */
   list(ctx: Ctx, filter: IdentityConflictFilter | null | undefined, args: ConnectionArgs): Promise<Connection<IdentityConflict>> {

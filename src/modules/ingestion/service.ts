@@ -54,6 +54,9 @@ function dataFault(err: unknown): { code: string; message: string } | null {
   return { code, message: storableText((err as Error).message).slice(0, 200) };
 }
 
+/** What IngestionService uses of the app, and nothing more. */
+export type IngestionDeps = Pick<App, "channels" | "customers" | "db" | "metrics" | "orders" | "tenancy">;
+
 /**
  * The ingestion pipeline: per batch, in one transaction — dedupe on (tenant, channel, externalId),
  * resolve identities to customers (create, attach, merge, or record a conflict), apply to modules,
@@ -65,7 +68,7 @@ export class IngestionService {
   /** Modules' parts in the batch transaction (see hooks.ts). */
   readonly hooks = new IngestionHooks();
 
-  constructor(private readonly app: App) {
+  constructor(private readonly app: IngestionDeps) {
     this.conflicts = new IdentityConflicts(app);
   }
 

@@ -201,9 +201,12 @@ function orderChangeOf(r: UpsertedRow): OrderChange {
   };
 }
 
+/** What OrdersService uses of the app, and nothing more. */
+export type OrdersDeps = Pick<App, "db">;
+
 /** Orders folded from channel events, their refunds, and the per-customer stats derived from them. */
 export class OrdersService {
-  constructor(private readonly app: App) {}
+  constructor(private readonly app: OrdersDeps) {}
 
   /** Registered with the customers' merge service: orders follow a merge and go back on unmerge. */
   readonly mergeHook: MergeHook = {

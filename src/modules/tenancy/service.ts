@@ -26,11 +26,14 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
+/** What TenancyService uses of the app, and nothing more. */
+export type TenancyDeps = Pick<App, "config" | "db">;
+
 export class TenancyService {
   /** The tenant's general settings (currency, time zone, locale, phone region). */
   readonly settings: TenantSettingsService;
 
-  constructor(private readonly app: App) {
+  constructor(private readonly app: TenancyDeps) {
     this.settings = new TenantSettingsService(app);
   }
 

@@ -108,6 +108,9 @@ interface Sql {
   query(text: string, values?: unknown[]): Promise<any>;
 }
 
+/** What TenantSettingsService uses of the app, and nothing more. */
+export type TenantSettingsDeps = Pick<App, "config" | "db">;
+
 /**
  * Owns `tenants.settings`: the general settings (currency, time zone, locale, phone region) and the
  * sections other modules keep there (identity resolution's `identity`), each read and written only
@@ -115,7 +118,7 @@ interface Sql {
  * read-modify-write race between sections).
  */
 export class TenantSettingsService {
-  constructor(private readonly app: App) {}
+  constructor(private readonly app: TenantSettingsDeps) {}
 
   async get(tenantId: string, sql: Sql = this.app.db.dataSource): Promise<TenantSettings> {
     return (await this.read(tenantId, sql)).settings;
