@@ -1,3 +1,4 @@
+import ".."; // the built-in channels' identity types (pos_member, youzan_buyer, taobao_buyer), as deployed
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -54,7 +54,8 @@ const FORMATS: readonly PosFormat[] = ["json", "poslog", "csv"];
 export const posPlugin = definePlugin<PosConfig>({
   name: "pos",
   version: "1.0.0",
-  compatibility: "^1.0.0",
+  compatibility: "^1.2.0",
+  identityTypes: [{ name: "pos_member", importHeaders: ["会员卡号"] }],
   description: "Store POS: sales and returns as JSON, NRF ARTS POSLog XML or end-of-day CSV, signed with HMAC-SHA256 (X-CRM-Signature).",
   configSchema,
   secretKeys: ["secret"],

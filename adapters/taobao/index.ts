@@ -46,7 +46,8 @@ export function createTaobaoPlugin(options: TaobaoPluginOptions = {}): PluginDef
   return definePlugin<TaobaoConfig>({
     name: "taobao",
     version: "1.0.0",
-  compatibility: "^1.0.0",
+    compatibility: "^1.2.0",
+    identityTypes: [{ name: "taobao_buyer", importHeaders: ["淘宝买家ID", "buyer_open_uid"] }],
     description: "Taobao/Tmall trades and refunds through TMC (Taobao Message Channel) as order events.",
     configSchema,
     secretKeys: ["appSecret"],

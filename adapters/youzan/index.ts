@@ -16,7 +16,8 @@ export const YOUZAN_SUCCESS = { code: 0, msg: "success" } as const;
 export const youzanPlugin = definePlugin<YouzanConfig>({
   name: CHANNEL,
   version: "1.0.0",
-  compatibility: "^1.0.0",
+  compatibility: "^1.2.0",
+  identityTypes: [{ name: "youzan_buyer", importHeaders: ["有赞买家ID"] }],
   description: "Youzan (有赞) pushes — trade states, refunds, members and member cards — with an optional reconciliation pull of trades.",
   configSchema,
   secretKeys: ["clientSecret"],

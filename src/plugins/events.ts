@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { canonicalDecimal, toMilli } from "../core/decimal";
 import { describeUnstorable, findUnstorable, MAX_JSON_DEPTH, storableInstant } from "../core/storable";
-import { IDENTITY_TYPES, MAX_IDENTITY_VALUE } from "./identity";
+import { identityTypes, isIdentityType, MAX_IDENTITY_VALUE, type IdentityTypeName } from "./identity";
 
 /**
  * Normalized events, version 1: what every channel adapter turns its payloads into, and what
@@ -43,7 +43,10 @@ const currency = z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such a
 const text = (max: number) => z.string().max(max);
 
 export const identitySchema = z.object({
-  type: z.enum(IDENTITY_TYPES),
+  type: z
+    .string()
+    .refine(isIdentityType, { error: (issue) => `unknown identity type ${JSON.stringify(issue.input)}; known: ${identityTypes().join(", ")}` })
+    .transform((t) => t as IdentityTypeName),
   value: z.string().trim().min(1).max(MAX_IDENTITY_VALUE),
 });
 

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { ZodType } from "zod";
 import type { Delivered, DomainEventType, EventOf } from "../events/types";
 import type { NormalizedEventInput } from "./events";
-import type { IdentityTypeName } from "./identity";
+import { registerIdentityTypes, type IdentityTypeDefinition, type IdentityTypeName } from "./identity";
 
 /** An HTTP request to `/channels/<channel>/<connectionId>`, as the plugin sees it. */
 export interface ChannelRequest {
@@ -143,7 +143,7 @@ export interface CustomerSnapshot {
 }
 
 /** The version of this contract (types, context, conformance kit). Plugins declare a semver range of it in `compatibility`. */
-export const PLUGIN_CONTRACT_VERSION = "1.1.0";
+export const PLUGIN_CONTRACT_VERSION = "1.2.0";
 
 export interface PluginDefinition<C = unknown> {
   /** Unique; also the channel name in `/channels/<name>/…` and `createChannelConnection(channel:)`. */
@@ -162,10 +162,18 @@ export interface PluginDefinition<C = unknown> {
   secretKeys?: readonly string[];
   channel?: ChannelDefinition<C>;
   /**
-   * Handlers of committed domain events. A handler that throws is retried later (up to 10 attempts);
-   * a retry skips handlers that already completed — the host records yours as `plugin:<name>`, so keep
-   * the plugin's name stable. A crash mid-dispatch can still run a handler twice (at least once):
-   * make handlers idempotent with `event.eventId`.
+   * Identity types the channel knows customers by, beyond the core ones (`phone`, `email`,
+   * `wechat_unionid`, `wechat_openid`, `external`, `zoho_contact`) — e.g. `{ name: "youzan_buyer",
+   * importHeaders: ["有赞买家ID"] }`. Registered when the plugin is defined: events may carry them, the
+   * GraphQL enum `IdentityType` gains their upper-case names, imports read their headers, and they rank
+   * after phone and e-mail in the default identity precedence.
+   */
+  identityTypes?: readonly IdentityTypeDefinition[];
+  /**
+   * Handlers of committed domain events, each delivery a job of the plugin's own queue
+   * (`plugin:<name>`, so keep the name stable): a handler that throws is retried with backoff for
+   * hours, then left as a dead letter. Delivery is at least once: make handlers idempotent with
+   * `event.eventId`.
    */
   onEvent?: EventHandlers<C>;
   jobs?: JobDefinition<C>[];
@@ -179,7 +187,8 @@ export interface PluginDefinition<C = unknown> {
   destroy?(ctx: PluginContext<C>): Promise<void> | void;
 }
 
-/** Declares a plugin; the identity function that gives partners type checking. */
+/** Declares a plugin (type checking for partners) and registers the identity types it brings. */
 export function definePlugin<C>(definition: PluginDefinition<C>): PluginDefinition<C> {
+  if (definition.identityTypes?.length) registerIdentityTypes(definition.name, definition.identityTypes);
   return definition;
 }

@@ -1,3 +1,4 @@
+import "../../adapters"; // the built-in channels' identity types (pos_member, youzan_buyer, taobao_buyer), as deployed
 import {
   attributeHeader,
   cleanCell,

@@ -7,6 +7,8 @@ type Idn = { type: IdentityTypeName; value: string };
 const SIGHTING_FIELDS = new Set(["lastSeenAt", "firstSeenAt"]);
 /** Only first/last seen moved: a sighting (an order of a regular), not a change of the profile. */
 const isSighting = (fields: Set<string>) => [...fields].every((f) => SIGHTING_FIELDS.has(f));
+/** The profile field an identity type is also kept in (the primary phone and e-mail), if any. */
+export const primaryField = (type: string): "phone" | "email" | null => (type === "phone" || type === "email" ? type : null);
 const key = (i: { type: string; value: string }) => `${i.type}\u0000${i.value}`;
 
 /** A `customers` row as both drivers return it (timestamps as Date or ISO text). */
@@ -173,9 +175,10 @@ export class BatchState {
     c.identities.push(i);
     this.newIdentities.push({ ...i, id: randomUUID(), customerId: c.row.id, sourceChannel: channel, at });
     // Primary phone and e-mail follow the identities when the customer has none yet.
-    if ((i.type === "phone" || i.type === "email") && !c.row[i.type]) {
-      c.row[i.type] = i.value;
-      this.mark(c, i.type);
+    const primary = primaryField(i.type);
+    if (primary && !c.row[primary]) {
+      c.row[primary] = i.value;
+      this.mark(c, primary);
     }
     if (!c.isNew) this.mark(c, "identities");
   }

@@ -3,7 +3,8 @@ import { Field, ObjectType, registerEnumType } from "type-graphql";
 import { GraphQLJSONObject, GraphQLLocalDate } from "graphql-scalars";
 import { Node } from "../../core/node";
 import { toGlobalId } from "../../core/global-id";
-import { IDENTITY_TYPES, type IdentityTypeName } from "./normalize";
+import { identityTypeEnum } from "../../plugins/identity";
+import type { IdentityTypeName } from "./normalize";
 
 export enum Gender {
   MALE = "MALE",
@@ -16,7 +17,7 @@ registerEnumType(Gender, { name: "Gender" });
  * GraphQL enum in ALL_CAPS (`WECHAT_UNIONID`, …) whose internal values are the stored identity type names
  * (`wechat_unionid`), as normalized events spell them: resolvers and services see the lowercase names.
  */
-export const IdentityType = Object.fromEntries(IDENTITY_TYPES.map((t) => [t.toUpperCase(), t])) as { [K in IdentityTypeName as Uppercase<K>]: K };
+export const IdentityType = identityTypeEnum; // plugins' identity types join it when they are defined
 registerEnumType(IdentityType, {
   name: "IdentityType",
   description: "How a channel knows a customer. `WECHAT_OPENID` is per app (weak); the others identify a person. Normalized events spell them in lower case (`wechat_unionid`).",

@@ -7,6 +7,7 @@ import { CustomerMerge } from "./merge";
 import { CustomerResolver } from "./resolver";
 import { CustomersService } from "./service";
 import { CustomerSubscriptionResolver } from "./subscriptions";
+import { IdentityTypesOpen1764440000000 } from "../../../migrations/1764440000000-identity-types-open";
 
 declare module "../../app" {
   interface App {
@@ -23,6 +24,7 @@ declare module "../../graphql/loaders" {
 export const customersModule = defineModule({
   name: "customers",
   entities: [Customer, CustomerIdentity, CustomerMerge],
+  migrations: [IdentityTypesOpen1764440000000],
   resolvers: [CustomerResolver, CustomerSubscriptionResolver],
   scopes: ["customers:read", "customers:write"],
   events: CUSTOMER_EVENTS,

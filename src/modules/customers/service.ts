@@ -7,6 +7,7 @@ import { inTransactionOrRollback, Rollback } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
 import { Customer, CustomerIdentity } from "./entity";
 import { MergeService } from "./merge";
+import { primaryField } from "./batch";
 import {
   CustomerSortField,
   type AttachCustomerIdentityInput,
@@ -366,9 +367,10 @@ export class CustomersService {
         const err = await this.addIdentity(tx, customer, { type: input.type, value }, source, ["value"]);
         if (err) return fail(err);
         const changed = ["identities"];
-        if ((input.type === "phone" || input.type === "email") && !customer[input.type]) {
-          customer[input.type] = value;
-          changed.push(input.type);
+        const primary = primaryField(input.type);
+        if (primary && !customer[primary]) {
+          customer[primary] = value;
+          changed.push(primary);
         }
         customer.updatedAt = new Date();
         await tx.manager.update(Customer, { id, tenantId }, { phone: customer.phone, email: customer.email, updatedAt: customer.updatedAt });
@@ -390,14 +392,15 @@ export class CustomersService {
       const removed = await this.removeIdentity(tx, customer, { type: input.type, value });
       if (!removed) return fail<Customer>(userError(["value"], UserErrorCode.NOT_FOUND, "The customer has no such identity"));
       const changed = ["identities"];
-      if ((input.type === "phone" || input.type === "email") && customer[input.type] === value) {
+      const primary = primaryField(input.type);
+      if (primary && customer[primary] === value) {
         // Promote another identity of the same type, if the customer has one.
         const next = await tx.manager.findOne(CustomerIdentity, {
           where: { tenantId, customerId: id, type: input.type },
           order: { lastSeenAt: "DESC" },
         });
-        customer[input.type] = next?.value ?? null;
-        changed.push(input.type);
+        customer[primary] = next?.value ?? null;
+        changed.push(primary);
       }
       customer.updatedAt = new Date();
       await tx.manager.update(Customer, { id, tenantId }, { phone: customer.phone, email: customer.email, updatedAt: customer.updatedAt });

@@ -2,21 +2,21 @@ import { parsePhoneNumberFromString } from "libphonenumber-js/max";
 import type { Customer } from "../customers";
 import { normalizeEmail, normalizeIdentity, normalizePhone } from "../customers";
 import { LIMITS } from "../customers";
+import { pluginIdentityTypes, type IdentityTypeName } from "../../plugins/identity";
 
 /**
  * Columns of customer files: which header means which field (import), and the columns an export writes —
  * the same names, so an exported file imports back as it is. Pure functions, no I/O.
  */
 const PROFILE_FIELDS = ["displayName", "phone", "email", "gender", "birthday", "country", "province", "city", "tags"] as const;
-/** Identity types a column can carry (phone and e-mail come through their profile fields). */
-const IDENTITY_FIELDS = ["pos_member", "youzan_buyer", "taobao_buyer", "wechat_unionid", "wechat_openid", "zoho_contact", "external"] as const;
+/** Core identity types a column can carry (phone and e-mail come through their profile fields); plugins add theirs. */
+const CORE_IDENTITY_FIELDS = ["wechat_unionid", "wechat_openid", "zoho_contact", "external"] as const;
 export type ProfileField = (typeof PROFILE_FIELDS)[number];
-export type IdentityField = (typeof IDENTITY_FIELDS)[number];
+export type IdentityField = IdentityTypeName;
 export type ImportField = ProfileField | IdentityField;
-const IMPORT_FIELDS: readonly ImportField[] = [...PROFILE_FIELDS, ...IDENTITY_FIELDS];
 
 /** Header names recognised without a mapping (compared by `headerKey`: case, spaces, `_` and `-` ignored). The first is what exports write. */
-const DEFAULT_HEADERS: Record<ImportField, readonly string[]> = {
+const CORE_HEADERS: Record<string, readonly string[]> = {
   displayName: ["姓名", "客户姓名", "昵称", "name", "displayName", "会员姓名", "客户名称", "买家昵称"],
   phone: ["手机号", "手机", "手机号码", "phone", "mobile", "联系电话"],
   email: ["邮箱", "email", "电子邮箱"],
@@ -26,14 +26,31 @@ const DEFAULT_HEADERS: Record<ImportField, readonly string[]> = {
   province: ["省份", "省", "province"],
   city: ["城市", "市", "city"],
   tags: ["标签", "tags", "客户标签"],
-  pos_member: ["会员卡号", "pos_member"],
-  youzan_buyer: ["有赞买家ID", "youzan_buyer"],
-  taobao_buyer: ["淘宝买家ID", "buyer_open_uid", "taobao_buyer"],
   wechat_unionid: ["unionid", "wechat_unionid"],
   wechat_openid: ["openid", "wechat_openid"],
   zoho_contact: ["zoho_contact"],
   external: ["external"],
 };
+
+/**
+ * The columns a file may have, with their headers: the profile fields, then the identity types —
+ * the channels' own (declared by their plugins, with their headers, e.g. 会员卡号) before the core ones.
+ * Read on each use: plugins may be defined after this module loads.
+ */
+type Columns = { identityFields: string[]; importFields: string[]; headers: Map<string, readonly string[]>; fieldOfHeader: Map<string, string> };
+let cached: { registered: number; columns: Columns } | null = null;
+function columns(): Columns {
+  const plugins = pluginIdentityTypes();
+  if (cached?.registered === plugins.length) return cached.columns;
+  const identityFields = [...plugins.map((t) => t.name), ...CORE_IDENTITY_FIELDS];
+  const headers = new Map<string, readonly string[]>(Object.entries(CORE_HEADERS));
+  for (const t of plugins) headers.set(t.name, [...(t.importHeaders.length ? t.importHeaders : []), t.name]);
+  const importFields = [...PROFILE_FIELDS, ...identityFields];
+  const fieldOfHeader = new Map<string, string>();
+  for (const field of importFields) for (const h of headers.get(field) ?? [field]) if (!fieldOfHeader.has(headerKey(h))) fieldOfHeader.set(headerKey(h), field);
+  cached = { registered: plugins.length, columns: { identityFields, importFields, headers, fieldOfHeader } };
+  return cached.columns;
+}
 
 /** Headers of attribute columns that would otherwise be read as a field carry this prefix (exports write it, imports strip it). */
 const ATTRIBUTE_PREFIX = "attributes.";
@@ -44,8 +61,6 @@ function headerKey(header: string): string {
   return header.normalize("NFKC").trim().toLowerCase().replace(/[\s_-]+/g, "");
 }
 
-const fieldOfHeader = new Map<string, ImportField>();
-for (const field of IMPORT_FIELDS) for (const h of DEFAULT_HEADERS[field]) fieldOfHeader.set(headerKey(h), field);
 
 /** Our field → the file's header name for it; fields not named keep their default headers. */
 export type FieldMapping = Partial<Record<ImportField, string>>;
@@ -65,7 +80,8 @@ export function parseMapping(raw: string | undefined): Parsed<FieldMapping> {
   const mapping: FieldMapping = {};
   const seen = new Map<string, string>();
   for (const [field, header] of Object.entries(json)) {
-    if (!(IMPORT_FIELDS as readonly string[]).includes(field)) return { ok: false, reason: `mapping: unknown field "${field.slice(0, 50)}" (fields: ${IMPORT_FIELDS.join(", ")})` };
+    const { importFields } = columns();
+    if (!importFields.includes(field)) return { ok: false, reason: `mapping: unknown field "${field.slice(0, 50)}" (fields: ${importFields.join(", ")})` };
     if (typeof header !== "string" || !header.trim() || header.length > MAX_HEADER) {
       return { ok: false, reason: `mapping.${field}: expected the header name of a column (a non-empty string)` };
     }
@@ -103,7 +119,8 @@ export function planColumns(header: string[], mapping: FieldMapping): Parsed<Col
     plan.fields.push({ index, field, header: names[index] });
     taken.add(index);
   }
-  for (const field of IMPORT_FIELDS) {
+  const { importFields, identityFields, fieldOfHeader } = columns();
+  for (const field of importFields) {
     if (mapping[field]) continue;
     const matches = keys.flatMap((k, i) => (!taken.has(i) && fieldOfHeader.get(k) === field ? [i] : []));
     if (matches.length > 1) {
@@ -119,7 +136,7 @@ export function planColumns(header: string[], mapping: FieldMapping): Parsed<Col
     plan.attributes.push({ index: i, key: name.startsWith(ATTRIBUTE_PREFIX) && name.length > ATTRIBUTE_PREFIX.length ? name.slice(ATTRIBUTE_PREFIX.length) : name });
   }
   plan.fields.sort((a, b) => a.index - b.index);
-  if (!plan.fields.some((f) => f.field === "phone" || f.field === "email" || (IDENTITY_FIELDS as readonly string[]).includes(f.field))) {
+  if (!plan.fields.some((f) => f.field === "phone" || f.field === "email" || identityFields.includes(f.field))) {
     const garbled = names.some((n) => n.includes("\uFFFD")) ? " The header is not valid UTF-8: for a GBK file add ?encoding=gbk." : "";
     return {
       ok: false,
@@ -272,12 +289,13 @@ const GENDER_OUT: Record<string, string> = { MALE: "男", FEMALE: "女", UNKNOWN
 
 /** The header row of an export: every field under its first default name, then one column per attribute key. */
 export function exportHeader(attributeKeys: string[]): string[] {
-  return [...IMPORT_FIELDS.map((f) => DEFAULT_HEADERS[f][0]), ...attributeKeys.map(attributeHeader)];
+  const { importFields, headers } = columns();
+  return [...importFields.map((f) => (headers.get(f) ?? [f])[0]), ...attributeKeys.map(attributeHeader)];
 }
 
 /** An attribute's column name; prefixed when the bare key would be read back as a field or collide with another column. */
 export function attributeHeader(key: string): string {
-  return fieldOfHeader.has(headerKey(key)) || key.startsWith(ATTRIBUTE_PREFIX) || !headerKey(key) ? `${ATTRIBUTE_PREFIX}${key}` : key;
+  return columns().fieldOfHeader.has(headerKey(key)) || key.startsWith(ATTRIBUTE_PREFIX) || !headerKey(key) ? `${ATTRIBUTE_PREFIX}${key}` : key;
 }
 
 /** Phones of the default region as the merchant dials them (13800138000), others in E.164. */
@@ -308,7 +326,7 @@ export function exportCells(c: Customer, identities: { type: string; value: stri
   const attrs = c.attributes ?? {};
   return [
     ...PROFILE_FIELDS.map((f) => profile[f]),
-    ...IDENTITY_FIELDS.map((f) => latest.get(f)?.value ?? ""),
+    ...columns().identityFields.map((f) => latest.get(f)?.value ?? ""),
     ...attributeKeys.map((k) => (attrs[k] === undefined || attrs[k] === null ? "" : typeof attrs[k] === "string" ? (attrs[k] as string) : JSON.stringify(attrs[k]))),
   ];
 }

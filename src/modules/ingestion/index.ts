@@ -24,4 +24,4 @@ export const ingestionModule = defineModule({
 
 export { IngestionService, type IngestSource } from "./service";
 export { IngestionHookFailed, type IngestionChanges, type IngestionHook } from "./hooks";
-export { identitySettings, isBlocked, DEFAULT_PRECEDENCE, type IdentitySettings } from "./settings";
+export { identitySettings, isBlocked, defaultPrecedence, type IdentitySettings } from "./settings";

@@ -1,4 +1,4 @@
-import type { IdentityTypeName } from "../../plugins/identity";
+import { pluginIdentityTypes, type IdentityTypeName } from "../../plugins/identity";
 import { userError, UserErrorCode, type UserError } from "../../core/user-error";
 import { DEFAULT_IDENTITY_LIMITS, normalizeIdentity } from "../customers";
 
@@ -15,23 +15,19 @@ export interface IdentitySettings {
   blocked: Partial<Record<IdentityTypeName, string[]>>;
 }
 
-export const DEFAULT_PRECEDENCE: IdentityTypeName[] = [
-  "wechat_unionid",
-  "phone",
-  "email",
-  "pos_member",
-  "youzan_buyer",
-  "taobao_buyer",
-  "zoho_contact",
-  "external",
-  "wechat_openid",
-];
+/**
+ * Which identity decides by default: a unionid, phone and e-mail identify a person; then the channels'
+ * own ids in the order their plugins were defined; then zoho and external ids; the per-app openid last.
+ */
+export function defaultPrecedence(): IdentityTypeName[] {
+  return ["wechat_unionid", "phone", "email", ...pluginIdentityTypes().map((t) => t.name), "zoho_contact", "external", "wechat_openid"];
+}
 
 /** The tenant's `identity` settings section with defaults filled in. */
 export function identitySettings(section: Record<string, unknown> | undefined): IdentitySettings {
   const s = (section ?? {}) as Partial<IdentitySettings>;
   return {
-    precedence: s.precedence?.length ? [...s.precedence, ...DEFAULT_PRECEDENCE.filter((t) => !s.precedence!.includes(t))] : DEFAULT_PRECEDENCE,
+    precedence: s.precedence?.length ? [...s.precedence, ...defaultPrecedence().filter((t) => !s.precedence!.includes(t))] : defaultPrecedence(),
     limits: { ...DEFAULT_IDENTITY_LIMITS, ...(s.limits ?? {}) },
     blocked: s.blocked ?? {},
   };
