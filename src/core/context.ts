@@ -24,7 +24,7 @@ export function knownScopes(): string[] {
 }
 
 export type Principal =
-  | { kind: "api_key"; keyId: string; tenantId: string; scopes: ReadonlySet<string> }
+  | { kind: "api_key"; keyId: string; tenantId: string; scopes: ReadonlySet<string>; expiresAt?: Date | null }
   /** The operator's key (CRM_PLATFORM_KEY): manages tenants, reads no tenant's data. */
   | { kind: "platform" }
   /** The server acting for a tenant on its own (a verified channel webhook, a job, an import). */

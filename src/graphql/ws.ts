@@ -22,12 +22,29 @@ export const MAX_WS_MESSAGE_BYTES = 1024 * 1024;
 type Extra = {
   principal?: Principal;
   requestId?: string;
+  /** Closes the socket when its key expires. */
+  expiry?: NodeJS.Timeout;
 };
+
+/** Longest a timer may wait (about 24.8 days); a later expiry is re-armed when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Closes `socket` with 4403 at `at` (its key's expiry). */
+function closeAt(socket: WebSocket, at: Date): NodeJS.Timeout {
+  const wait = at.getTime() - Date.now();
+  const timer = setTimeout(() => {
+    if (at.getTime() - Date.now() > 0) return void closeAt(socket, at);
+    socket.close(CLOSE_FORBIDDEN, "Forbidden: API key expired");
+  }, Math.max(0, Math.min(wait, MAX_TIMER_MS)));
+  timer.unref();
+  return timer;
+}
 
 /**
  * graphql-ws on the HTTP server's `/graphql` path. Clients authenticate in `connection_init`
  * (`connectionParams: { authorization: "Bearer <key>" }`); a bad key is refused there. Sockets are
- * indexed by key so that revoking a key closes them at once (events also re-check the key).
+ * indexed by key so that revoking a key closes them at once, and each closes itself when its key
+ * expires: no event pays a query to re-check the key.
  */
 export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: GraphQLSchema, rules: ValidationRule[]) {
   const wss = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: MAX_WS_MESSAGE_BYTES });
@@ -75,6 +92,8 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
           const set = byKey.get(principal.keyId) ?? new Set();
           set.add(ctx.extra.socket);
           byKey.set(principal.keyId, set);
+          // Validity is pushed, never polled per event: revocation arrives as an event (above), expiry is this timer.
+          if (principal.expiresAt) ctx.extra.expiry = closeAt(ctx.extra.socket, principal.expiresAt);
         }
         return true;
       },
@@ -99,6 +118,7 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
         return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
       },
       onClose: (ctx) => {
+        if (ctx.extra.expiry) clearTimeout(ctx.extra.expiry);
         const p = ctx.extra.principal;
         if (p?.kind !== "api_key") return;
         const set = byKey.get(p.keyId);

@@ -257,24 +257,54 @@ describe("customerUpdated subscription", () => {
     expect(bystander.error).toBeUndefined();
   });
 
-  it("re-checks the key on every event: once the key has expired, the next event ends the subscription with FORBIDDEN and no data", async () => {
-    const reader = await createKey(t, ["customers:read"]);
-    const sub = subscribe(connect(reader.key));
+  it("closes a subscription's socket with 4403 when its key expires, at the expiry, and delivers nothing after it", async () => {
+    const expiresAt = new Date(Date.now() + 2_500).toISOString();
+    const made = await t.gql(
+      `mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { key { id } apiKey userErrors { field code } } }`,
+      { input: { name: "即将过期", scopes: ["customers:read"], expiresAt } },
+    );
+    expect(made.data.createApiKey.userErrors).toEqual([]);
+    const conn = connect(made.data.createApiKey.apiKey);
+    const sub = subscribe(conn);
     await primeByCreating(sub);
-    const target = await createCustomer(t);
-    await waitFor(() => sub.customers().some((c) => c.id === target.id), 5000, "the last event before expiry");
-    const before = sub.results.length;
+    expect(conn.closes).toEqual([]);
 
-    const keyId = localId(reader.id, "ApiKey");
-    expect(keyId).not.toBeNull();
-    await t.server.app.db.dataSource.query("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1", [keyId]);
-    await update({ id: target.id, displayName: "过期之后" });
+    await waitFor(() => conn.closes.length > 0, 6_000, "the socket to close at the key's expiry");
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(expiresAt));
+    expect(conn.closes[0].code).toBe(4403);
+    expect((sub.error as CloseLike).code).toBe(4403);
+    const delivered = sub.results.length;
+    await createCustomer(t, aCustomer({ displayName: "过期之后" }));
+    await t.server.app.outbox.idle();
+    expect(sub.results.length).toBe(delivered);
+  });
 
-    await waitFor(() => sub.error !== undefined || sub.results.length > before, 5000, "the subscription's answer to the event");
-    const errors = sub.error ?? sub.results.slice(before).flatMap((r) => r.errors ?? []);
-    expect(errorCodes(errors)).toEqual(["FORBIDDEN"]);
-    expect(sub.results.slice(before).filter((r) => r.data?.customerUpdated)).toEqual([]);
-    expect(sub.customers().some((c) => c.displayName === "过期之后")).toBe(false);
+  it("reads each event's customer once, whatever the number of subscribers (statements per event constant)", async () => {
+    const reader = await createKey(t, ["customers:read"]);
+    const target = await createCustomer(t, aCustomer({ displayName: "计数" }));
+    const subs: Sub[] = [];
+    const statementsWith = async (n: number, name: string) => {
+      while (subs.length < n) {
+        const sub = subscribe(connect(reader.key), { id: target.id });
+        await prime(sub, async (attempt) => {
+          await update({ id: target.id, displayName: `预热 ${subs.length} ${attempt}` });
+          return target.id;
+        });
+        subs.push(sub);
+      }
+      const before = subs.map((x) => x.results.length);
+      const statements = await t.countStatements(async () => {
+        await update({ id: target.id, displayName: name });
+        await t.server.app.outbox.idle();
+        await waitFor(() => subs.every((x) => x.customers().slice(-1)[0]?.displayName === name), 5_000, `${n} deliveries`);
+      });
+      expect(subs.map((x, i) => x.results.length - before[i])).toEqual(subs.map(() => 1));
+      return statements;
+    };
+    const one = await statementsWith(1, "一位订阅者");
+    const twenty = await statementsWith(20, "二十位订阅者");
+    // The update's own statements plus one read of the customer and one of its identities for all subscribers.
+    expect(twenty).toBe(one);
   });
 
   it("serves no further reads or writes on an open socket once its key has expired", async () => {

@@ -42,16 +42,18 @@ export class TenancyService {
     if (!token || token.length > 500) return null;
     const { platformKey } = this.app.config;
     if (platformKey && sameSecret(token, platformKey)) return { kind: "platform" };
-    const rows: { id: string; tenant_id: string; scopes: string[] }[] = await this.app.db.dataSource.query(
-      `SELECT id, tenant_id, scopes FROM api_keys
+    const rows: { id: string; tenant_id: string; scopes: string[]; expires_at: Date | string | null }[] = await this.app.db.dataSource.query(
+      `SELECT id, tenant_id, scopes, expires_at FROM api_keys
         WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
       [hashApiKey(token)],
     );
     const row = rows[0];
-    return row ? { kind: "api_key", keyId: row.id, tenantId: row.tenant_id, scopes: new Set(row.scopes) } : null;
+    return row
+      ? { kind: "api_key", keyId: row.id, tenantId: row.tenant_id, scopes: new Set(row.scopes), expiresAt: row.expires_at ? new Date(row.expires_at) : null }
+      : null;
   }
 
-  /** Whether a principal authenticated earlier is still good (subscriptions re-check per event). */
+  /** Whether a principal authenticated earlier is still good (checked when a graphql-ws operation starts). */
   async stillValid(principal: Principal): Promise<boolean> {
     if (principal.kind !== "api_key") return true;
     const rows = await this.app.db.dataSource.query(
