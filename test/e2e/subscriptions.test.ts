@@ -307,6 +307,24 @@ describe("customerUpdated subscription", () => {
     expect(twenty).toBe(one);
   });
 
+  it("never delivers an older state of a customer after a newer one, under concurrent changes", async () => {
+    const target = await createCustomer(t, aCustomer({ displayName: "并发" }));
+    const subs = [subscribe(connect(t.adminKey), { id: target.id }), subscribe(connect(t.adminKey), { id: target.id })];
+    for (const sub of subs) await prime(sub, async (attempt) => (await update({ id: target.id, displayName: `并发 ${attempt}` }), target.id));
+    // Tags only accumulate, so states are ordered by inclusion: a stale delivery would lack a tag an earlier one had.
+    const tags = Array.from({ length: 12 }, (_, i) => `t${i}`);
+    await Promise.all(tags.map((tag) => addTags(target.id, [tag])));
+    await t.server.app.outbox.idle();
+    for (const sub of subs) {
+      await waitFor(() => tags.every((tag) => sub.customers().slice(-1)[0]?.tags?.includes(tag)), 5_000, "the last state");
+      const states = sub.customers().map((c) => new Set<string>(c.tags.filter((x: string) => tags.includes(x))));
+      for (let i = 1; i < states.length; i++) {
+        const missing = [...states[i - 1]].filter((tag) => !states[i].has(tag));
+        expect({ delivery: i, missing }).toEqual({ delivery: i, missing: [] });
+      }
+    }
+  });
+
   it("serves no further reads or writes on an open socket once its key has expired", async () => {
     const key = await createKey(t, ["customers:read", "customers:write"]);
     const conn = connect(key.key);
