@@ -12,6 +12,7 @@ import {
   ApolloServerPluginLandingPageProductionDefault,
 } from "@apollo/server/plugin/landingPage/default";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
+import { costLimitPlugin } from "./graphql/cost";
 import type { Logger } from "pino";
 import { createApp, type App, type CreateAppOptions } from "./app";
 import type { Config } from "./config";
@@ -61,7 +62,8 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
     const armor = new ApolloArmor({
       maxDepth: { n: config.graphql.maxDepth },
       maxAliases: { n: config.graphql.maxAliases },
-      costLimit: { maxCost: config.graphql.maxCost },
+      // Cost is ours (graphql/cost.ts): pages multiply by their `first`, variables included.
+      costLimit: { enabled: false },
       // graphql-js enforces the token limit while parsing (parseOptions below): a 400 parse failure,
       // where armor's plugin would re-parse and turn syntax errors into 500s.
       maxTokens: { enabled: false },
@@ -94,6 +96,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
       formatError: (formatted, error) => formatError(formatted, error, log),
       plugins: [
         ...armor.plugins,
+        costLimitPlugin(config.graphql.maxCost),
         requestErrorStatus,
         ApolloServerPluginDrainHttpServer({ httpServer }),
         config.env === "production"

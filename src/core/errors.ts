@@ -13,6 +13,8 @@ export enum ErrorCode {
   NOT_FOUND = "NOT_FOUND",
   /** The server could not do it now and wrote nothing: retry later (as a channel gets a 503). */
   UNAVAILABLE = "UNAVAILABLE",
+  /** The operation's estimated cost is over GRAPHQL_MAX_COST (`extensions.cost`, `extensions.maxCost`). */
+  QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY",
   INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR",
 }
 

@@ -9,6 +9,7 @@ import type { Principal, RequestCtx } from "../core/context";
 import { createRequestContext } from "./request-context";
 import { bearerToken } from "./http-auth";
 import { forbidden, formatError } from "../core/errors";
+import { operationCost, tooCostly } from "./cost";
 
 /** graphql-ws close code for a refused or withdrawn authorization (as graphql-ws uses for onConnect → false). */
 export const CLOSE_FORBIDDEN = 4403;
@@ -115,6 +116,8 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
         }
         const errors = validate(schema, document, validationRules);
         if (errors.length) return errors;
+        const cost = operationCost(schema, document, payload.operationName, payload.variables);
+        if (cost > app.config.graphql.maxCost) return [tooCostly(cost, app.config.graphql.maxCost)];
         return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
       },
       onClose: (ctx) => {
