@@ -7,6 +7,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import { ApolloServer } from "@apollo/server";
 import { expressMiddleware } from "@as-integrations/express5";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
 import {
   ApolloServerPluginLandingPageLocalDefault,
   ApolloServerPluginLandingPageProductionDefault,
@@ -99,6 +100,9 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
         costLimitPlugin(config.graphql.maxCost),
         requestErrorStatus,
         ApolloServerPluginDrainHttpServer({ httpServer }),
+        // We send no cache hints; the default cache-control plugin wraps every field resolver to compute them
+        // (11–16 % of a list page's CPU in the outside profile).
+        ApolloServerPluginCacheControlDisabled(),
         config.env === "production"
           ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
           : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),

@@ -308,6 +308,13 @@ describe("Customer.orders and Customer.stats", () => {
     expect(r.data.customers.nodes.filter((c: any) => c.orders.nodes.length === 1 && c.stats.ordersCount === 1)).toHaveLength(50);
   });
 
+  it("reads refunds only for a page that asks for refundedQuantity", async () => {
+    const q = (fields: string) => `{ orders(first: 50) { nodes { id items { ${fields} } } } }`;
+    const without = await t.countStatements(() => t.gql(q("sku quantity"), {}, key));
+    const withRefunds = await t.countStatements(() => t.gql(q("sku quantity refundedQuantity"), {}, key));
+    expect(withRefunds).toBe(without + 1);
+  });
+
   it("sends as many SQL statements for 50 orders with lines and customers as for 5", async () => {
     const q = `query($n: Int) { orders(first: $n) { nodes { id items { sku refundedQuantity } customer { id } } } }`;
     const small = await t.countStatements(() => t.gql(q, { n: 5 }, key));

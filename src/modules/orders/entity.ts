@@ -49,7 +49,8 @@ export class OrderItem {
   @Field(() => String, { nullable: true, description: "What `quantity` counts in (kg, g, l, m…); null for pieces." }) unit: string | null;
   @Field(() => GraphQLSafeInt, { description: "Per unit of `unit` (per kg for a weighed line)." }) unitPrice: number;
   @Field(() => GraphQLSafeInt, { nullable: true, description: "Null when the channel did not report one." }) discount: number | null;
-  @Field(() => DecimalScalar, { description: "How much of this SKU refunds of the order gave back, at most the line's quantity." }) refundedQuantity: string;
+  /** The order it belongs to (not in the API): `refundedQuantity` is read through it, only when selected. */
+  orderId: string;
 }
 
 @Entity({ name: "orders" })

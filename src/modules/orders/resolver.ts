@@ -2,7 +2,7 @@ import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } 
 import type { RequestCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
 import { localId } from "../../core/global-id";
-import { minDecimal } from "../../core/decimal";
+import { DecimalScalar, minDecimal } from "../../core/decimal";
 import { ConnectionArgs, pageSize } from "../../core/pagination";
 import { Customer } from "../customers";
 import { registerNodeType } from "../../core/node";
@@ -41,9 +41,8 @@ export class OrderResolver {
   }
 
   @FieldResolver(() => [OrderItem])
-  async items(@Root() order: Order, @Ctx() ctx: RequestCtx): Promise<OrderItem[]> {
-    const refunded = await ctx.loaders.orders.refundedQuantities.load(order.id);
-    return order.items.map((i) => Object.assign(new OrderItem(), { ...i, unit: i.unit ?? null, refundedQuantity: minDecimal(refunded.get(i.sku) ?? 0, i.quantity) }));
+  items(@Root() order: Order): OrderItem[] {
+    return order.items.map((i) => Object.assign(new OrderItem(), { ...i, unit: i.unit ?? null, orderId: order.id }));
   }
 
   // The buyer is personal data: reading it takes the customers scope, not just the orders one.
@@ -51,6 +50,16 @@ export class OrderResolver {
   @FieldResolver(() => Customer, { nullable: true, description: "Null when no customer was resolved for the order, or it was erased." })
   customer(@Root() order: Order, @Ctx() ctx: RequestCtx): Promise<Customer | null> | null {
     return order.customerId ? ctx.loaders.customers.byId.load(order.customerId) : null;
+  }
+}
+
+@Resolver(() => OrderItem)
+export class OrderItemResolver {
+  // A field resolver, so that the refunds are read (once per page, through the loader) only when a client asks.
+  @FieldResolver(() => DecimalScalar, { description: "How much of this SKU refunds of the order gave back, at most the line's quantity." })
+  async refundedQuantity(@Root() item: OrderItem, @Ctx() ctx: RequestCtx): Promise<string> {
+    const refunded = await ctx.loaders.orders.refundedQuantities.load(item.orderId);
+    return minDecimal(refunded.get(item.sku) ?? 0, item.quantity);
   }
 }
 
