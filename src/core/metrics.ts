@@ -46,6 +46,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly subscriptionExecutions = new Counter({
+    name: "crm_subscription_executions_total",
+    help: "Executions of subscription selections: one per event and group of identical subscriptions, not per subscriber.",
+    registers: [this.registry],
+  });
+
+  readonly slowSubscribers = new Counter({
+    name: "crm_subscription_slow_consumers_total",
+    help: "Subscription sockets closed (1013) for falling too far behind their events.",
+    registers: [this.registry],
+  });
+
   readonly pluginJobFailures = new Counter({
     name: "crm_plugin_job_failures_total",
     help: "Plugin job runs that threw, by plugin and job.",

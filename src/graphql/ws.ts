@@ -10,9 +10,12 @@ import { createRequestContext } from "./request-context";
 import { bearerToken } from "./http-auth";
 import { forbidden, formatError } from "../core/errors";
 import { operationCost, tooCostly } from "./cost";
+import { SharedSubscriptions } from "./shared-subscriptions";
 
 /** graphql-ws close code for a refused or withdrawn authorization (as graphql-ws uses for onConnect → false). */
 export const CLOSE_FORBIDDEN = 4403;
+/** A subscriber that stays more than 1,000 events behind (its socket does not drain): "try again later". */
+export const CLOSE_TOO_SLOW = 1013;
 
 /**
  * Largest WebSocket message accepted, authenticated or not: the HTTP body limit. A bigger frame is
@@ -79,9 +82,21 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
     }
   })().catch((err) => app.log.error({ err: (err as Error).message }, "revocation listener stopped"));
 
+  const socketOf = new WeakMap<RequestCtx, WebSocket>();
+  const shared = new SharedSubscriptions({
+    onExecution: () => app.metrics.subscriptionExecutions.inc(),
+    onTooSlow: (ctx) => {
+      app.metrics.slowSubscribers.inc();
+      app.log.warn({ requestId: ctx.requestId }, "subscriber too far behind; socket closed");
+      socketOf.get(ctx)?.close(CLOSE_TOO_SLOW, "Too far behind: resubscribe");
+    },
+  });
+
   const disposable = useServer<Record<string, unknown> | undefined, Extra>(
     {
       schema,
+      // Identical subscriptions (same operation, variables, tenant and scopes) share one execution per event.
+      subscribe: (args) => shared.subscribe(args),
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         const raw = params.authorization ?? params.Authorization;
@@ -130,7 +145,9 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
       },
       context: (ctx): RequestCtx => {
         const requestId = ctx.extra.requestId ?? randomUUID();
-        return createRequestContext(app, ctx.extra.principal!, requestId, app.log.child({ requestId, transport: "ws" }));
+        const requestCtx = createRequestContext(app, ctx.extra.principal!, requestId, app.log.child({ requestId, transport: "ws" }));
+        socketOf.set(requestCtx, ctx.extra.socket);
+        return requestCtx;
       },
       onNext: (_ctx, _id, _payload, _args, result) => {
         if (!result.errors?.length) return;

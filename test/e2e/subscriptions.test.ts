@@ -307,6 +307,53 @@ describe("customerUpdated subscription", () => {
     expect(twenty).toBe(one);
   });
 
+  it("runs one execution per event for identical subscriptions, and never shares one across different scopes", async () => {
+    const target = await createCustomer(t, aCustomer({ displayName: "共享" }));
+    const Q = `subscription($id: ID) { customerUpdated(id: $id) { id displayName orders { totalCount } } }`;
+    const open = (key: string) => {
+      const out: { results: any[] } = { results: [] };
+      connect(key).client.subscribe({ query: Q, variables: { id: target.id } }, { next: (r) => void out.results.push(r), error: () => undefined, complete: () => undefined });
+      return out;
+    };
+    const full = await createKey(t, ["customers:read", "orders:read"]);
+    const other = await createKey(t, ["customers:read", "orders:read"]); // another key, the same scopes: the same group
+    const narrow = await createKey(t, ["customers:read"]); // no orders:read: a group of its own
+    const subs = [...Array.from({ length: 9 }, () => open(full.key)), open(other.key)];
+    const narrowSub = open(narrow.key);
+    const all = [...subs, narrowSub];
+    // Prime until every subscription has heard a change.
+    for (let i = 0; i < 50 && !all.every((x) => x.results.length > 0); i++) {
+      await update({ id: target.id, displayName: `共享 ${i}` });
+      await t.server.app.outbox.idle();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(all.every((x) => x.results.length > 0)).toBe(true);
+    // Quiet: one more change that every subscriber has heard, so no priming delivery is still under way.
+    await update({ id: target.id, displayName: "共享 静" });
+    await t.server.app.outbox.idle();
+    await waitFor(() => subs.every((x) => JSON.stringify(x.results.slice(-1)[0]).includes("共享 静")), 5_000, "the quiet change");
+    // …and nothing more arrives (the narrow key's deliveries carry no name: its `orders` is refused).
+    for (let stable = 0, last = ""; stable < 3; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      const now = all.map((x) => x.results.length).join();
+      stable = now === last ? stable + 1 : 0;
+      last = now;
+    }
+    const executions = async () => (await t.server.app.metrics.registry.getSingleMetric("crm_subscription_executions_total")!.get()).values[0].value;
+    const before = await executions();
+    const counts = all.map((x) => x.results.length);
+    await update({ id: target.id, displayName: "共享之后" });
+    await t.server.app.outbox.idle();
+    await waitFor(() => all.every((x, i) => x.results.length > counts[i]), 5_000, "every subscriber's delivery");
+    expect((await executions()) - before).toBe(2); // one per group, not one per subscriber
+    for (const x of subs) {
+      expect(x.results.slice(-1)[0]).toEqual({ data: { customerUpdated: { id: target.id, displayName: "共享之后", orders: { totalCount: 0 } } } });
+    }
+    const mine = narrowSub.results.slice(-1)[0];
+    expect(errorCodes(mine.errors)).toEqual(["FORBIDDEN"]);
+    expect(JSON.stringify(mine.data ?? null)).not.toContain("totalCount");
+  });
+
   it("never delivers an older state of a customer after a newer one, under concurrent changes", async () => {
     const target = await createCustomer(t, aCustomer({ displayName: "并发" }));
     const subs = [subscribe(connect(t.adminKey), { id: target.id }), subscribe(connect(t.adminKey), { id: target.id })];

@@ -47,6 +47,29 @@ async function* customerChanges(ctx: RequestCtx, id: string | null | undefined):
   }
 }
 
+/**
+ * An async generator's `return()` waits for its pending `next()` — for a subscription, the next event,
+ * which may never come: the subscription would run (and execute its selection once more) after its
+ * client left. This wrapper ends at once: `return()` settles the pending `next()` as done and lets the
+ * generator finish in the background.
+ */
+function endsAtOnce<T>(source: AsyncGenerator<T>): AsyncIterableIterator<T> {
+  let close!: () => void;
+  const closed = new Promise<IteratorResult<T>>((resolve) => (close = () => resolve({ done: true, value: undefined })));
+  let ended = false;
+  const it: AsyncIterableIterator<T> = {
+    next: () => (ended ? Promise.resolve({ done: true, value: undefined }) : Promise.race([source.next(), closed])),
+    return: async () => {
+      ended = true;
+      close();
+      void source.return(undefined).catch(() => undefined);
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]: () => it,
+  };
+  return it;
+}
+
 /** Interleaves several async iterables; returning from it returns from all of them. */
 async function* mergeIterables<T>(sources: AsyncIterable<T>[]): AsyncGenerator<T> {
   const iterators = sources.map((s) => s[Symbol.asyncIterator]());
@@ -72,7 +95,7 @@ export class CustomerSubscriptionResolver {
   @Authorized("customers:read")
   @Subscription(() => Customer, {
     description: "A customer of your tenant was created or changed (profile, tags or identities). Pass `id` to follow one customer.",
-    subscribe: ({ args, context }) => customerChanges(context as RequestCtx, (args as { id?: string | null }).id),
+    subscribe: ({ args, context }) => endsAtOnce(customerChanges(context as RequestCtx, (args as { id?: string | null }).id)),
   })
   customerUpdated(@Root() customer: Customer, @Arg("id", () => ID, { nullable: true }) _id: string | null): Customer {
     return customer;
