@@ -1,6 +1,7 @@
 import "reflect-metadata";
 import { ingestBench } from "./ingest";
 import { adaptersBench } from "./adapters";
+import { readsBench } from "./reads";
 
 /**
  * `npm run bench -- <scenario>`: runs one benchmark scenario (bench/<scenario>.ts), which prints its
@@ -9,6 +10,7 @@ import { adaptersBench } from "./adapters";
 const SCENARIOS: Record<string, () => Promise<number>> = {
   ingest: ingestBench,
   adapters: adaptersBench,
+  reads: readsBench,
 };
 
 async function main(): Promise<number> {
