@@ -43,3 +43,4 @@ export { applyProfile, foldProfile, wins, type ProfileValues } from "./profile";
 export { LIMITS, validateIdentities, validateProfile, validateTags, type NormalizedIdentity } from "./validate";
 export type { CustomerLoaders } from "./loaders";
 export { BatchState } from "./batch";
+export { PersonalDataHookFailed, type PersonalDataHook } from "./personal-data";

@@ -1,4 +1,4 @@
-import { QueryFailedError, type EntityManager } from "typeorm";
+import { In, QueryFailedError, type EntityManager } from "typeorm";
 import type { App } from "../../app";
 import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
 import { localId } from "../../core/global-id";
@@ -6,7 +6,8 @@ import { paginate, SortDirection, type ConnectionArgs } from "../../core/paginat
 import { inTransactionOrRollback, Rollback } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
 import { Customer, CustomerIdentity } from "./entity";
-import { MergeService } from "./merge";
+import { CustomerMerge, MergeService } from "./merge";
+import { PersonalDataHooks } from "./personal-data";
 import { primaryField } from "./batch";
 import {
   CustomerSortField,
@@ -47,8 +48,56 @@ export type CustomersDeps = Pick<App, "config" | "db" | "tenancy">;
 export class CustomersService {
   readonly merges: MergeService;
 
+  /** Every module's export and erase hooks for a person's data (see personal-data.ts). */
+  readonly personalData = new PersonalDataHooks();
+
   constructor(private readonly app: CustomersDeps) {
     this.merges = new MergeService(app);
+    this.personalData.register({ name: "profile", export: (tx, ids) => this.exportProfiles(tx, ids) });
+    this.personalData.register({ name: "merges", export: (tx, ids) => this.exportMerges(tx, ids) });
+  }
+
+  /** The profile, consent and identities of each customer, as stored. */
+  private async exportProfiles(tx: TxCtx, ids: readonly string[]): Promise<Map<string, unknown>> {
+    const tenantId = tenantOf(tx);
+    const customers = await tx.manager.find(Customer, { where: { tenantId, id: In([...ids]) } });
+    const identities = await tx.manager.find(CustomerIdentity, { where: { tenantId, customerId: In([...ids]) }, order: { firstSeenAt: "ASC", id: "ASC" } });
+    return new Map(
+      customers.map((c) => [
+        c.id,
+        {
+          displayName: c.displayName,
+          gender: c.gender,
+          birthday: c.birthday,
+          locale: c.locale,
+          region: { country: c.country, province: c.province, city: c.city },
+          phone: c.phone,
+          email: c.email,
+          tags: c.tags,
+          attributes: c.attributes,
+          marketingConsent: c.consent,
+          identities: identities.filter((i) => i.customerId === c.id).map((i) => ({ type: i.type, value: i.value, sourceChannel: i.sourceChannel, firstSeenAt: i.firstSeenAt, lastSeenAt: i.lastSeenAt })),
+          createdAt: c.createdAt,
+          updatedAt: c.updatedAt,
+          firstSeenAt: c.firstSeenAt,
+          lastSeenAt: c.lastSeenAt,
+        },
+      ]),
+    );
+  }
+
+  /** Merges the customer took part in, either side, with what they recorded of the person. */
+  private async exportMerges(tx: TxCtx, ids: readonly string[]): Promise<Map<string, unknown>> {
+    const tenantId = tenantOf(tx);
+    const merges = await tx.manager.find(CustomerMerge, { where: [{ tenantId, targetId: In([...ids]) }, { tenantId, sourceId: In([...ids]) }], order: { mergedAt: "ASC", id: "ASC" } });
+    const out = new Map<string, unknown[]>();
+    for (const m of merges) {
+      const record = { id: m.id, role: "", reason: m.reason, channel: m.channel, mergedAt: m.mergedAt, unmergedAt: m.unmergedAt, changes: m.changes, snapshot: m.snapshot };
+      for (const [id, role] of [[m.targetId, "target"], [m.sourceId, "source"]] as const) {
+        if (ids.includes(id)) out.set(id, [...(out.get(id) ?? []), { ...record, role }]);
+      }
+    }
+    return out;
   }
 
   /** Where phone numbers written without a country code are read: the tenant's setting. */

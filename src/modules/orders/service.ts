@@ -5,7 +5,8 @@ import { inTransaction } from "../../core/transaction";
 import { pageOf, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
 import type { MergeHook } from "../customers";
 import { tenantCurrencySql } from "../tenancy";
-import { CustomerStats, Order } from "./entity";
+import { In } from "typeorm";
+import { CustomerStats, Order, OrderRefund } from "./entity";
 import { foldOrderEvents, OPTIONAL_FIELDS, type FoldedOrder, type OrderEventItem } from "./fold-events";
 import { OrderSortField, type OrderFilter, type OrderOrder } from "./inputs";
 
@@ -398,6 +399,32 @@ export class OrdersService {
       after = rows[rows.length - 1].id;
       if (rows.length < chunk) return total;
     }
+  }
+
+  /** Personal data hook: each customer's orders, with their lines and refunds, oldest first. */
+  async exportOf(tx: TxCtx, customerIds: readonly string[]): Promise<Map<string, unknown>> {
+    const tenantId = tenantOf(tx);
+    const orders = await tx.manager.find(Order, { where: { tenantId, customerId: In([...customerIds]) }, order: { createdAt: "ASC", id: "ASC" } });
+    const refunds = orders.length
+      ? await tx.manager.find(OrderRefund, { where: { tenantId, externalOrderId: In(orders.map((o) => o.externalOrderId)) }, order: { occurredAt: "ASC", refundId: "ASC" } })
+      : [];
+    const out = new Map<string, unknown[]>();
+    for (const o of orders) {
+      const record = {
+        channel: o.channel,
+        externalOrderId: o.externalOrderId,
+        status: o.status,
+        currency: o.currency,
+        total: Number(o.total),
+        items: o.items,
+        placedAt: o.placedAt,
+        refunds: refunds
+          .filter((r) => r.channel === o.channel && r.externalOrderId === o.externalOrderId)
+          .map((r) => ({ refundId: r.refundId, amount: Number(r.amount), items: r.items, occurredAt: r.occurredAt })),
+      };
+      out.set(o.customerId!, [...(out.get(o.customerId!) ?? []), record]);
+    }
+    return out;
   }
 
   /** Merge hook: the source customer's orders now belong to the target. Returns exactly the orders moved. */
