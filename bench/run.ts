@@ -2,6 +2,7 @@ import "reflect-metadata";
 import { ingestBench } from "./ingest";
 import { adaptersBench } from "./adapters";
 import { readsBench } from "./reads";
+import { fanoutBench } from "./fanout";
 
 /**
  * `npm run bench -- <scenario>`: runs one benchmark scenario (bench/<scenario>.ts), which prints its
@@ -11,6 +12,7 @@ const SCENARIOS: Record<string, () => Promise<number>> = {
   ingest: ingestBench,
   adapters: adaptersBench,
   reads: readsBench,
+  fanout: fanoutBench,
 };
 
 async function main(): Promise<number> {
