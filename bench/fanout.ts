@@ -1,7 +1,6 @@
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import pino from "pino";
-import { WebSocketServer } from "ws";
 import { loadConfig } from "../src/config";
 import { startServer } from "../src/server";
 import { freshDatabase, DEFAULT_SERVER } from "./database";
@@ -11,7 +10,8 @@ import { freshDatabase, DEFAULT_SERVER } from "./database";
  * BENCH_PROCESSES (4) child processes, subscribe to `customerUpdated(id)` of one customer; the bench
  * sends BENCH_MUTATIONS (20) `updateCustomer` mutations 500 ms apart and each client reports when the
  * delivery carrying each new name arrived. Beside it, in the same run and to the same clients: a bare
- * `ws` server that broadcasts the same payload (what the wire and the clients cost by themselves).
+ * `ws` server (a process of its own) that broadcasts the same payload — what the wire and the clients
+ * cost by themselves.
  *
  * Prints p50/p99 from the mutation, missed deliveries, server RSS and the mutation round trip during
  * the burst; the last line is one JSON object.
@@ -35,17 +35,20 @@ export async function fanoutBench(): Promise<number> {
     const created = await gql(`mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { customer { id } } }`, { i: { displayName: "扇出", phone: "13800138999" } });
     const id = created.data.createCustomer.customer.id as string;
 
-    // The baseline: a bare ws broadcast of the same payload shape.
-    const bare = new WebSocketServer({ port: 0 });
-    await new Promise((r) => bare.once("listening", r));
-    const bareUrl = `ws://127.0.0.1:${(bare.address() as { port: number }).port}`;
+    // The baseline: a bare ws server broadcasting the same payload shape, in a process of its own.
+    const bare = fork(path.join(__dirname, "fanout-bare.js"), [], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+    children.push(bare);
+    const barePort = await new Promise<number>((resolve) => bare.once("message", (m: any) => resolve(m.port)));
+    const bareUrl = `ws://127.0.0.1:${barePort}`;
 
     const per = Math.ceil(subscribers / processes);
+    const clientProcesses: ChildProcess[] = [];
     const ready: Promise<void>[] = [];
     const arrivals: { name: string; at: number }[] = [];
     for (let p = 0; p < processes; p++) {
       const child = fork(path.join(__dirname, "fanout-client.js"), [], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
       children.push(child);
+      clientProcesses.push(child);
       child.on("message", (m: any) => {
         if (m.type === "arrivals") arrivals.push(...m.arrivals);
       });
@@ -72,7 +75,7 @@ export async function fanoutBench(): Promise<number> {
         await new Promise((r) => setTimeout(r, 500));
       }
       await new Promise((r) => setTimeout(r, 5_000));
-      for (const c of children) c.send({ type: "report" });
+      for (const c of clientProcesses) c.send({ type: "report" });
       await new Promise((r) => setTimeout(r, 1_000));
       clearInterval(sampler);
       const latencies = arrivals.filter((a) => sent.has(a.name)).map((a) => a.at - sent.get(a.name)!);
@@ -84,13 +87,11 @@ export async function fanoutBench(): Promise<number> {
     };
 
     const baseline = await run(async (name) => {
-      const payload = JSON.stringify({ id: "1", type: "next", payload: { data: { customerUpdated: { id, displayName: name } } } });
-      for (const c of bare.clients) c.send(payload);
+      bare.send({ type: "broadcast", payload: JSON.stringify({ id: "1", type: "next", payload: { data: { customerUpdated: { id, displayName: name } } } }) });
     });
     const ours = await run(async (name) => {
       await gql(`mutation($i: UpdateCustomerInput!) { updateCustomer(input: $i) { customer { id } } }`, { i: { id, displayName: name } });
     });
-    bare.close();
     const mb = (b: number) => Math.round(b / 1024 / 1024);
     console.log(`subscribers: ${subscribers} over ${processes} client processes, ${mutations} changes 500 ms apart`);
     console.log(`bare ws broadcast: p50 ${baseline.p50} ms, p99 ${baseline.p99} ms, missed ${baseline.missed}`);
