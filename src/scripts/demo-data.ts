@@ -1,6 +1,5 @@
 import "reflect-metadata";
-import { ConsentChannel, Gender } from "../modules/customers";
-import type { CreateCustomerInput, MarketingConsentInput } from "../modules/customers";
+import { ConsentChannel, Gender, type CreateCustomerInput, type MarketingConsentInput } from "../modules/customers";
 
 /**
  * The demo data set `npm run demo` loads into tenant "default": invented people, shaped like what

@@ -1,7 +1,5 @@
 import { parsePhoneNumberFromString } from "libphonenumber-js/max";
-import type { Customer } from "../customers";
-import { normalizeEmail, normalizeIdentity, normalizePhone } from "../customers";
-import { LIMITS } from "../customers";
+import { LIMITS, normalizeEmail, normalizeIdentity, normalizePhone, type Customer } from "../customers";
 import { pluginIdentityTypes, type IdentityTypeName } from "../../plugins/identity";
 
 /**

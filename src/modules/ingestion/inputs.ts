@@ -1,9 +1,7 @@
 import { Field, ID, InputType, ObjectType, registerEnumType } from "type-graphql";
 import { GraphQLJSON } from "graphql-scalars";
 import { UserError } from "../../core/user-error";
-import { Customer, IdentityType } from "../customers";
-import { CustomerMerge } from "../customers";
-import { CustomerProfileInput } from "../customers";
+import { Customer, CustomerMerge, CustomerProfileInput, IdentityType } from "../customers";
 import { IdentityConflict } from "./conflict-entity";
 
 export { IdentityConflict };

@@ -1,7 +1,6 @@
 import { parseNormalizedEvent, type NormalizedEvent } from "../../plugins/events";
 import type { IdentityTypeName } from "../../plugins/identity";
-import type { ProfileValues } from "../customers";
-import { normalizeEmail, normalizeIdentity, normalizePhone } from "../customers";
+import { normalizeEmail, normalizeIdentity, normalizePhone, type ProfileValues } from "../customers";
 import { isBlocked, type IdentitySettings } from "./settings";
 
 export interface PreparedEvent {

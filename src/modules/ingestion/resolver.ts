@@ -6,8 +6,7 @@ import { unavailable } from "../../core/errors";
 import { IngestionHookFailed } from "./hooks";
 import { localId } from "../../core/global-id";
 import { toPayload } from "../../core/payload";
-import { Customer } from "../customers";
-import { CustomerMerge } from "../customers";
+import { Customer, CustomerMerge } from "../customers";
 import { registerNodeType } from "../../core/node";
 import { IdentityConflictFilter } from "./conflict-entity";
 import {

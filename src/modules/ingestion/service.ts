@@ -7,20 +7,17 @@ import { inTransaction, inTransactionOrRollback } from "../../core/transaction";
 import type { OrderEvent } from "../../plugins/events";
 import type { IngestResult } from "../../plugins/types";
 import type { IdentityTypeName } from "../../plugins/identity";
-import { applyProfile } from "../customers";
-import type { MergeHook } from "../customers";
+import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
+import { localId } from "../../core/global-id";
+import { applyProfile, BatchState, type Customer, type CustomerMerge, type MergeHook } from "../customers";
 import type { OrderEventItem } from "../orders";
-import { BatchState } from "../customers";
 import { IngestionHookFailed, IngestionHooks } from "./hooks";
 import { IdentityConflicts } from "./conflicts";
 import { prepareEvent, type PreparedEvent } from "./prepare";
-import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
-import { localId } from "../../core/global-id";
-import type { Customer, CustomerMerge } from "../customers";
+import { identitySettings, validateIdentitySettings, type IdentitySettings, type IdentitySettingsPatch } from "./settings";
 
 /** Most events one `ingestEvents` call may carry. */
 export const MAX_EVENTS_PER_CALL = 1000;
-import { identitySettings, validateIdentitySettings, type IdentitySettings, type IdentitySettingsPatch } from "./settings";
 
 export interface IngestSource {
   /** The channel the events came through (a plugin name, or "api" / "import"). */

@@ -5,7 +5,6 @@ import { ORDER_EVENTS } from "./events";
 import { createOrderLoaders, type OrderLoaders } from "./loaders";
 import { CustomerOrdersResolver, OrderItemResolver, OrderResolver } from "./resolver";
 import { OrdersService } from "./service";
-import { customersModule } from "../customers";
 
 declare module "../../app" {
   interface App {
@@ -44,7 +43,6 @@ export const ordersModule = defineModule({
     );
   },
 });
-void customersModule; // set up before this one
 
 export { Order, OrderRefund, CustomerStats, OrderStatus, OrderItem } from "./entity";
 export { OrderConnection } from "./inputs";
