@@ -66,9 +66,6 @@ export function ConnectionType<T extends object>(node: ClassType<T>, name: strin
   return ConnectionClass;
 }
 
-/** What `ConnectionType(…)` builds, as `paginate` takes it. */
-export type ConnectionClass<T> = new () => Connection<T> & { count: () => Promise<number> };
-
 export interface KeysetOptions<T> {
   args: ConnectionArgs;
   /** SQL expression sorted on, e.g. `c.created_at`; ties are broken by `idColumn`. */

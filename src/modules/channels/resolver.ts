@@ -42,7 +42,7 @@ export class ChannelConnectionResolver {
     @Arg("channel", () => String, { nullable: true }) channel: string | null,
     @Ctx() ctx: RequestCtx,
   ) {
-    return ctx.app.channels.list(ctx, channel, page, ChannelConnectionConnection);
+    return ctx.app.channels.list(ctx, channel, page);
   }
 
   @Authorized("admin")

@@ -2,7 +2,7 @@ import type { z } from "zod";
 import type { App } from "../../app";
 import { tenantOf, type Ctx } from "../../core/context";
 import { localId, UUID } from "../../core/global-id";
-import { paginate, SortDirection, type Connection, type ConnectionArgs, type ConnectionClass } from "../../core/pagination";
+import { paginate, SortDirection, type Connection, type ConnectionArgs } from "../../core/pagination";
 import { SecretError } from "../../core/secrets";
 import { inTransaction } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
@@ -27,7 +27,7 @@ export class ChannelsService {
   }
 
   /** The caller's connections (of one channel, if given), oldest first, one page. */
-  list(ctx: Ctx, channel: string | null | undefined, args: ConnectionArgs, Page: ConnectionClass<ChannelConnection>): Promise<Connection<ChannelConnection>> {
+  list(ctx: Ctx, channel: string | null | undefined, args: ConnectionArgs): Promise<Connection<ChannelConnection>> {
     const qb = this.app.db.dataSource.manager.createQueryBuilder(ChannelConnection, "c").where("c.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
     if (channel) qb.andWhere("c.channel = :channel", { channel });
     return paginate(qb, { args, sortColumn: "c.created_at", idColumn: "c.id", direction: SortDirection.ASC, sortValue: (c) => c.createdAt.toISOString(), id: (c) => c.id });
