@@ -1,6 +1,7 @@
 import pg from "pg";
 import pino from "pino";
 import { createApp, type App } from "../src/app";
+import { startServer, type RunningServer } from "../src/server";
 import { loadConfig } from "../src/config";
 import type { Ctx } from "../src/core/context";
 
@@ -68,4 +69,38 @@ export function redact(url: string): string {
   const u = new URL(url);
   if (u.password) u.password = "***";
   return u.toString();
+}
+
+/**
+ * The whole server (HTTP + graphql-ws, production mode) on a fresh database of the DATABASE_URL server,
+ * with tenant "default" whose admin key is `adminKey`. `close()` stops it and drops the database.
+ */
+export async function benchServer(prefix: string, env: Record<string, string> = {}): Promise<{ server: RunningServer; url: string; adminKey: string; close(): Promise<void> }> {
+  const db = await freshDatabase(process.env.DATABASE_URL?.trim() || DEFAULT_SERVER, prefix);
+  const adminKey = `bench-${Math.random().toString(36).slice(2)}-key-0123456789`;
+  try {
+    const config = loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: "silent", PORT: "0", CRM_BOOTSTRAP_TENANT_KEY: adminKey, NODE_ENV: "production", ...env });
+    const server = await startServer(config, { log: pino({ level: "silent" }), print: () => undefined });
+    return {
+      server,
+      url: db.url,
+      adminKey,
+      async close() {
+        await server.close();
+        await db.drop();
+      },
+    };
+  } catch (err) {
+    await db.drop();
+    throw err;
+  }
+}
+
+/** An integer setting from the environment (`_` and `,` allowed as separators); a bad value stops the bench. */
+export function positiveInt(name: string, def: number, min = 1): number {
+  const v = process.env[name]?.trim();
+  if (!v) return def;
+  const n = Number(v.replace(/[_,]/g, ""));
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer of at least ${min}, got ${JSON.stringify(v)}`);
+  return n;
 }

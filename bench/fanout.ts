@@ -1,9 +1,6 @@
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import pino from "pino";
-import { loadConfig } from "../src/config";
-import { startServer } from "../src/server";
-import { freshDatabase, DEFAULT_SERVER } from "./database";
+import { benchServer, positiveInt } from "./database";
 
 /**
  * Subscription fan-out (issue 10): BENCH_SUBSCRIBERS (1000) real graphql-ws clients, spread over
@@ -17,15 +14,11 @@ import { freshDatabase, DEFAULT_SERVER } from "./database";
  * the burst; the last line is one JSON object.
  */
 export async function fanoutBench(): Promise<number> {
-  const subscribers = int("BENCH_SUBSCRIBERS", 1_000);
-  const processes = int("BENCH_PROCESSES", 4);
-  const mutations = int("BENCH_MUTATIONS", 20);
-  const db = await freshDatabase(process.env.DATABASE_URL?.trim() || DEFAULT_SERVER, "crm_fanout");
-  const adminKey = `bench-${Math.random().toString(36).slice(2)}-key-0123456789`;
-  const server = await startServer(
-    loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: "silent", PORT: "0", CRM_BOOTSTRAP_TENANT_KEY: adminKey, NODE_ENV: "production", OUTBOX_POLL_MS: "1000" }),
-    { log: pino({ level: "silent" }), print: () => undefined },
-  );
+  const subscribers = positiveInt("BENCH_SUBSCRIBERS", 1_000);
+  const processes = positiveInt("BENCH_PROCESSES", 4);
+  const mutations = positiveInt("BENCH_MUTATIONS", 20);
+  const bench = await benchServer("crm_fanout", { OUTBOX_POLL_MS: "1000" });
+  const { server, adminKey } = bench;
   const gql = async (query: string, variables: object) => {
     const res = await fetch(`${server.url}/graphql`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ query, variables }) });
     return (await res.json()) as any;
@@ -100,12 +93,6 @@ export async function fanoutBench(): Promise<number> {
     return ours.missed ? 1 : 0;
   } finally {
     for (const c of children) c.kill();
-    await server.close();
-    await db.drop();
+    await bench.close();
   }
-}
-
-function int(name: string, def: number): number {
-  const v = Number(process.env[name] ?? def);
-  return Number.isInteger(v) && v > 0 ? v : def;
 }

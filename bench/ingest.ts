@@ -3,7 +3,7 @@ import { PostgresQueryRunner } from "typeorm/driver/postgres/PostgresQueryRunner
 import type { App } from "../src/app";
 import type { Ctx } from "../src/core/context";
 import type { NormalizedEventInput } from "../src/plugins/events";
-import { benchApp, redact } from "./database";
+import { benchApp, positiveInt, redact } from "./database";
 import { generateEvents, type GeneratedEvents } from "./ingest-events";
 import { pipelineBaseline, pipelineBaselineSanity } from "./pipeline-baseline";
 
@@ -325,14 +325,6 @@ function profileStatements() {
 const pctOf = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)} %`;
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-function positiveInt(name: string, def: number, min = 1): number {
-  const v = process.env[name]?.trim();
-  if (!v) return def;
-  const n = Number(v.replace(/[_,]/g, ""));
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer of at least ${min}, got ${JSON.stringify(v)}`);
-  return n;
-}
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 const secs = (msValue: number) => `${(msValue / 1000).toFixed(2)} s`;

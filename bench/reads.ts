@@ -1,10 +1,8 @@
 import http from "node:http";
 import pg from "pg";
-import pino from "pino";
-import { loadConfig } from "../src/config";
-import { startServer } from "../src/server";
 import type { Ctx } from "../src/core/context";
-import { freshDatabase, DEFAULT_SERVER, redact } from "./database";
+import type { startServer } from "../src/server";
+import { benchServer, positiveInt, redact } from "./database";
 
 /**
  * The customer-360 list page (issue 10) over HTTP, beside a hand-written server measured in the same
@@ -20,24 +18,19 @@ const PAGE = (n: number) =>
   `{ customers(first: ${n}) { edges { node { id displayName phone tags identities { type value } stats { ordersCount totalSpent lastOrderAt } orders(first: 5) { nodes { id total status items { sku quantity } } } } } } }`;
 
 export async function readsBench(): Promise<number> {
-  const customers = int("BENCH_CUSTOMERS", 5_000);
-  const seconds = int("BENCH_SECONDS", 5);
-  const clients = int("BENCH_CLIENTS", 10);
-  const db = await freshDatabase(process.env.DATABASE_URL?.trim() || DEFAULT_SERVER, "crm_reads");
-  const adminKey = `bench-${Math.random().toString(36).slice(2)}-key-0123456789`;
-  const log = pino({ level: "silent" });
-  const server = await startServer(loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: "silent", PORT: "0", CRM_BOOTSTRAP_TENANT_KEY: adminKey, NODE_ENV: "production" }), {
-    log,
-    print: () => undefined,
-  });
-  const pool = new pg.Pool({ connectionString: db.url, max: 10 });
+  const customers = positiveInt("BENCH_CUSTOMERS", 5_000);
+  const seconds = positiveInt("BENCH_SECONDS", 5);
+  const clients = positiveInt("BENCH_CLIENTS", 10);
+  const bench = await benchServer("crm_reads");
+  const { server, adminKey } = bench;
+  const pool = new pg.Pool({ connectionString: bench.url, max: 10 });
   let baseline: http.Server | null = null;
   try {
     const [tenant] = await server.app.db.dataSource.query(`SELECT id FROM tenants WHERE name = 'default'`);
     const t0 = performance.now();
     const orders = await seed(server.app, tenant.id, customers);
     await server.app.db.dataSource.query(`ANALYZE`); // as autovacuum would after a bulk load
-    console.log(`data: ${customers} customers, ${orders} orders in ${redact(db.url)}, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s (not timed)`);
+    console.log(`data: ${customers} customers, ${orders} orders in ${redact(bench.url)}, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s (not timed)`);
 
     baseline = await handWritten(pool, tenant.id);
     const baseUrl = `http://127.0.0.1:${(baseline.address() as { port: number }).port}/`;
@@ -68,8 +61,7 @@ export async function readsBench(): Promise<number> {
   } finally {
     baseline?.close();
     await pool.end();
-    await server.close();
-    await db.drop();
+    await bench.close();
   }
 }
 
@@ -187,11 +179,6 @@ async function load(send: () => Promise<string>, clients: number, seconds: numbe
   times.sort((x, y) => x - y);
   const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
   return { perSecond: times.length / elapsed, p50: at(0.5), p99: at(0.99) };
-}
-
-function int(name: string, def: number): number {
-  const v = Number(process.env[name] ?? def);
-  return Number.isInteger(v) && v > 0 ? v : def;
 }
 
 function round(v: number, digits = 1): number {
