@@ -57,6 +57,9 @@ export class BatchState {
   private readonly mergedInto = new Map<string, string>();
   readonly created = new Set<string>();
 
+  /** When this batch runs: the creation time of every customer it creates, as `now()` is one time per transaction. */
+  private readonly startedAt = new Date();
+
   private constructor(private readonly tenantId: string) {}
 
   static async load(m: EntityManager, tenantId: string, identities: Idn[]): Promise<BatchState> {
@@ -142,7 +145,7 @@ export class BatchState {
   }
 
   create(at: string): CustomerState {
-    const now = new Date();
+    const now = this.startedAt;
     const row = Object.assign(new Customer(), {
       id: randomUUID(),
       tenantId: this.tenantId,

@@ -319,9 +319,16 @@ export class IngestionService {
     } else if (matched.length === 1) {
       target = matched[0];
     } else {
-      // Several customers are one person: merge them into the oldest, unless limits forbid it.
+      // Several customers are one person: merge them into the oldest, unless limits forbid it. Rows one batch
+      // created share a creation time; the one first seen on a channel is then the older, and the id breaks
+      // what is left so that the same input always picks the same survivor.
       const rows = matched.map((id) => state.get(id));
-      rows.sort((a, b) => a.row.createdAt.getTime() - b.row.createdAt.getTime() || a.row.id.localeCompare(b.row.id));
+      rows.sort(
+        (a, b) =>
+          a.row.createdAt.getTime() - b.row.createdAt.getTime() ||
+          a.row.firstSeenAt.getTime() - b.row.firstSeenAt.getTime() ||
+          a.row.id.localeCompare(b.row.id),
+      );
       const violations = this.app.customers.merges.limitViolations(rows.flatMap((r) => r.identities), settings.limits);
       if (violations.length) {
         target = matched[0]; // the customer the highest-precedence identity names

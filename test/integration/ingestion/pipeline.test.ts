@@ -112,6 +112,26 @@ describe("ingestion pipeline", () => {
     expect(strip(after)).toEqual(strip(expected));
   });
 
+  it("merges into the customer first seen on a channel when one batch created them all, whatever their ids", async () => {
+    // Rows one batch creates share their creation time; only the time each was first seen tells them apart. Eight
+    // pairs in one batch: picking by random id would keep the right survivor for all eight once in 256 runs.
+    const pairs = Array.from({ length: 8 }, (_, i) => i);
+    const r = await env.app.ingestion.ingest(env.ctx, { channel: "pos", connectionId: null }, [
+      ...pairs.map((i) => upsert(`first-${i}`, 1, [{ type: "phone", value: phoneOf(100 + i) }], { displayName: `先-${i}` })),
+      ...pairs.map((i) => upsert(`second-${i}`, 2, [{ type: "pos_member", value: `M-${i}` }], { displayName: `后-${i}` })),
+      ...pairs.map((i) => upsert(`link-${i}`, 3, [{ type: "phone", value: phoneOf(100 + i) }, { type: "pos_member", value: `M-${i}` }])),
+    ]);
+    expect(r.every((x) => x.status === "accepted")).toBe(true);
+    const merges = await env.app.db.dataSource.query(
+      `SELECT m.external_id, m.snapshot->'source'->>'firstSeenAt' AS source_first_seen,
+              (SELECT value FROM customer_identities i WHERE i.customer_id = m.target_id AND i.type = 'phone') AS target_phone
+         FROM customer_merges m ORDER BY m.external_id`,
+    );
+    expect(merges).toEqual(
+      pairs.map((i) => ({ external_id: `link-${i}`, source_first_seen: at(2), target_phone: phoneOf(100 + i) })),
+    );
+  });
+
   it("does not merge customers whose union would hold two unionids, and records an identity conflict", async () => {
     await env.app.ingestion.ingest(env.ctx, { channel: "wechat", connectionId: null }, [
       upsert("u1", 1, [{ type: "wechat_unionid", value: "oUnion111" }, { type: "phone", value: phoneOf(2) }]),
