@@ -8,6 +8,7 @@ import { Outbox } from "./events/outbox";
 import { PubSub } from "./events/pubsub";
 import { registerScopes } from "./core/context";
 import { checkModules, type ModuleManifest } from "./core/module";
+import { systemClock, type Clock } from "./core/calendar";
 import { builtinModules } from "./modules";
 import { PluginHost } from "./plugins/host";
 import type { PluginDefinition } from "./plugins/types";
@@ -30,6 +31,8 @@ export interface App {
   plugins: PluginHost;
   /** The job queue (pg-boss): started by the server, not by `createApp`. */
   jobs: JobQueue;
+  /** "Now" for everything date-based (relative dates, days since, windows); fixed in tests. */
+  clock: Clock;
 }
 
 export interface CreateAppOptions {
@@ -39,6 +42,8 @@ export interface CreateAppOptions {
   plugins?: PluginDefinition<any>[];
   /** The modules to build the app from (default: the built-in ones; tests add one of their own). */
   modules?: readonly ModuleManifest[];
+  /** Where "now" comes from (default: the system clock). */
+  clock?: Clock;
 }
 
 /** Opens the database, runs pending migrations and wires the services. Does not listen. */
@@ -74,7 +79,7 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
   const outbox = new Outbox(db.dataSource, pubsub, jobs, log.child({ component: "outbox" }), metrics, config.eventDelivery);
   const secrets = new SecretBox(config.secretKeys);
   if (!secrets.enabled) log.warn("CRM_SECRET_KEY is not set: channel connection secrets are stored unencrypted");
-  const app = { config, log, db, metrics, secrets, pubsub, outbox, jobs, modules } as App;
+  const app = { config, log, db, metrics, secrets, pubsub, outbox, jobs, modules, clock: opts.clock ?? systemClock } as App;
   for (const m of modules) m.setup?.(app);
   app.plugins = PluginHost.load(app, [...builtinPlugins, ...(opts.plugins ?? [])], config.plugins);
   return app;

@@ -1,3 +1,4 @@
+import { fixedClock } from "../../src/core/calendar";
 import { createKey, createTenant, createTestServer, type TestServer } from "../helpers/test-server";
 
 let t: TestServer;
@@ -117,5 +118,50 @@ describe("tenantSettings", () => {
     expect(ingest.data.ingestEvents.results).toEqual([{ status: "ACCEPTED" }]);
     const found = await t.gql(`{ customerByIdentity(type: PHONE, value: "+85261234567") { displayName } }`, {}, key);
     expect(found.data.customerByIdentity).toEqual({ displayName: "李小龍" });
+  });
+});
+
+describe("dates in the tenant's time zone", () => {
+  // 17:30 UTC on 7 December is 01:30 on the 8th in Shanghai and 12:30 on the 7th in New York.
+  let fixed: TestServer;
+  beforeAll(async () => {
+    fixed = await createTestServer({}, { clock: fixedClock("2026-12-07T17:30:00Z") });
+  });
+  afterAll(() => fixed.close());
+
+  it("counts days since the last order by the tenant's calendar, and by the new one after the zone changes", async () => {
+    const { key } = await createTenant(fixed, "设置时区");
+    const conn = await fixed.gql(`mutation { createChannelConnection(input: {channel: "http-json", name: "erp", config: {secret: "a-long-random-secret-123"}}) { connection { id } } }`, {}, key);
+    const paid = (orderId: string, buyer: string, occurredAt: string) => ({
+      type: "order.paid",
+      externalId: `p-${orderId}`,
+      occurredAt,
+      identities: [{ type: "external", value: buyer }],
+      payload: { orderId, currency: "CNY", total: 1000 },
+    });
+    const ingest = await fixed.gql(
+      `mutation($input: IngestEventsInput!) { ingestEvents(input: $input) { results { status reason } } }`,
+      {
+        input: {
+          connectionId: conn.data.createChannelConnection.connection.id,
+          events: [
+            paid("1", "late", "2026-12-07T15:30:00Z"), // 23:30 on the 7th in Shanghai, 10:30 on the 7th in New York
+            paid("2", "early", "2026-12-06T20:00:00Z"), // 04:00 on the 7th in Shanghai, 15:00 on the 6th in New York
+            { type: "customer.upserted", externalId: "u-none", occurredAt: "2026-12-01T00:00:00Z", identities: [{ type: "external", value: "no-orders" }], payload: {} },
+          ],
+        },
+      },
+      key,
+    );
+    expect(ingest.data.ingestEvents.results).toEqual([{ status: "ACCEPTED", reason: null }, { status: "ACCEPTED", reason: null }, { status: "ACCEPTED", reason: null }]);
+    const days = async () => {
+      const r = await fixed.gql(`{ customers(first: 10) { nodes { identities { value } stats { daysSinceLastOrder } } } }`, {}, key);
+      return Object.fromEntries(r.data.customers.nodes.map((c: any) => [c.identities[0].value, c.stats.daysSinceLastOrder]));
+    };
+    expect(await days()).toEqual({ late: 1, early: 1, "no-orders": null }); // Shanghai, the default zone: today is the 8th
+    await fixed.gql(UPDATE, { input: { timeZone: "America/New_York" } }, key);
+    expect(await days()).toEqual({ late: 0, early: 1, "no-orders": null }); // New York: today is the 7th
+    await fixed.gql(UPDATE, { input: { timeZone: "UTC" } }, key);
+    expect(await days()).toEqual({ late: 0, early: 1, "no-orders": null });
   });
 });

@@ -1,4 +1,5 @@
 import type { ModuleManifest } from "../../src/core/module";
+import type { Clock } from "../../src/core/calendar";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import pino from "pino";
@@ -60,7 +61,7 @@ export async function freshPostgresDatabase(): Promise<{ url: string; drop(): Pr
 
 export async function createTestServer(
   env: Record<string, string> = {},
-  opts: { plugins?: PluginDefinition<any>[]; modules?: readonly ModuleManifest[] } = {},
+  opts: { plugins?: PluginDefinition<any>[]; modules?: readonly ModuleManifest[]; clock?: Clock } = {},
 ): Promise<TestServer> {
   const adminKey = randomKey();
   const platformKey = randomKey();
@@ -77,7 +78,7 @@ export async function createTestServer(
   });
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const database = pgDb ? undefined : await openDatabase({ log, modules: opts.modules });
-  const server = await startServer(config, { log, database, print: () => undefined, plugins: opts.plugins, modules: opts.modules });
+  const server = await startServer(config, { log, database, print: () => undefined, plugins: opts.plugins, modules: opts.modules, clock: opts.clock });
   const url = `http://127.0.0.1:${server.port}`;
 
   const gql = async (query: string, variables?: Record<string, unknown>, key: string | null = adminKey) => {

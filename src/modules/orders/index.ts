@@ -3,7 +3,7 @@ import { defineModule } from "../../core/module";
 import { CustomerStats, Order, OrderRefund } from "./entity";
 import { ORDER_EVENTS } from "./events";
 import { createOrderLoaders, type OrderLoaders } from "./loaders";
-import { CustomerOrdersResolver, OrderItemResolver, OrderResolver } from "./resolver";
+import { CustomerOrdersResolver, CustomerStatsResolver, OrderItemResolver, OrderResolver } from "./resolver";
 import { OrdersService } from "./service";
 
 declare module "../../app" {
@@ -21,7 +21,7 @@ declare module "../../graphql/loaders" {
 export const ordersModule = defineModule({
   name: "orders",
   entities: [Order, OrderRefund, CustomerStats],
-  resolvers: [OrderResolver, OrderItemResolver, CustomerOrdersResolver],
+  resolvers: [OrderResolver, OrderItemResolver, CustomerOrdersResolver, CustomerStatsResolver],
   scopes: ["orders:read"],
   events: ORDER_EVENTS,
   loaders: createOrderLoaders,

@@ -1,5 +1,6 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } from "type-graphql";
-import type { RequestCtx } from "../../core/context";
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from "type-graphql";
+import { daysSince } from "../../core/calendar";
+import { tenantOf, type RequestCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
 import { localId } from "../../core/global-id";
 import { DecimalScalar, minDecimal } from "../../core/decimal";
@@ -60,6 +61,20 @@ export class OrderItemResolver {
   async refundedQuantity(@Root() item: OrderItem, @Ctx() ctx: RequestCtx): Promise<string> {
     const refunded = await ctx.loaders.orders.refundedQuantities.load(item.orderId);
     return minDecimal(refunded.get(item.sku) ?? 0, item.quantity);
+  }
+}
+
+@Resolver(() => CustomerStats)
+export class CustomerStatsResolver {
+  @FieldResolver(() => Int, {
+    nullable: true,
+    description:
+      "Calendar days in the tenant's time zone from the day of the last counted order to today: 0 the same day, 1 the day after; null without orders.",
+  })
+  async daysSinceLastOrder(@Root() stats: CustomerStats, @Ctx() ctx: RequestCtx): Promise<number | null> {
+    if (!stats.lastOrderAt) return null;
+    const { timeZone } = await ctx.loaders.tenancy.settings.load(tenantOf(ctx));
+    return daysSince(stats.lastOrderAt, ctx.app.clock.now(), timeZone);
   }
 }
 

@@ -2,6 +2,7 @@ import "./events";
 import { defineModule } from "../../core/module";
 import { ApiKey, Tenant } from "./entity";
 import { TENANCY_EVENTS } from "./events";
+import { createTenancyLoaders, type TenancyLoaders } from "./loaders";
 import { TenancyResolver } from "./resolver";
 import { TenancyService } from "./service";
 import { TenantSettingsResolver } from "./settings-graphql";
@@ -11,6 +12,11 @@ declare module "../../app" {
     tenancy: TenancyService;
   }
 }
+declare module "../../graphql/loaders" {
+  interface Loaders {
+    tenancy: TenancyLoaders;
+  }
+}
 
 /** Tenants, API keys and their scopes, tenant settings (currency, time zone, locale, phone region). */
 export const tenancyModule = defineModule({
@@ -18,6 +24,7 @@ export const tenancyModule = defineModule({
   entities: [Tenant, ApiKey],
   resolvers: [TenancyResolver, TenantSettingsResolver],
   events: TENANCY_EVENTS,
+  loaders: createTenancyLoaders,
   setup(app) {
     app.tenancy = new TenancyService(app);
   },
@@ -25,4 +32,5 @@ export const tenancyModule = defineModule({
 
 export { Tenant, ApiKey } from "./entity";
 export { TenancyService, DEFAULT_TENANT } from "./service";
+export type { TenancyLoaders } from "./loaders";
 export { readTenantSettings, tenantCurrencySql, DEFAULT_TENANT_SETTINGS, TenantSettingsService, type SettingsSection, type TenantSettings } from "./settings";
