@@ -52,6 +52,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly subscriptionPayloads = new Counter({
+    name: "crm_subscription_payloads_serialized_total",
+    help: "Subscription payloads serialized: one per event and group of identical subscriptions, however many sockets it goes to.",
+    registers: [this.registry],
+  });
+
   readonly slowSubscribers = new Counter({
     name: "crm_subscription_slow_consumers_total",
     help: "Subscription sockets closed (1013) for falling too far behind their events.",

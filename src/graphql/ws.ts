@@ -10,6 +10,7 @@ import { createRequestContext } from "./request-context";
 import { bearerToken } from "./http-auth";
 import { forbidden, formatError } from "../core/errors";
 import { operationCost, tooCostly } from "./cost";
+import { SharedPayloads } from "./shared-payloads";
 import { SharedSubscriptions } from "./shared-subscriptions";
 
 /** graphql-ws close code for a refused or withdrawn authorization (as graphql-ws uses for onConnect → false). */
@@ -29,6 +30,29 @@ type Extra = {
   /** Closes the socket when its key expires. */
   expiry?: NodeJS.Timeout;
 };
+
+/**
+ * What goes out on `socket` within one turn of the event loop leaves in one write: the TCP socket is corked at the
+ * first message and uncorked after the turn's I/O (an event for several of a socket's subscriptions, or a burst of
+ * events, is one syscall, not one each). Shared payloads are expanded here (shared-payloads.ts). Back-pressure stays
+ * ws's: a message's callback fires once it is written, and graphql-ws waits for it before the next.
+ */
+function batchWrites(socket: WebSocket, payloads: SharedPayloads): void {
+  const send = socket.send.bind(socket) as (data: unknown, ...rest: unknown[]) => void;
+  const tcp = (socket as unknown as { _socket?: { cork(): void; uncork(): void; destroyed?: boolean } })._socket;
+  let corked = false;
+  socket.send = ((data: unknown, ...rest: unknown[]) => {
+    if (tcp && !corked && !tcp.destroyed) {
+      corked = true;
+      tcp.cork();
+      setImmediate(() => {
+        corked = false;
+        tcp.uncork();
+      });
+    }
+    return send(typeof data === "string" ? payloads.expand(data) : data, ...rest);
+  }) as typeof socket.send;
+}
 
 /** Longest a timer may wait (about 24.8 days); a later expiry is re-armed when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -57,7 +81,12 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
   // the matching code (1009, 1002) before it emits 'error'; graphql-ws would print that error to the
   // console as an internal one. It is the client's, so it is logged as such and goes no further.
   // Registered before useServer's own listener, so it sees each socket first.
+  const payloads = new SharedPayloads({
+    formatError: (e) => formatError(e.toJSON(), e, app.log),
+    onSerialized: () => app.metrics.subscriptionPayloads.inc(),
+  });
   wss.on("connection", (socket) => {
+    batchWrites(socket, payloads);
     const emit = socket.emit.bind(socket);
     socket.emit = ((event: string | symbol, ...args: unknown[]) => {
       const code = (args[0] as { code?: unknown } | undefined)?.code;
@@ -149,10 +178,9 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
         socketOf.set(requestCtx, ctx.extra.socket);
         return requestCtx;
       },
-      onNext: (_ctx, _id, _payload, _args, result) => {
-        if (!result.errors?.length) return;
-        return { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e, app.log)) };
-      },
+      // One payload object per result, serialized once for all the sockets it goes to.
+      onNext: (_ctx, _id, _payload, _args, result) => payloads.payloadOf(result),
+      jsonMessageReplacer: payloads.messageReplacer(),
     },
     wss,
   );

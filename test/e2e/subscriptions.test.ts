@@ -340,12 +340,15 @@ describe("customerUpdated subscription", () => {
       last = now;
     }
     const executions = async () => (await t.server.app.metrics.registry.getSingleMetric("crm_subscription_executions_total")!.get()).values[0].value;
+    const serialized = async () => (await t.server.app.metrics.registry.getSingleMetric("crm_subscription_payloads_serialized_total")!.get()).values[0].value;
     const before = await executions();
+    const serializedBefore = await serialized();
     const counts = all.map((x) => x.results.length);
     await update({ id: target.id, displayName: "共享之后" });
     await t.server.app.outbox.idle();
     await waitFor(() => all.every((x, i) => x.results.length > counts[i]), 5_000, "every subscriber's delivery");
     expect((await executions()) - before).toBe(2); // one per group, not one per subscriber
+    expect((await serialized()) - serializedBefore).toBe(2); // and one JSON.stringify of each group's payload
     for (const x of subs) {
       expect(x.results.slice(-1)[0]).toEqual({ data: { customerUpdated: { id: target.id, displayName: "共享之后", orders: { totalCount: 0 } } } });
     }
