@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { settledMemory } from "./memory";
 import { benchServer, positiveInt } from "./database";
 
 /**
@@ -34,6 +35,11 @@ export async function fanoutBench(): Promise<number> {
     const barePort = await new Promise<number>((resolve) => bare.once("message", (m: any) => resolve(m.port)));
     const bareUrl = `ws://127.0.0.1:${barePort}`;
 
+    const bareMemory = () => new Promise<{ heapBytes: number; rssBytes: number }>((resolve) => {
+      bare.once("message", (m: any) => resolve(m));
+      bare.send({ type: "memory" });
+    });
+    const idleBefore = { ours: settledMemory(), bare: await bareMemory() };
     const per = Math.ceil(subscribers / processes);
     const clientProcesses: ChildProcess[] = [];
     const ready: Promise<void>[] = [];
@@ -49,6 +55,11 @@ export async function fanoutBench(): Promise<number> {
       child.send({ type: "start", url: server.url.replace("http", "ws") + "/graphql", bareUrl, key: adminKey, id, count: Math.min(per, subscribers - p * per) });
     }
     await Promise.all(ready);
+    // Memory per idle subscriber: what the server process retains for each open, subscribed socket.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const idleAfter = { ours: settledMemory(), bare: await bareMemory() };
+    const perSubscriber = (k: "ours" | "bare", f: "heapBytes" | "rssBytes") => Math.round((idleAfter[k][f] - idleBefore[k][f]) / subscribers / 102.4) / 10;
+    const idle = { oursHeapKb: perSubscriber("ours", "heapBytes"), oursRssKb: perSubscriber("ours", "rssBytes"), bareHeapKb: perSubscriber("bare", "heapBytes"), bareRssKb: perSubscriber("bare", "rssBytes") };
     // Warm-up: one event everybody must see before timing.
     await gql(`mutation($i: UpdateCustomerInput!) { updateCustomer(input: $i) { customer { id } } }`, { i: { id, displayName: "warm-up" } });
     await new Promise((r) => setTimeout(r, 3_000));
@@ -89,7 +100,8 @@ export async function fanoutBench(): Promise<number> {
     console.log(`subscribers: ${subscribers} over ${processes} client processes, ${mutations} changes 500 ms apart`);
     console.log(`bare ws broadcast: p50 ${baseline.p50} ms, p99 ${baseline.p99} ms, missed ${baseline.missed}`);
     console.log(`ours: p50 ${ours.p50} ms, p99 ${ours.p99} ms from the mutation, missed ${ours.missed}; updateCustomer p99 ${ours.roundTripP99.toFixed(0)} ms during the burst; bench process RSS peak ${mb(ours.peakRss)} MB`);
-    console.log(JSON.stringify({ scenario: "fanout", subscribers, p50Ms: ours.p50, p99Ms: ours.p99, missed: ours.missed, mutationP99Ms: Math.round(ours.roundTripP99), rssPeakMb: mb(ours.peakRss), baselineP50Ms: baseline.p50, baselineP99Ms: baseline.p99 }));
+    console.log(`idle subscriber: ours ${idle.oursHeapKb} kB of heap (${idle.oursRssKb} kB RSS), bare ws ${idle.bareHeapKb} kB of heap (${idle.bareRssKb} kB RSS)`);
+    console.log(JSON.stringify({ scenario: "fanout", subscribers, idleHeapKb: idle.oursHeapKb, idleRssKb: idle.oursRssKb, baselineIdleHeapKb: idle.bareHeapKb, p50Ms: ours.p50, p99Ms: ours.p99, missed: ours.missed, mutationP99Ms: Math.round(ours.roundTripP99), rssPeakMb: mb(ours.peakRss), baselineP50Ms: baseline.p50, baselineP99Ms: baseline.p99 }));
     return ours.missed ? 1 : 0;
   } finally {
     for (const c of children) c.kill();

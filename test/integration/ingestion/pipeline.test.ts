@@ -98,18 +98,24 @@ describe("ingestion pipeline", () => {
     const merged = await env.app.customers.findByIdentity(env.ctx, "email", "li.na@shop.example.cn");
     expect(merged!.tags.sort()).toEqual(["小程序", "有赞", "门店"].sort());
     expect(merged!.displayName).toBe("Lina"); // the newer name wins
-    const [merge] = await env.app.db.dataSource.query(`SELECT id, reason, channel, external_id FROM customer_merges`);
+    const [merge] = await env.app.db.dataSource.query(`SELECT id, target_id, reason, channel, external_id FROM customer_merges`);
     expect(merge).toMatchObject({ reason: "identity", channel: "youzan", external_id: "link" });
+    const [{ pos }] = await env.app.db.dataSource.query(`SELECT count(*)::int AS pos FROM customer_identities WHERE customer_id = $1 AND type = 'pos_member'`, [merge.target_id]);
+    expect(pos).toBe(1); // the survivor is the store member, first seen at minute 1
 
     // Unmerge restores both customers as they were before the merge, but keeps what the linking event added.
     const undone = await inTransaction(env.ctx, (tx) => env.app.customers.merges.unmerge(tx, merge.id));
     expect(undone.ok).toBe(true);
     expect(await count(`SELECT count(*) n FROM customers`)).toBe(2);
     const after: any = await snapshot(env.app.db.dataSource, env.tenantId);
-    const expected: any = before;
-    // The linking event's own effects (its tag, lastSeenAt) stay on the target; everything else is as before.
-    const strip = (s: any) => s.customers.map((c: any) => ({ ...c, tags: c.tags.filter((t: string) => t !== "有赞"), last_seen_at: undefined }));
-    expect(strip(after)).toEqual(strip(expected));
+    // The linking event's own effects stay on the target: its tag, and its time as the target's last sighting (minute 3).
+    // The source is exactly as it was, last sighting (minute 2) included.
+    const expected = (before as any).customers.map((c: any) =>
+      c.identities.some((i: string) => i.startsWith("pos_member:")) ? { ...c, tags: [...c.tags, "有赞"].sort(), last_seen_at: at(3) } : c,
+    );
+    const jsSorted = (cs: any[]) => cs.map((c) => ({ ...c, tags: [...c.tags].sort() }));
+    expect(jsSorted(after.customers)).toEqual(jsSorted(expected));
+    expect(expected.map((c: any) => c.last_seen_at).sort()).toEqual([at(2), at(3)]);
   });
 
   it("merges into the customer first seen on a channel when one batch created them all, whatever their ids", async () => {
