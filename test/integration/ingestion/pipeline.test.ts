@@ -138,6 +138,29 @@ describe("ingestion pipeline", () => {
     );
   });
 
+  it("gives another tenant its own customer for an identity this tenant holds, and leaves this tenant's untouched", async () => {
+    const [{ id: otherTenant }] = await env.app.db.dataSource.query(`INSERT INTO tenants (name) VALUES ('other') RETURNING id`);
+    const other = { ...env.ctx, principal: { ...env.ctx.principal, tenantId: otherTenant } } as typeof env.ctx;
+    const shared = [{ type: "phone", value: phoneOf(7) }, { type: "wechat_unionid", value: "oUnionShared" }];
+    await env.app.ingestion.ingest(env.ctx, { channel: "pos", connectionId: null }, [upsert("mine", 1, shared, { displayName: "甲方", tags: ["甲"] })]);
+    const before = await snapshot(env.app.db.dataSource, env.tenantId);
+    const r = await env.app.ingestion.ingest(other, { channel: "pos", connectionId: null }, [
+      upsert("theirs", 2, shared, { displayName: "乙方", tags: ["乙"] }),
+      upsert("theirs-2", 3, [{ type: "phone", value: phoneOf(7) }], { region: { city: "杭州" } }),
+    ]);
+    expect(r.map((x) => x.status)).toEqual(["accepted", "accepted"]);
+    expect(await snapshot(env.app.db.dataSource, env.tenantId)).toEqual(before);
+    const rows = await env.app.db.dataSource.query(
+      `SELECT c.tenant_id, c.display_name, c.city, c.tags, (SELECT count(*)::int FROM customer_identities i WHERE i.customer_id = c.id AND i.tenant_id = c.tenant_id) AS identities
+         FROM customers c ORDER BY c.display_name`,
+    );
+    expect(rows).toEqual([
+      { tenant_id: otherTenant, display_name: "乙方", city: "杭州", tags: ["乙"], identities: 2 },
+      { tenant_id: env.tenantId, display_name: "甲方", city: null, tags: ["甲"], identities: 2 },
+    ]);
+    expect(await count(`SELECT count(*) n FROM customer_merges`)).toBe(0);
+  });
+
   it("does not merge customers whose union would hold two unionids, and records an identity conflict", async () => {
     await env.app.ingestion.ingest(env.ctx, { channel: "wechat", connectionId: null }, [
       upsert("u1", 1, [{ type: "wechat_unionid", value: "oUnion111" }, { type: "phone", value: phoneOf(2) }]),
@@ -175,6 +198,29 @@ describe("ingestion pipeline", () => {
     expect(runs.flat().map((r) => r.status)).toEqual(["accepted", "accepted", "accepted"]);
     expect(await count(`SELECT count(*) n FROM customers`)).toBe(1);
     expect(await count(`SELECT count(*) n FROM customer_identities`)).toBe(4);
+  });
+
+  it("answers a replayed batch as duplicates without rewriting a single row or announcing anything", async () => {
+    const events = syntheticEvents(300, 5);
+    await ingestAll(env.app, env.ctx, events, 300);
+    // Every row's xmin is the transaction that last wrote it: a replay that touched a row, even to write the same
+    // values, would change it. Outbox rows are counted: a replay must announce nothing.
+    const versions = async () => {
+      const out: Record<string, string[]> = {};
+      for (const table of ["customers", "customer_identities", "orders", "order_refunds", "customer_stats", "ingested_events"]) {
+        const rows: { v: string }[] = await env.app.db.dataSource.query(`SELECT xmin::text || ':' || ctid::text AS v FROM ${table} ORDER BY 1`);
+        out[table] = rows.map((r) => r.v);
+      }
+      return out;
+    };
+    const before = await versions();
+    const outbox = await count(`SELECT count(*) n FROM outbox`);
+    expect(before.customers.length).toBeGreaterThan(0);
+    expect(before.orders.length).toBeGreaterThan(0);
+    const replay = await ingestAll(env.app, env.ctx, events, 300);
+    expect(new Set(replay.map((r) => r.status))).toEqual(new Set(["duplicate"]));
+    expect(await versions()).toEqual(before);
+    expect(await count(`SELECT count(*) n FROM outbox`)).toBe(outbox);
   });
 
   it("applies each event once when the same batch is sent twice at the same time (a retry racing the first try)", async () => {
