@@ -14,8 +14,13 @@ process.on("message", async (m: { type: string; url: string; bareUrl: string; ke
     return;
   }
   if (m.type !== "start") return;
-  const opened: Promise<void>[] = [];
+  // Connections open a few hundred at a time: 10,000 at once overflow the listen backlog and come back as resets.
+  let opened: Promise<void>[] = [];
   for (let i = 0; i < m.count; i++) {
+    if (opened.length >= 400) {
+      await Promise.all(opened);
+      opened = [];
+    }
     const client = createClient({ url: m.url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: { authorization: `Bearer ${m.key}` } });
     opened.push(new Promise<void>((resolve) => client.on("connected", () => resolve())));
     client.subscribe(
@@ -23,7 +28,12 @@ process.on("message", async (m: { type: string; url: string; bareUrl: string; ke
       { next: (r: any) => void arrivals.push({ name: r.data?.customerUpdated?.displayName, at: Date.now() }), error: () => undefined, complete: () => undefined },
     );
     const bare = new WebSocket(m.bareUrl);
-    opened.push(new Promise<void>((resolve) => bare.once("open", () => resolve())));
+    opened.push(
+      new Promise<void>((resolve, reject) => {
+        bare.once("open", () => resolve());
+        bare.once("error", reject);
+      }),
+    );
     bare.on("message", (data) => {
       const msg = JSON.parse(String(data));
       arrivals.push({ name: msg.payload.data.customerUpdated.displayName, at: Date.now() });

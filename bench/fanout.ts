@@ -51,7 +51,12 @@ export async function fanoutBench(): Promise<number> {
       child.on("message", (m: any) => {
         if (m.type === "arrivals") arrivals.push(...m.arrivals);
       });
-      ready.push(new Promise((resolve) => child.once("message", (m: any) => m.type === "ready" && resolve())));
+      ready.push(
+        new Promise((resolve, reject) => {
+          child.once("message", (m: any) => m.type === "ready" && resolve());
+          child.once("exit", (code) => reject(new Error(`a client process exited (${code}) before all its subscribers were connected`)));
+        }),
+      );
       child.send({ type: "start", url: server.url.replace("http", "ws") + "/graphql", bareUrl, key: adminKey, id, count: Math.min(per, subscribers - p * per) });
     }
     await Promise.all(ready);
