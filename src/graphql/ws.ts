@@ -32,23 +32,29 @@ type Extra = {
 };
 
 /**
- * What goes out on `socket` within one turn of the event loop leaves in one write: the TCP socket is corked at the
- * first message and uncorked after the turn's I/O (an event for several of a socket's subscriptions, or a burst of
- * events, is one syscall, not one each). Shared payloads are expanded here (shared-payloads.ts). Back-pressure stays
- * ws's: a message's callback fires once it is written, and graphql-ws waits for it before the next.
+ * A socket's messages of one turn of the event loop leave in one write, without delaying the first: the first
+ * message of a turn goes out at once (one event for 10,000 sockets must not wait for the 10,000th), and a second one
+ * in the same turn corks the TCP socket until the turn's I/O is done — an event for several of a socket's
+ * subscriptions, or a burst of events, is then one syscall, not one each. Shared payloads are expanded here
+ * (shared-payloads.ts). Back-pressure stays ws's: a message's callback fires once it is written, and graphql-ws waits
+ * for it before that subscription's next.
  */
 function batchWrites(socket: WebSocket, payloads: SharedPayloads): void {
   const send = socket.send.bind(socket) as (data: unknown, ...rest: unknown[]) => void;
   const tcp = (socket as unknown as { _socket?: { cork(): void; uncork(): void; destroyed?: boolean } })._socket;
-  let corked = false;
+  let turn: "idle" | "sent" | "corked" = "idle";
   socket.send = ((data: unknown, ...rest: unknown[]) => {
-    if (tcp && !corked && !tcp.destroyed) {
-      corked = true;
-      tcp.cork();
-      setImmediate(() => {
-        corked = false;
-        tcp.uncork();
-      });
+    if (tcp && !tcp.destroyed) {
+      if (turn === "idle") {
+        turn = "sent";
+        setImmediate(() => {
+          if (turn === "corked") tcp.uncork();
+          turn = "idle";
+        });
+      } else if (turn === "sent") {
+        turn = "corked";
+        tcp.cork();
+      }
     }
     return send(typeof data === "string" ? payloads.expand(data) : data, ...rest);
   }) as typeof socket.send;
