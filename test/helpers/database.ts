@@ -9,6 +9,23 @@ import { freshPostgresDatabase, randomKey, usingPostgres } from "./test-server";
 export const silentLog = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
 
 /**
+ * A logger that keeps what is logged at error level or above (and prints nothing), so that a test can fail on an
+ * error the code swallowed after logging it — a dispatch that threw behind a catch, say. `take()` returns and clears.
+ */
+export function errorRecordingLog(): { log: pino.Logger; take(): { msg: string; err?: string }[] } {
+  let errors: { msg: string; err?: string }[] = [];
+  const log = pino({ level: "error" }, { write: (line: string) => void errors.push(JSON.parse(line)) });
+  return {
+    log,
+    take() {
+      const out = errors.map(({ msg, err }) => ({ msg, ...(err ? { err } : {}) }));
+      errors = [];
+      return out;
+    },
+  };
+}
+
+/**
  * A database that can be closed and opened again (to simulate a restart): a fresh PostgreSQL
  * database when DATABASE_URL is set, else PGlite files in a temporary folder.
  */

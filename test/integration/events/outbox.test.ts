@@ -3,16 +3,20 @@ import type { Ctx } from "../../../src/core/context";
 import { inTransaction } from "../../../src/core/transaction";
 import { deliveryJobId, deliveryQueueOf, Outbox } from "../../../src/events/outbox";
 import type { Delivered } from "../../../src/events/types";
-import { freshDatabase, reopenableDatabase, silentLog } from "../../helpers/database";
+import { errorRecordingLog, freshDatabase, reopenableDatabase, silentLog } from "../../helpers/database";
 import { aCustomer } from "../../fixtures/customers";
 
 jest.setTimeout(60_000);
+
+// The outbox logs and swallows what goes wrong while dispatching (it retries later): a test must not pass over it.
+const logged = errorRecordingLog();
+afterEach(() => expect(logged.take()).toEqual([]));
 
 type Db = Awaited<ReturnType<typeof reopenableDatabase>>;
 
 /** Deliveries retried after 1–2 s, then 2–4 s…: what EVENT_RETRY_DELAY_SECONDS=1 gives. */
 async function appOn(db: Db, retryLimit = 10): Promise<{ app: App; ctx: Ctx; close(): Promise<void> }> {
-  const app = await createApp({ ...db.config, eventDelivery: { retryDelaySeconds: 1, retryLimit } }, silentLog, { database: await db.open() });
+  const app = await createApp({ ...db.config, eventDelivery: { retryDelaySeconds: 1, retryLimit } }, logged.log, { database: await db.open() });
   await app.tenancy.bootstrap(silentLog, () => undefined);
   const [tenant] = await app.db.dataSource.query(`SELECT id FROM tenants WHERE name = 'default'`);
   const ctx: Ctx = { requestId: "test", principal: { kind: "api_key", keyId: "k", tenantId: tenant.id, scopes: new Set(["admin"]) }, app, log: silentLog };
@@ -53,7 +57,7 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
 
 /** A second dispatcher on the same app and database, as another instance would be. */
 function anotherOutbox(app: App): Outbox {
-  return new Outbox(app.db.dataSource, app.pubsub, app.jobs, silentLog, app.metrics, { retryDelaySeconds: 1, retryLimit: 10 });
+  return new Outbox(app.db.dataSource, app.pubsub, app.jobs, logged.log, app.metrics, { retryDelaySeconds: 1, retryLimit: 10 });
 }
 
 /** A real subscriber on the app's PubSub, recording what it hears until stopped. */
@@ -309,7 +313,7 @@ describe("outbox delivery through the job queue", () => {
 describe("outbox pruning", () => {
   it("deletes dispatched rows older than the retention, in chunks, and never a pending or recent one", async () => {
     const db = await freshDatabase();
-    const app = await createApp(db.config, silentLog, { database: await db.open() });
+    const app = await createApp(db.config, logged.log, { database: await db.open() });
     try {
       await app.tenancy.bootstrap(silentLog, () => undefined);
       await app.outbox.stop();
