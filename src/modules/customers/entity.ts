@@ -69,7 +69,7 @@ export class Customer implements Node {
   @Column({ type: "text", default: Gender.UNKNOWN })
   gender: Gender;
 
-  @Field(() => GraphQLLocalDate, { nullable: true })
+  /** Served by CustomerResolver (masked by scope). */
   @Column({ type: "date", nullable: true })
   birthday: string | null;
 
@@ -86,11 +86,11 @@ export class Customer implements Node {
   @Column({ type: "text", nullable: true })
   city: string | null;
 
-  @Field(() => String, { nullable: true, description: "Primary phone, E.164." })
+  /** Primary phone, E.164. Served by CustomerResolver (masked by scope). */
   @Column({ type: "text", nullable: true })
   phone: string | null;
 
-  @Field(() => String, { nullable: true, description: "Primary e-mail, trimmed and lower-cased." })
+  /** Primary e-mail, trimmed and lower-cased. Served by CustomerResolver (masked by scope). */
   @Column({ type: "text", nullable: true })
   email: string | null;
 
@@ -159,7 +159,7 @@ export class CustomerIdentity implements Node {
   @Column({ type: "text" })
   type: IdentityTypeName;
 
-  @Field(() => String)
+  /** Served by CustomerIdentityResolver (masked by scope). */
   @Column({ type: "text" })
   value: string;
 

@@ -4,7 +4,8 @@ import { Customer, CustomerIdentity } from "./entity";
 import { CUSTOMER_EVENTS } from "./events";
 import { createCustomerLoaders, type CustomerLoaders } from "./loaders";
 import { CustomerMerge } from "./merge";
-import { CustomerResolver } from "./resolver";
+import { CustomerIdentityResolver, CustomerResolver } from "./resolver";
+import { PII_SCOPE } from "./masking";
 import { CustomersService } from "./service";
 import { CustomerSubscriptionResolver } from "./subscriptions";
 import { IdentityTypesOpen1764440000000 } from "../../../migrations/1764440000000-identity-types-open";
@@ -25,8 +26,8 @@ export const customersModule = defineModule({
   name: "customers",
   entities: [Customer, CustomerIdentity, CustomerMerge],
   migrations: [IdentityTypesOpen1764440000000],
-  resolvers: [CustomerResolver, CustomerSubscriptionResolver],
-  scopes: ["customers:read", "customers:write"],
+  resolvers: [CustomerResolver, CustomerIdentityResolver, CustomerSubscriptionResolver],
+  scopes: ["customers:read", "customers:write", PII_SCOPE],
   events: CUSTOMER_EVENTS,
   loaders: createCustomerLoaders,
   setup(app) {
@@ -36,6 +37,7 @@ export const customersModule = defineModule({
 
 export { Customer, CustomerIdentity, IdentityType, Gender, ConsentChannel, MarketingConsent, Region } from "./entity";
 export { CustomersService, type ProfilePatch } from "./service";
+export { PII_SCOPE, seesPii, maskPhone, maskEmail, maskIdentifier, maskIdentityValue } from "./masking";
 export { CustomerMerge, DEFAULT_IDENTITY_LIMITS, type MergeHook, type MergeReason, type MergeService } from "./merge";
 export { CustomerConnection, CreateCustomerInput, UpdateCustomerInput, CustomerProfileInput, CustomerFilter, RegionInput, MarketingConsentInput, IdentityInput } from "./inputs";
 export { IDENTITY_TYPES, MAX_IDENTITY_VALUE, normalizeEmail, normalizeIdentity, normalizePhone, type IdentityTypeName } from "./normalize";

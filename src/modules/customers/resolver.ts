@@ -1,4 +1,5 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
+import { GraphQLLocalDate } from "graphql-scalars";
 import type { RequestCtx } from "../../core/context";
 import { localId } from "../../core/global-id";
 import { ConnectionArgs } from "../../core/pagination";
@@ -23,6 +24,7 @@ import {
   UpdateCustomerPayload,
  CustomerConnection,
 } from "./inputs";
+import { maskEmail, maskIdentityValue, maskPhone, seesPii } from "./masking";
 import type { IdentityTypeName } from "./normalize";
 
 registerNodeType("Customer", "customers:read", (ctx, id) => ctx.loaders.customers.byId.load(id));
@@ -64,6 +66,31 @@ export class CustomerResolver {
   @FieldResolver(() => [CustomerIdentity])
   identities(@Root() customer: Customer, @Ctx() ctx: RequestCtx): Promise<CustomerIdentity[]> {
     return ctx.loaders.customers.identities.load(customer.id);
+  }
+
+  @FieldResolver(() => String, { nullable: true, description: "Primary phone, E.164; masked (`138****8000`) for keys without `customers:pii`." })
+  phone(@Root() customer: Customer, @Ctx() ctx: RequestCtx): string | null {
+    return seesPii(ctx.principal) ? customer.phone : maskPhone(customer.phone);
+  }
+
+  @FieldResolver(() => String, { nullable: true, description: "Primary e-mail, trimmed and lower-cased; masked (`w***@example.cn`) for keys without `customers:pii`." })
+  email(@Root() customer: Customer, @Ctx() ctx: RequestCtx): string | null {
+    return seesPii(ctx.principal) ? customer.email : maskEmail(customer.email);
+  }
+
+  @FieldResolver(() => GraphQLLocalDate, { nullable: true, description: "Null for keys without `customers:pii`, which still get `birthMonthDay`." })
+  birthday(@Root() customer: Customer, @Ctx() ctx: RequestCtx): string | null {
+    return seesPii(ctx.principal) ? customer.birthday : null;
+  }
+
+  @FieldResolver(() => String, { nullable: true, description: "Month and day of the birthday (`MM-DD`), for every key that reads customers: what birthday care needs, without the year." })
+  birthMonthDay(@Root() customer: Customer): string | null {
+    return customer.birthday ? customer.birthday.slice(5, 10) : null;
+  }
+
+  @FieldResolver(() => Boolean, { description: "Whether personal values (phone, e-mail, birthday, identity values) are masked for this key: it lacks `customers:pii`." })
+  piiMasked(@Ctx() ctx: RequestCtx): boolean {
+    return !seesPii(ctx.principal);
   }
 
   @Authorized(WRITE)
@@ -113,5 +140,13 @@ export class CustomerResolver {
   async detachCustomerIdentity(@Arg("input", () => DetachCustomerIdentityInput) input: DetachCustomerIdentityInput, @Ctx() ctx: RequestCtx) {
     const result = await ctx.app.customers.detachIdentity(ctx, input);
     return toPayload(DetachCustomerIdentityPayload, result, (customer) => ({ customer }), { customer: null });
+  }
+}
+
+@Resolver(() => CustomerIdentity)
+export class CustomerIdentityResolver {
+  @FieldResolver(() => String, { description: "The identifier as the channel knows it; masked for keys without `customers:pii` (phones and e-mails as on Customer, others to their first and last two characters)." })
+  value(@Root() identity: CustomerIdentity, @Ctx() ctx: RequestCtx): string {
+    return seesPii(ctx.principal) ? identity.value : maskIdentityValue(identity.type, identity.value);
   }
 }

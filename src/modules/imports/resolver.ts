@@ -1,10 +1,11 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from "type-graphql";
 import type { RequestCtx } from "../../core/context";
-import { badUserInput } from "../../core/errors";
+import { badUserInput, forbidden } from "../../core/errors";
 import { localId } from "../../core/global-id";
 import { ConnectionArgs, ConnectionType } from "../../core/pagination";
 import { toPayload } from "../../core/payload";
 import { registerNodeType } from "../../core/node";
+import { PII_SCOPE, seesPii } from "../customers";
 import { ExportFormat, ImportJob, ImportRowError } from "./entity";
 import { ExportCustomersInput, ExportCustomersPayload } from "./inputs";
 
@@ -49,12 +50,14 @@ export class ImportJobResolver {
 
   @Authorized(READ)
   @Mutation(() => ExportCustomersPayload, {
-    description: "Writes the customers matching `filter` (as `customers` filters them) to a file, in the background. Columns use the import's default headers, so the file imports back.",
+    description: "Writes the customers matching `filter` (as `customers` filters them) to a file, in the background. Columns use the import's default headers, so the file imports back. Needs `customers:pii` as well: the file is unmasked.",
   })
   async exportCustomers(
     @Arg("input", () => ExportCustomersInput, { nullable: true, defaultValue: {} }) input: ExportCustomersInput,
     @Ctx() ctx: RequestCtx,
   ): Promise<ExportCustomersPayload> {
+    // The file holds phones, e-mails and identity values unmasked (it imports back): personal data in bulk.
+    if (!seesPii(ctx.principal)) throw forbidden(`Exporting customers needs the "${PII_SCOPE}" scope: the file holds their personal data unmasked`);
     const result = await ctx.app.imports.startExport(ctx, input?.filter ?? null, input?.format ?? ExportFormat.CSV);
     return toPayload(ExportCustomersPayload, result, (job) => ({ job }), { job: null });
   }

@@ -24,7 +24,7 @@ export class IdentityConflict implements Node {
   get globalId(): string {
     return toGlobalId("IdentityConflict", this.id);
   }
-  @Field(() => [String], { description: "type:value of the identities involved (types as normalized events spell them)." })
+  /** type:value of the identities involved; served (masked by scope) by IdentityConflictResolver. */
   get identities(): string[] {
     return this.identityValues.map((i) => `${i.type}:${i.value}`);
   }

@@ -6,7 +6,7 @@ import { unavailable } from "../../core/errors";
 import { IngestionHookFailed } from "./hooks";
 import { localId } from "../../core/global-id";
 import { toPayload } from "../../core/payload";
-import { Customer, CustomerMerge } from "../customers";
+import { Customer, CustomerMerge, maskIdentityValue, seesPii } from "../customers";
 import { registerNodeType } from "../../core/node";
 import { IdentityConflictFilter } from "./conflict-entity";
 import {
@@ -37,6 +37,11 @@ export class IdentityConflictResolver {
   async customers(@Root() c: IdentityConflict, @Ctx() ctx: RequestCtx): Promise<Customer[]> {
     const found = await ctx.loaders.customers.byId.loadMany(c.customerLocalIds);
     return found.filter((x): x is Customer => x instanceof Customer);
+  }
+
+  @FieldResolver(() => [String], { description: "type:value of the identities involved (types as normalized events spell them); values masked for keys without `customers:pii`." })
+  identities(@Root() c: IdentityConflict, @Ctx() ctx: RequestCtx): string[] {
+    return seesPii(ctx.principal) ? c.identities : c.identityValues.map((i) => `${i.type}:${maskIdentityValue(i.type, i.value)}`);
   }
 }
 
