@@ -125,6 +125,21 @@ export class AttachCustomerIdentityPayload extends CustomerPayload {
   @Field(() => CustomerIdentity, { nullable: true }) identity: CustomerIdentity | null;
 }
 
+@InputType()
+export class ExportCustomerDataInput {
+  @Field(() => ID) customerId: string;
+}
+
+@ObjectType()
+export class ExportCustomerDataPayload {
+  @Field(() => GraphQLJSONObject, {
+    nullable: true,
+    description: "Everything held about the person: `customerId`, `exportedAt`, `sections` (the names present) and one key per section — `profile` (identities and consent included), `merges`, `orders`, and those later modules register.",
+  })
+  document: Record<string, unknown> | null;
+  @Field(() => [UserError]) userErrors: UserError[];
+}
+
 @ObjectType()
 export class DeleteCustomerPayload {
   @Field(() => ID, { nullable: true }) deletedCustomerId: string | null;

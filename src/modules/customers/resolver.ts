@@ -17,6 +17,8 @@ import {
   CustomerTagsInput,
   DeleteCustomerInput,
   DeleteCustomerPayload,
+  ExportCustomerDataInput,
+  ExportCustomerDataPayload,
   DetachCustomerIdentityInput,
   DetachCustomerIdentityPayload,
   RemoveCustomerTagsPayload,
@@ -91,6 +93,13 @@ export class CustomerResolver {
   @FieldResolver(() => Boolean, { description: "Whether personal values (phone, e-mail, birthday, identity values) are masked for this key: it lacks `customers:pii`." })
   piiMasked(@Ctx() ctx: RequestCtx): boolean {
     return !seesPii(ctx.principal);
+  }
+
+  @Authorized("admin")
+  @Mutation(() => ExportCustomerDataPayload, { description: "One JSON document with everything held about a person (their right to a copy). Scope `admin`." })
+  async exportCustomerData(@Arg("input", () => ExportCustomerDataInput) input: ExportCustomerDataInput, @Ctx() ctx: RequestCtx) {
+    const result = await ctx.app.customers.exportPersonalData(ctx, input.customerId);
+    return toPayload(ExportCustomerDataPayload, result, (document) => ({ document }), { document: null });
   }
 
   @Authorized(WRITE)

@@ -42,7 +42,7 @@ function escapeLike(s: string): string {
 }
 
 /** What CustomersService uses of the app, and nothing more. */
-export type CustomersDeps = Pick<App, "config" | "db" | "tenancy">;
+export type CustomersDeps = Pick<App, "config" | "db" | "tenancy" | "clock">;
 
 /** Customer profiles and their identities. Every query is scoped by the caller's tenant. */
 export class CustomersService {
@@ -58,6 +58,18 @@ export class CustomersService {
   }
 
   /** The profile, consent and identities of each customer, as stored. */
+  /**
+   * Everything held about one person (PIPL/GDPR right to a copy): every section the modules registered with
+   * `personalData` — profile with identities and consent, merges, orders with lines and refunds, and what later
+   * modules add — read in one transaction. `customerId` is a global id of the caller's tenant.
+   */
+  async exportPersonalData(ctx: Ctx, customerId: string): Promise<Result<Record<string, unknown>>> {
+    const id = localId(customerId, "Customer");
+    if (!id || !(await this.byIds(tenantOf(ctx), [id])).length) return fail(notFound("customerId"));
+    const doc = (await this.personalData.export(ctx, [id])).get(id) ?? {};
+    return ok({ customerId, exportedAt: this.app.clock.now().toISOString(), sections: this.personalData.names.filter((n) => n in doc), ...doc });
+  }
+
   private async exportProfiles(tx: TxCtx, ids: readonly string[]): Promise<Map<string, unknown>> {
     const tenantId = tenantOf(tx);
     const customers = await tx.manager.find(Customer, { where: { tenantId, id: In([...ids]) } });
