@@ -74,6 +74,7 @@ function bucket(url: string, fn: string): string {
   if (pkg) return pkg[1];
   if (url.startsWith("node:")) return "Node.js core";
   if (/\/dist\/bench\//.test(url)) return "bench (clients, baseline)";
-  if (/\/dist\/src\//.test(url)) return "our code (src/)";
+  const ours = /\/dist\/(src\/.*)\.js$/.exec(url);
+  if (ours) return `${ours[1]}.ts`;
   return url;
 }

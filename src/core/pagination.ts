@@ -1,6 +1,7 @@
 import { ArgsType, ClassType, Field, Int, ObjectType, registerEnumType } from "type-graphql";
 import type { ObjectLiteral, SelectQueryBuilder } from "typeorm";
 import { badUserInput } from "./errors";
+import { getManyFast } from "../db/hydrate";
 
 /** Relay cursor connections: `first/after` forward, `last/before` backward, keyset-paginated. */
 export const MAX_PAGE_SIZE = 250;
@@ -127,7 +128,7 @@ export async function paginate<T extends ObjectLiteral>(qb: SelectQueryBuilder<T
   const readAsc = asc !== backward;
   const dir = readAsc ? "ASC" : "DESC";
   qb.orderBy(opts.sortColumn, dir).addOrderBy(opts.idColumn, dir).limit(size + 1);
-  const rows = size === 0 ? [] : await qb.getMany();
+  const rows = size === 0 ? [] : await getManyFast(qb);
   return pageOf(rows, opts, () => countQb.getCount());
 }
 

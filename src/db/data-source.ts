@@ -9,6 +9,7 @@ import { pgliteDriverModule } from "./pglite-driver";
 import { SqlLogger } from "./sql-logger";
 import { lockDataDir } from "./data-dir-lock";
 import { SnakeNamingStrategy } from "./naming";
+import { timestamptzParser } from "./timestamps";
 
 // Both drivers return the same JS values: int8 and numeric as strings (no precision loss),
 // `date` as the 'YYYY-MM-DD' text PostgreSQL sent (no time-zone shift).
@@ -19,6 +20,7 @@ const { pgcrypto } = require("@electric-sql/pglite/contrib/pgcrypto") as { pgcry
 const { pg_trgm } = require("@electric-sql/pglite/contrib/pg_trgm") as { pg_trgm: Extension };
 
 pg.types.setTypeParser(pg.types.builtins.DATE, (v) => v);
+pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, timestamptzParser(pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ)));
 const identity = (v: string) => v;
 
 export interface DatabaseOptions {

@@ -3,6 +3,7 @@ import type { App } from "../../app";
 import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
 import { localId } from "../../core/global-id";
 import { paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
+import { getManyFast } from "../../db/hydrate";
 import { inTransactionOrRollback, Rollback } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
 import { Customer, CustomerIdentity } from "./entity";
@@ -127,19 +128,17 @@ export class CustomersService {
   /** Customers of `tenantId` by local id, in no particular order (loaders re-order). */
   /** Customers by local id, in no particular order; `manager` reads inside a transaction. */
   byIds(tenantId: string, ids: readonly string[], manager: EntityManager = this.app.db.dataSource.manager): Promise<Customer[]> {
-    return manager
-      .createQueryBuilder(Customer, "c")
-      .where("c.tenantId = :tenantId AND c.id = ANY(:ids)", { tenantId, ids })
-      .getMany();
+    return getManyFast(manager.createQueryBuilder(Customer, "c").where("c.tenantId = :tenantId AND c.id = ANY(:ids)", { tenantId, ids }));
   }
 
   identitiesOf(tenantId: string, customerIds: readonly string[]): Promise<CustomerIdentity[]> {
-    return this.app.db.dataSource.manager
-      .createQueryBuilder(CustomerIdentity, "i")
-      .where("i.tenantId = :tenantId AND i.customerId = ANY(:ids)", { tenantId, ids: customerIds })
-      .orderBy("i.firstSeenAt", "ASC")
-      .addOrderBy("i.id", "ASC")
-      .getMany();
+    return getManyFast(
+      this.app.db.dataSource.manager
+        .createQueryBuilder(CustomerIdentity, "i")
+        .where("i.tenantId = :tenantId AND i.customerId = ANY(:ids)", { tenantId, ids: customerIds })
+        .orderBy("i.firstSeenAt", "ASC")
+        .addOrderBy("i.id", "ASC"),
+    );
   }
 
   identityById(ctx: Ctx, id: string): Promise<CustomerIdentity | null> {

@@ -3,6 +3,7 @@ import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
 import { lockKeys } from "../../core/locks";
 import { inTransaction } from "../../core/transaction";
 import { pageOf, paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
+import { getManyFast } from "../../db/hydrate";
 import type { MergeHook } from "../customers";
 import { tenantCurrencySql } from "../tenancy";
 import { In } from "typeorm";
@@ -221,10 +222,7 @@ export class OrdersService {
 
   /** Orders of `tenantId` by local id, in no particular order (loaders re-order). */
   byIds(tenantId: string, ids: readonly string[]): Promise<Order[]> {
-    return this.app.db.dataSource.manager
-      .createQueryBuilder(Order, "o")
-      .where("o.tenantId = :tenantId AND o.id = ANY(:ids)", { tenantId, ids })
-      .getMany();
+    return getManyFast(this.app.db.dataSource.manager.createQueryBuilder(Order, "o").where("o.tenantId = :tenantId AND o.id = ANY(:ids)", { tenantId, ids }));
   }
 
   /** Keyset options of the orders lists: by SORT_KEY (newest first unless told) or by total, ties by id. */
@@ -272,7 +270,7 @@ export class OrdersService {
 
   /** The newest `limit` orders of each customer, in one statement whatever the number of customers. */
   latestOfCustomers(tenantId: string, customerIds: readonly string[], limit: number): Promise<Order[]> {
-    return this.app.db.dataSource.manager
+    const qb = this.app.db.dataSource.manager
       .createQueryBuilder(Order, "o")
       .where(
         `o.id IN (
@@ -285,8 +283,8 @@ export class OrdersService {
         { tenantId, customerIds, limit },
       )
       .orderBy(SORT_KEY, "DESC")
-      .addOrderBy("o.id", "DESC")
-      .getMany();
+      .addOrderBy("o.id", "DESC");
+    return getManyFast(qb);
   }
 
   /** Stats of each customer in key order; customers without a stats row get zeros in the tenant's currency. */
