@@ -55,6 +55,7 @@ const envSchema = z.object({
   OUTBOX_POLL_MS: intFrom(1000, 0, 3_600_000),
   EXPORT_RETENTION_HOURS: intFrom(24, 1, 8760),
   OUTBOX_RETENTION_DAYS: intFrom(7, 1, 3650),
+  AUDIT_RETENTION_DAYS: intFrom(365, 1, 36500),
   EVENT_RETRY_DELAY_SECONDS: intFrom(30, 1, 3600),
   EVENT_RETRY_LIMIT: intFrom(10, 0, 16),
   CRM_PLUGINS: optionalString,
@@ -82,6 +83,8 @@ export interface Config {
   exportRetentionHours: number;
   /** Days a dispatched outbox row is kept (for inspection and replays by hand) before the hourly prune deletes it. */
   outboxRetentionDays: number;
+  /** Days an audit record is kept before the daily prune deletes it. */
+  auditRetentionDays: number;
   /**
    * Delivery of a domain event to one handler: the first retry after EVENT_RETRY_DELAY_SECONDS (to twice
    * that), each later one after twice the last, EVENT_RETRY_LIMIT retries in all; then a dead letter.
@@ -125,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     outboxPollMs: e.OUTBOX_POLL_MS,
     exportRetentionHours: e.EXPORT_RETENTION_HOURS,
     outboxRetentionDays: e.OUTBOX_RETENTION_DAYS,
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     eventDelivery: { retryDelaySeconds: e.EVENT_RETRY_DELAY_SECONDS, retryLimit: e.EVENT_RETRY_LIMIT },
     plugins: e.CRM_PLUGINS ? e.CRM_PLUGINS.split(",").map((x) => x.trim()).filter(Boolean) : [],
     secretKeys: parseSecretKeys(e.CRM_SECRET_KEY) as Buffer[],

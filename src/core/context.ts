@@ -36,6 +36,8 @@ export interface Ctx {
   principal: Principal;
   app: App;
   log: Logger;
+  /** The client's address, for the audit log (HTTP requests; unset for jobs and pipelines). */
+  ip?: string;
 }
 
 /** A request-scoped context: GraphQL resolvers get this, with per-request DataLoaders. */

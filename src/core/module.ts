@@ -1,6 +1,7 @@
 import type { Router } from "express";
+import type { ApolloServerPlugin } from "@apollo/server";
 import type { App } from "../app";
-import type { Ctx } from "./context";
+import type { Ctx, RequestCtx } from "./context";
 import type { QueueDefinition } from "./jobs";
 
 /**
@@ -25,6 +26,8 @@ export interface ModuleManifest {
   scopes?: readonly string[];
   /** Domain event types the module emits (declared, with their fields, through `DomainEventMap`). */
   events?: readonly string[];
+  /** Apollo Server plugins around every HTTP GraphQL operation (the audit log's). */
+  graphqlPlugins?(app: App): ApolloServerPlugin<RequestCtx>[];
   /** HTTP routes beside /graphql (e.g. uploads, downloads), mounted at the root. */
   routes?(app: App): Router;
   /** Per-request DataLoaders, tenant-scoped; built fresh for each request and subscription event. */

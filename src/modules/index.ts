@@ -6,9 +6,10 @@ import { ingestionModule } from "./ingestion";
 import { ordersModule } from "./orders";
 import { importsModule } from "./imports";
 import { jobsModule } from "./jobs";
+import { auditModule } from "./audit";
 
 /**
  * The modules the server is made of, in setup order (a module after those it uses). Adding a module
  * is adding it here; its manifest brings everything else.
  */
-export const builtinModules: readonly ModuleManifest[] = [tenancyModule, customersModule, channelsModule, ingestionModule, ordersModule, importsModule, jobsModule];
+export const builtinModules: readonly ModuleManifest[] = [tenancyModule, customersModule, channelsModule, ingestionModule, ordersModule, importsModule, jobsModule, auditModule];

@@ -125,6 +125,7 @@ describe("jobRuns and retryJob", () => {
   it("sweeps export files and prunes the outbox on schedules of the queue", async () => {
     const { rows } = await t.server.app.db.pool.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'crm.%' ORDER BY name`);
     expect(rows).toEqual([
+      { name: "crm.audit.prune", cron: "17 3 * * *" },
       { name: "crm.imports.export-sweep", cron: "*/10 * * * *" },
       { name: "crm.outbox.prune", cron: "17 * * * *" },
     ]);

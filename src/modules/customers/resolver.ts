@@ -1,7 +1,8 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
 import { GraphQLLocalDate } from "graphql-scalars";
 import type { RequestCtx } from "../../core/context";
-import { localId } from "../../core/global-id";
+import { notePersonalDataServed } from "../../core/audit";
+import { localId, toGlobalId } from "../../core/global-id";
 import { ConnectionArgs } from "../../core/pagination";
 import { toPayload } from "../../core/payload";
 import { registerNodeType } from "../../core/node";
@@ -28,6 +29,16 @@ import {
 } from "./inputs";
 import { maskEmail, maskIdentityValue, maskPhone, seesPii } from "./masking";
 import type { IdentityTypeName } from "./normalize";
+
+/**
+ * Whether a personal value goes out as stored; an unmasked one given to an API key is noted for the audit log
+ * (the system's reads — pipelines, plugins — are not personal-data reads by staff).
+ */
+function unmasked(ctx: RequestCtx, customerId: string, value: unknown): boolean {
+  if (!seesPii(ctx.principal)) return false;
+  if (value != null && ctx.principal.kind === "api_key") notePersonalDataServed(ctx, toGlobalId("Customer", customerId));
+  return true;
+}
 
 registerNodeType("Customer", "customers:read", (ctx, id) => ctx.loaders.customers.byId.load(id));
 registerNodeType("CustomerIdentity", "customers:read", (ctx, id) => ctx.app.customers.identityById(ctx, id));
@@ -72,17 +83,17 @@ export class CustomerResolver {
 
   @FieldResolver(() => String, { nullable: true, description: "Primary phone, E.164; masked (`138****8000`) for keys without `customers:pii`." })
   phone(@Root() customer: Customer, @Ctx() ctx: RequestCtx): string | null {
-    return seesPii(ctx.principal) ? customer.phone : maskPhone(customer.phone);
+    return unmasked(ctx, customer.id, customer.phone) ? customer.phone : maskPhone(customer.phone);
   }
 
   @FieldResolver(() => String, { nullable: true, description: "Primary e-mail, trimmed and lower-cased; masked (`w***@example.cn`) for keys without `customers:pii`." })
   email(@Root() customer: Customer, @Ctx() ctx: RequestCtx): string | null {
-    return seesPii(ctx.principal) ? customer.email : maskEmail(customer.email);
+    return unmasked(ctx, customer.id, customer.email) ? customer.email : maskEmail(customer.email);
   }
 
   @FieldResolver(() => GraphQLLocalDate, { nullable: true, description: "Null for keys without `customers:pii`, which still get `birthMonthDay`." })
   birthday(@Root() customer: Customer, @Ctx() ctx: RequestCtx): string | null {
-    return seesPii(ctx.principal) ? customer.birthday : null;
+    return unmasked(ctx, customer.id, customer.birthday) ? customer.birthday : null;
   }
 
   @FieldResolver(() => String, { nullable: true, description: "Month and day of the birthday (`MM-DD`), for every key that reads customers: what birthday care needs, without the year." })
@@ -156,6 +167,6 @@ export class CustomerResolver {
 export class CustomerIdentityResolver {
   @FieldResolver(() => String, { description: "The identifier as the channel knows it; masked for keys without `customers:pii` (phones and e-mails as on Customer, others to their first and last two characters)." })
   value(@Root() identity: CustomerIdentity, @Ctx() ctx: RequestCtx): string {
-    return seesPii(ctx.principal) ? identity.value : maskIdentityValue(identity.type, identity.value);
+    return unmasked(ctx, identity.customerId, identity.value) ? identity.value : maskIdentityValue(identity.type, identity.value);
   }
 }

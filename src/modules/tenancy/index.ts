@@ -32,5 +32,6 @@ export const tenancyModule = defineModule({
 
 export { Tenant, ApiKey } from "./entity";
 export { TenancyService, DEFAULT_TENANT } from "./service";
+export { apiKeyNameSql } from "./keys";
 export type { TenancyLoaders } from "./loaders";
 export { readTenantSettings, tenantCurrencySql, DEFAULT_TENANT_SETTINGS, TenantSettingsService, type SettingsSection, type TenantSettings } from "./settings";

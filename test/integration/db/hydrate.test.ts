@@ -1,3 +1,4 @@
+import type { SelectQueryBuilder } from "typeorm";
 import { getManyFast } from "../../../src/db/hydrate";
 import { Customer, CustomerIdentity } from "../../../src/modules/customers";
 import { Order } from "../../../src/modules/orders";
@@ -24,7 +25,7 @@ describe("getManyFast", () => {
 
   it("builds the same entities as getMany for customers, identities and orders", async () => {
     const m = env.app.db.dataSource.manager;
-    const queries = [
+    const queries: (() => SelectQueryBuilder<any>)[] = [
       () => m.createQueryBuilder(Customer, "c").where("c.tenantId = :t", { t: env.tenantId }).orderBy("c.id"),
       () => m.createQueryBuilder(CustomerIdentity, "i").where("i.tenantId = :t", { t: env.tenantId }).orderBy("i.id"),
       () => m.createQueryBuilder(Order, "o").where("o.tenantId = :t", { t: env.tenantId }).orderBy("o.id").limit(10),
