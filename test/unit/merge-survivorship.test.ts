@@ -1,4 +1,4 @@
-import { ConsentChannel, Customer, Gender, foldProfile } from "../../src/modules/customers";
+import { blankCustomer, ConsentChannel, Customer, foldProfile } from "../../src/modules/customers";
 
 /**
  * Survivorship when one customer is merged into another (`foldProfile`), against outcomes worked out by hand from the
@@ -9,28 +9,7 @@ import { ConsentChannel, Customer, Gender, foldProfile } from "../../src/modules
 const T = (day: number) => new Date(Date.UTC(2026, 5, day)).toISOString();
 
 function aCustomer(over: Partial<Customer>): Customer {
-  return Object.assign(new Customer(), {
-    id: "x",
-    tenantId: "t",
-    displayName: "",
-    gender: Gender.UNKNOWN,
-    birthday: null,
-    locale: null,
-    country: null,
-    province: null,
-    city: null,
-    phone: null,
-    email: null,
-    tags: [],
-    attributes: {},
-    consent: [],
-    fieldTimes: {},
-    createdAt: new Date(T(1)),
-    updatedAt: new Date(T(1)),
-    firstSeenAt: new Date(T(1)),
-    lastSeenAt: new Date(T(1)),
-    ...over,
-  });
+  return Object.assign(blankCustomer("t", new Date(T(1)), new Date(T(1)), "x"), over);
 }
 
 /** Folds a copy of `source` into a copy of `target`. */

@@ -145,28 +145,7 @@ export class BatchState {
   }
 
   create(at: string): CustomerState {
-    const now = this.startedAt;
-    const row = Object.assign(new Customer(), {
-      id: randomUUID(),
-      tenantId: this.tenantId,
-      displayName: "",
-      gender: Gender.UNKNOWN,
-      birthday: null,
-      locale: null,
-      country: null,
-      province: null,
-      city: null,
-      phone: null,
-      email: null,
-      tags: [],
-      attributes: {},
-      consent: [],
-      fieldTimes: {},
-      createdAt: now,
-      updatedAt: now,
-      firstSeenAt: new Date(at),
-      lastSeenAt: new Date(at),
-    });
+    const row = blankCustomer(this.tenantId, this.startedAt, new Date(at));
     const state: CustomerState = { row, identities: [], isNew: true, dirty: true, pending: new Set(), changed: new Set() };
     this.customers.set(row.id, state);
     this.created.add(row.id);
@@ -328,4 +307,29 @@ export class BatchState {
       .filter((c) => !this.created.has(c.row.id) && c.changed.size && !isSighting(c.changed))
       .map((c) => ({ id: c.row.id, changed: [...c.changed] }));
   }
+}
+
+/** A customer with nothing known yet but when it was created and first seen (the pipeline's new rows; test builders). */
+export function blankCustomer(tenantId: string, createdAt: Date, seenAt: Date, id: string = randomUUID()): Customer {
+  return Object.assign(new Customer(), {
+    id,
+    tenantId,
+    displayName: "",
+    gender: Gender.UNKNOWN,
+    birthday: null,
+    locale: null,
+    country: null,
+    province: null,
+    city: null,
+    phone: null,
+    email: null,
+    tags: [],
+    attributes: {},
+    consent: [],
+    fieldTimes: {},
+    createdAt,
+    updatedAt: createdAt,
+    firstSeenAt: seenAt,
+    lastSeenAt: new Date(seenAt),
+  });
 }

@@ -44,5 +44,5 @@ export { IDENTITY_TYPES, MAX_IDENTITY_VALUE, normalizeEmail, normalizeIdentity, 
 export { applyProfile, foldProfile, wins, type ProfileValues } from "./profile";
 export { LIMITS, validateIdentities, validateProfile, validateTags, type NormalizedIdentity } from "./validate";
 export type { CustomerLoaders } from "./loaders";
-export { BatchState } from "./batch";
+export { BatchState, blankCustomer } from "./batch";
 export { PersonalDataHookFailed, type PersonalDataHook } from "./personal-data";
