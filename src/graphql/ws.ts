@@ -82,15 +82,15 @@ function closeAt(socket: WebSocket, at: Date): NodeJS.Timeout {
  */
 export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: GraphQLSchema, rules: ValidationRule[]) {
   const wss = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: MAX_WS_MESSAGE_BYTES });
+  const payloads = new SharedPayloads({
+    formatError: (e) => formatError(e.toJSON(), e, app.log),
+    onSerialized: () => app.metrics.subscriptionPayloads.inc(),
+  });
   const validationRules = [...specifiedRules, ...rules];
   // A client's protocol violation (a frame over maxPayload, a bad opcode…) is closed by ws itself with
   // the matching code (1009, 1002) before it emits 'error'; graphql-ws would print that error to the
   // console as an internal one. It is the client's, so it is logged as such and goes no further.
   // Registered before useServer's own listener, so it sees each socket first.
-  const payloads = new SharedPayloads({
-    formatError: (e) => formatError(e.toJSON(), e, app.log),
-    onSerialized: () => app.metrics.subscriptionPayloads.inc(),
-  });
   wss.on("connection", (socket) => {
     batchWrites(socket, payloads);
     const emit = socket.emit.bind(socket);

@@ -2,7 +2,7 @@ import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolve
 import { GraphQLLocalDate } from "graphql-scalars";
 import type { RequestCtx } from "../../core/context";
 import { notePersonalDataServed } from "../../core/audit";
-import { localId, toGlobalId } from "../../core/global-id";
+import { localId } from "../../core/global-id";
 import { ConnectionArgs } from "../../core/pagination";
 import { toPayload } from "../../core/payload";
 import { registerNodeType } from "../../core/node";
@@ -36,7 +36,7 @@ import type { IdentityTypeName } from "./normalize";
  */
 function unmasked(ctx: RequestCtx, customerId: string, value: unknown): boolean {
   if (!seesPii(ctx.principal)) return false;
-  if (value != null && ctx.principal.kind === "api_key") notePersonalDataServed(ctx, toGlobalId("Customer", customerId));
+  if (value != null && ctx.principal.kind === "api_key") notePersonalDataServed(ctx, customerId);
   return true;
 }
 
