@@ -4,7 +4,7 @@ import type { ExecutionResult, GraphQLError, GraphQLFormattedError } from "graph
  * One `JSON.stringify` per shared result, however many sockets it goes to. graphql-ws builds each `next` message as
  * `{"id":…,"type":"next","payload":…}` and serializes it whole, per subscriber: 10,000 members of one shared
  * subscription group (shared-subscriptions.ts) would serialize the same payload 10,000 times. Here the payload object
- * is one per result (`payloadOf`, graphql-ws's `onNext`), the message replacer (`replacer`) swaps it for a short
+ * is one per result (`payloadOf`, graphql-ws's `onNext`), the message replacer (`messageReplacer`) swaps it for a short
  * token, and the socket's `send` (`expand`) puts the payload's JSON, serialized once, where the token stands.
  *
  * The token is the last member of the message (graphql-ws writes `id`, `type`, `payload` in that order), so `expand`
@@ -45,27 +45,29 @@ export class SharedPayloads {
     return p;
   }
 
-  /** graphql-ws's `jsonMessageReplacer`: a shared `next` payload becomes its token, serialized once. */
-  readonly replacer = function (this: SharedPayloads, holder: unknown, key: string, value: unknown): unknown {
-    if (key !== "payload" || typeof value !== "object" || value === null) return value;
-    if ((holder as { type?: unknown }).type !== "next") return value;
-    let token = this.tokens.get(value);
+  /**
+   * graphql-ws's `jsonMessageReplacer`: a shared `next` payload becomes its token, serialized once. JSON.stringify
+   * calls it with the object holding `key` as `this` (the message, for its `payload`).
+   */
+  messageReplacer(): (this: unknown, key: string, value: unknown) => unknown {
+    const self = this;
+    return function (this: unknown, key: string, value: unknown) {
+      if (key !== "payload" || typeof value !== "object" || value === null) return value;
+      if ((this as { type?: unknown }).type !== "next") return value;
+      return self.tokenOf(value);
+    };
+  }
+
+  private tokenOf(payload: object): string {
+    let token = this.tokens.get(payload);
     if (!token) {
       token = `\u0000shared-payload:${this.next++}`;
-      this.tokens.set(value, token);
-      this.json.set(token, JSON.stringify(value));
+      this.tokens.set(payload, token);
+      this.json.set(token, JSON.stringify(payload));
       this.options.onSerialized?.();
       if (this.json.size > this.keep) this.json.delete(this.json.keys().next().value!);
     }
     return token;
-  };
-
-  /** A `jsonMessageReplacer` bound to this instance (JSON.stringify calls it with the holder as `this`). */
-  messageReplacer(): (this: unknown, key: string, value: unknown) => unknown {
-    const self = this;
-    return function (this: unknown, key: string, value: unknown) {
-      return self.replacer.call(self, this, key, value);
-    };
   }
 
   /** The message as it goes on the wire: the token at its end, if any, replaced by the payload's JSON. */

@@ -21,9 +21,9 @@ function collectIds(value: unknown, into: Set<string>, depth = 0): void {
   }
 }
 
-/** The root fields' arguments as the resolvers saw them (variables and literals alike). */
-function rootArguments(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Record<string, unknown>): unknown[] {
-  const root = operation.operation === "mutation" ? schema.getMutationType() : schema.getQueryType();
+/** A mutation's root fields' arguments as the resolvers saw them (variables and literals alike). */
+function mutationArguments(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Record<string, unknown>): unknown[] {
+  const root = schema.getMutationType();
   if (!root || !isObjectType(root)) return [];
   const out: unknown[] = [];
   for (const sel of operation.selectionSet.selections) {
@@ -58,7 +58,7 @@ export function auditPlugin(app: App): ApolloServerPlugin<RequestCtx> {
           const data = (body.data ?? {}) as Record<string, unknown>;
           const targets = new Set<string>();
           if (isMutation) {
-            collectIds(rootArguments(schema, operation, request.variables ?? {}), targets);
+            collectIds(mutationArguments(schema, operation, request.variables ?? {}), targets);
             collectIds(data, targets);
           }
           for (const id of served) targets.add(id);
