@@ -8,7 +8,7 @@ import { definePlugin, type IngestResult } from "../../src/plugins";
 import { configSchema, SECRET_KEYS, type WechatMiniProgramConfig } from "./config";
 import { normalizeMessage } from "./normalize";
 import { WechatMiniProgramResolver } from "./resolver";
-import { CHANNEL } from "./service";
+import { CHANNEL, loginKey } from "./service";
 import { errorResponse, handshake, verifyPush } from "./verify";
 
 export const wechatMiniProgramPlugin = definePlugin<WechatMiniProgramConfig>({
@@ -19,6 +19,15 @@ export const wechatMiniProgramPlugin = definePlugin<WechatMiniProgramConfig>({
   configSchema,
   secretKeys: SECRET_KEYS,
   resolvers: [WechatMiniProgramResolver],
+  onEvent: {
+    // A login leaves the customer's openid in this plugin's state for 30 days (what ties a verified phone to
+    // a WeChat account); an erased customer's goes at once, on every connection of the tenant.
+    "customer.erased": async (event, ctx) => {
+      for (const connection of await ctx.connections()) {
+        if (connection.tenantId === event.tenantId) await ctx.state(connection.id).delete(loginKey(event.customerId));
+      }
+    },
+  },
   channel: {
     verify: verifyPush,
     normalize: (payload) => normalizeMessage(payload),

@@ -12,6 +12,9 @@ export const CHANNEL = "wechat-miniprogram";
 /** How long a login lets bindPhone attach a phone to that customer (state key `customer:<id>`). */
 export const LOGIN_TTL_SECONDS = 30 * 24 * 3600;
 
+/** Where a login's record (openid, unionid) of a customer (local id) is kept in the connection's state. */
+export const loginKey = (customerId: string) => `customer:${customerId}`;
+
 export type WechatErrorCode = "INVALID" | "NOT_FOUND" | "CONFLICT" | "RATE_LIMITED" | "REFUSED" | "UNAVAILABLE";
 export interface WechatError {
   field: string[] | null;
@@ -76,7 +79,7 @@ export async function login(req: Request, input: { connectionId: string; code: s
   if (result?.status === "rejected") return failed(err(null, "CONFLICT", `The customer could not be recorded: ${result.reason ?? "rejected"}`));
   const customer = await ownerOf(req, identities);
   if (!customer) return failed(err(null, "CONFLICT", "The customer could not be recorded (are WeChat identities blocked in the identity settings?)"));
-  await req.context.state(connection.id).set(`customer:${customer}`, { openid, ...(unionid ? { unionid } : {}) } satisfies LoginRecord, LOGIN_TTL_SECONDS);
+  await req.context.state(connection.id).set(loginKey(customer), { openid, ...(unionid ? { unionid } : {}) } satisfies LoginRecord, LOGIN_TTL_SECONDS);
   return { customerId: customerGlobalId(customer), openid, unionid: unionid ?? null, userErrors: [] };
 }
 
@@ -99,7 +102,7 @@ export async function bindPhone(req: Request, input: { connectionId: string; cus
   if (!CODE.test(code)) return failed(err(["code"], "INVALID", "code must be the code getPhoneNumber returned"));
 
   const store = req.context.state(connection.id);
-  const record = await store.get<LoginRecord>(`customer:${uuid}`);
+  const record = await store.get<LoginRecord>(loginKey(uuid));
   if (!record) return failed(err(["customerId"], "NOT_FOUND", "This customer has not logged in through this mini program; call wechatMiniProgramLogin first"));
   const identities = wechatIdentities(record);
   if ((await ownerOf(req, identities)) !== uuid) {
@@ -133,7 +136,7 @@ export async function bindPhone(req: Request, input: { connectionId: string; cus
     return failed(err(["code"], "CONFLICT", "The phone belongs to another customer who cannot be merged with this one; recorded as an identity conflict"));
   }
   // A merge may have folded this customer into an older one: later calls name the survivor.
-  if (owner !== uuid) await store.set(`customer:${owner}`, record, LOGIN_TTL_SECONDS);
+  if (owner !== uuid) await store.set(loginKey(owner), record, LOGIN_TTL_SECONDS);
   return { customerId: customerGlobalId(owner), userErrors: [] };
 }
 

@@ -475,12 +475,18 @@ describe("wechatMiniProgramBindPhone", () => {
     expect((await t.gql(`{ customerByIdentity(type: PHONE, value: "+8613800138005") { id } }`)).data.customerByIdentity.id).toBe(survivor);
   });
 
-  it("attaches nothing to a customer deleted since the login", async () => {
+  it("forgets the login of a customer deleted (erased) since, and attaches nothing to them", async () => {
     const zhao = (await customerByOpenid("oQ7x45Zq3bS8vTz1mNcR9pLkW2dG"))!.id;
+    const key = `customer:${Buffer.from(zhao, "base64url").toString().split(":")[1]}`;
+    const records = async () => Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM plugin_state WHERE connection_id = $1 AND key = $2`, [localConnectionId, key]))[0].n);
+    expect(await records()).toBe(1);
     const d = await t.gql(`mutation($id: ID!) { deleteCustomer(input: {id: $id}) { userErrors { code } } }`, { id: zhao });
     expect(d.data.deleteCustomer.userErrors).toEqual([]);
+    // The plugin hears customer.erased and deletes the login record (openid, unionid) it kept.
+    for (let i = 0; i < 100 && (await records()); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await records()).toBe(0);
     const before = await ingested();
-    expect((await bind(zhao, "phone-zhao")).data.wechatMiniProgramBindPhone.userErrors[0]).toMatchObject({ field: ["customerId"], code: "CONFLICT" });
+    expect((await bind(zhao, "phone-zhao")).data.wechatMiniProgramBindPhone.userErrors[0]).toMatchObject({ field: ["customerId"], code: "NOT_FOUND" });
     expect(await ingested()).toBe(before);
   });
 });

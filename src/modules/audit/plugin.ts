@@ -2,12 +2,19 @@ import type { ApolloServerPlugin } from "@apollo/server";
 import { getArgumentValues, isObjectType, type GraphQLSchema, type OperationDefinitionNode } from "graphql";
 import type { App } from "../../app";
 import { personalDataServed } from "../../core/audit";
+import { fromGlobalId } from "../../core/global-id";
 import type { RequestCtx } from "../../core/context";
 import { AuditKind, AuditResult } from "./entity";
 import { MAX_TARGETS } from "./service";
 
 /** Keys under which inputs and payloads name objects: `id`, `customerId`, `targetId`… */
 const ID_KEY = /^(id|[a-z]+Id)$/;
+
+/**
+ * Only our global ids are targets: other values under such keys (an event's `externalId`, a channel's
+ * `openid`) can be personal values, and the audit log is append-only — no erasure could reach them.
+ */
+const isGlobalId = (v: string) => v.length <= 200 && fromGlobalId(v) !== null;
 
 function collectIds(value: unknown, into: Set<string>, depth = 0): void {
   if (into.size >= MAX_TARGETS || depth > 6 || value === null || typeof value !== "object") return;
@@ -16,7 +23,9 @@ function collectIds(value: unknown, into: Set<string>, depth = 0): void {
     return;
   }
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (ID_KEY.test(k) && typeof v === "string" && v.length <= 200) into.add(v);
+    if (ID_KEY.test(k) && typeof v === "string") {
+      if (isGlobalId(v)) into.add(v);
+    }
     else collectIds(v, into, depth + 1);
   }
 }

@@ -6,7 +6,13 @@ declare module "../../events/types" {
     "customer.deleted": { type: "customer.deleted"; tenantId: string; customerId: string };
     "customer.merged": { type: "customer.merged"; tenantId: string; customerId: string; sourceId: string; mergeId: string };
     "customer.unmerged": { type: "customer.unmerged"; tenantId: string; customerId: string; sourceId: string; mergeId: string };
+    /**
+     * The customer's personal data was erased (eraseCustomer, deleteCustomer, the retention job): propagate it —
+     * a plugin deletes what it keeps about `customerId` (a CRM sync deletes the contact it maps to the id).
+     * Followed by `customer.deleted`. Carries no personal value.
+     */
+    "customer.erased": { type: "customer.erased"; tenantId: string; customerId: string; erasureId: string; reason: string };
   }
 }
 
-export const CUSTOMER_EVENTS = ["customer.created", "customer.updated", "customer.deleted", "customer.merged", "customer.unmerged"] as const;
+export const CUSTOMER_EVENTS = ["customer.created", "customer.updated", "customer.deleted", "customer.merged", "customer.unmerged", "customer.erased"] as const;

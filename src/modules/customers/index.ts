@@ -9,6 +9,8 @@ import { PII_SCOPE } from "./masking";
 import { CustomersService } from "./service";
 import { CustomerSubscriptionResolver } from "./subscriptions";
 import { IdentityTypesOpen1764440000000 } from "../../../migrations/1764440000000-identity-types-open";
+import { Erasure1764460000000 } from "../../../migrations/1764460000000-erasure";
+import { CustomerErasure } from "./erasure";
 
 declare module "../../app" {
   interface App {
@@ -24,8 +26,8 @@ declare module "../../graphql/loaders" {
 /** The unified customer profile: customers, identities, merges (and their hooks), `customerUpdated`. */
 export const customersModule = defineModule({
   name: "customers",
-  entities: [Customer, CustomerIdentity, CustomerMerge],
-  migrations: [IdentityTypesOpen1764440000000],
+  entities: [Customer, CustomerIdentity, CustomerMerge, CustomerErasure],
+  migrations: [IdentityTypesOpen1764440000000, Erasure1764460000000],
   resolvers: [CustomerResolver, CustomerIdentityResolver, CustomerSubscriptionResolver],
   scopes: ["customers:read", "customers:write", PII_SCOPE],
   events: CUSTOMER_EVENTS,
@@ -46,3 +48,4 @@ export { LIMITS, validateIdentities, validateProfile, validateTags, type Normali
 export type { CustomerLoaders } from "./loaders";
 export { BatchState, blankCustomer } from "./batch";
 export { PersonalDataHookFailed, type PersonalDataHook } from "./personal-data";
+export { CustomerErasure, identityLockKey } from "./erasure";

@@ -3,6 +3,7 @@ import { GraphQLJSONObject, GraphQLLocalDate } from "graphql-scalars";
 import { ConnectionType, SortDirection } from "../../core/pagination";
 import { UserError } from "../../core/user-error";
 import { ConsentChannel, Customer, CustomerIdentity, Gender, IdentityType } from "./entity";
+import { CustomerErasure } from "./erasure";
 import type { IdentityTypeName } from "./normalize";
 
 @InputType()
@@ -137,6 +138,19 @@ export class ExportCustomerDataPayload {
     description: "Everything held about the person: `customerId`, `exportedAt`, `sections` (the names present) and one key per section — `profile` (identities and consent included), `merges`, `orders`, and those later modules register.",
   })
   document: Record<string, unknown> | null;
+  @Field(() => [UserError]) userErrors: UserError[];
+}
+
+@InputType()
+export class EraseCustomerInput {
+  @Field(() => ID) customerId: string;
+  @Field(() => String, { description: "Why (a request, a ticket number; at most 500 characters). Kept with the erasure record: write no personal data here." })
+  reason: string;
+}
+
+@ObjectType()
+export class EraseCustomerPayload {
+  @Field(() => CustomerErasure, { nullable: true }) erasure: CustomerErasure | null;
   @Field(() => [UserError]) userErrors: UserError[];
 }
 

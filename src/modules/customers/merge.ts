@@ -50,6 +50,9 @@ export class CustomerMerge implements Node {
   @Column({ type: "jsonb" }) moved: Record<string, string[]>;
   @Field(() => Date) @Column({ type: "timestamptz", precision: 3 }) mergedAt: Date;
   @Field(() => Date, { nullable: true }) @Column({ type: "timestamptz", precision: 3, nullable: true }) unmergedAt: Date | null;
+  @Field(() => Date, { nullable: true, description: "When a customer it involved was erased: what it recorded of them is gone, and it can no longer be undone." })
+  @Column({ type: "timestamptz", precision: 3, nullable: true })
+  erasedAt: Date | null;
 
   get globalId(): string {
     return toGlobalId("CustomerMerge", this.id);
@@ -141,7 +144,7 @@ export class MergeService {
     await tx.manager.save(Customer, target);
     for (const hook of this.hooks) await hook.after?.(tx, [targetId]);
     const merge = await tx.manager.save(
-      tx.manager.create(CustomerMerge, { tenantId, targetId, sourceId, reason: why.reason, channel: why.channel ?? null, externalId: why.externalId ?? null, changes, snapshot, moved, mergedAt: now, unmergedAt: null }),
+      tx.manager.create(CustomerMerge, { tenantId, targetId, sourceId, reason: why.reason, channel: why.channel ?? null, externalId: why.externalId ?? null, changes, snapshot, moved, mergedAt: now, unmergedAt: null, erasedAt: null }),
     );
     tx.emit({ type: "customer.merged", tenantId, customerId: targetId, sourceId, mergeId: merge.id });
     tx.emit({ type: "customer.updated", tenantId, customerId: targetId, changed: customerFields(["identities", ...Object.keys(changes)]) });
@@ -154,6 +157,9 @@ export class MergeService {
     const merge = await tx.manager.findOne(CustomerMerge, { where: { id: mergeId, tenantId }, lock: { mode: "pessimistic_write" } });
     if (!merge) return fail(userError(["mergeId"], UserErrorCode.NOT_FOUND, "No such merge"));
     if (merge.unmergedAt) return fail(userError(["mergeId"], UserErrorCode.CONFLICT, "This merge was undone already"));
+    if (merge.erasedAt) {
+      return fail(userError(["mergeId"], UserErrorCode.CONFLICT, `This merge can no longer be undone: a customer it involved was erased at ${merge.erasedAt.toISOString()}, and with them what the merge recorded`));
+    }
     const target = await tx.manager.findOne(Customer, { where: { id: merge.targetId, tenantId }, lock: { mode: "pessimistic_write" } });
     if (!target) return fail(userError(["mergeId"], UserErrorCode.CONFLICT, "The merged customer was merged again or deleted since; undo that first"));
     const later = await tx.manager.query(

@@ -18,6 +18,8 @@ import {
   CustomerTagsInput,
   DeleteCustomerInput,
   DeleteCustomerPayload,
+  EraseCustomerInput,
+  EraseCustomerPayload,
   ExportCustomerDataInput,
   ExportCustomerDataPayload,
   DetachCustomerIdentityInput,
@@ -113,6 +115,16 @@ export class CustomerResolver {
     return toPayload(ExportCustomerDataPayload, result, (document) => ({ document }), { document: null });
   }
 
+  @Authorized("admin")
+  @Mutation(() => EraseCustomerPayload, {
+    description:
+      "Erases a person's data for good (their right to deletion; irreversible). Scope `admin`. The profile, its identities and every copy modules keep go — ingested events, merge records, conflicts, plugins' state through `customer.erased`; orders stay, unlinked, so revenue and counts do not change. A returning person becomes a new customer. Merges that involved the person can no longer be undone.",
+  })
+  async eraseCustomer(@Arg("input", () => EraseCustomerInput) input: EraseCustomerInput, @Ctx() ctx: RequestCtx) {
+    const result = await ctx.app.customers.erase(ctx, input.customerId, input.reason);
+    return toPayload(EraseCustomerPayload, result, (erasure) => ({ erasure }), { erasure: null });
+  }
+
   @Authorized(WRITE)
   @Mutation(() => CreateCustomerPayload)
   async createCustomer(@Arg("input", () => CreateCustomerInput) input: CreateCustomerInput, @Ctx() ctx: RequestCtx) {
@@ -128,7 +140,7 @@ export class CustomerResolver {
   }
 
   @Authorized(WRITE)
-  @Mutation(() => DeleteCustomerPayload, { description: "Erases the customer and every identity of theirs." })
+  @Mutation(() => DeleteCustomerPayload, { description: "Deletes the customer: an erasure (reason `deleteCustomer`) — the profile, identities and every copy of their data go, as with `eraseCustomer`; orders stay, unlinked." })
   async deleteCustomer(@Arg("input", () => DeleteCustomerInput) input: DeleteCustomerInput, @Ctx() ctx: RequestCtx) {
     const result = await ctx.app.customers.delete(ctx, input.id);
     return toPayload(DeleteCustomerPayload, result, (deletedCustomerId) => ({ deletedCustomerId }), { deletedCustomerId: null });

@@ -9,6 +9,7 @@ import { fail, ok, userError, UserErrorCode, type Result, type UserError } from 
 import { Customer, CustomerIdentity } from "./entity";
 import { CustomerMerge, MergeService } from "./merge";
 import { PersonalDataHooks } from "./personal-data";
+import { CustomerErasure, eraseCustomers, lockIdentitiesOf } from "./erasure";
 import { primaryField } from "./batch";
 import {
   CustomerSortField,
@@ -376,17 +377,38 @@ export class CustomersService {
     );
   }
 
+  /** Deletes a customer: an erasure (reason `deleteCustomer`), so no copy of the person's data stays behind. */
   async delete(ctx: Ctx, globalId: string): Promise<Result<string>> {
-    const tenantId = tenantOf(ctx);
     const id = localId(globalId, "Customer");
     if (!id) return fail(notFound("id"));
     return inTransactionOrRollback(ctx, async (tx) => {
-      // Identities go with the customer (ON DELETE CASCADE): erasure leaves no personal data behind.
-      // TypeORM answers DELETE/UPDATE statements with [rows, affectedCount].
-      const [, deleted]: [unknown[], number] = await tx.manager.query(`DELETE FROM customers WHERE id = $1 AND tenant_id = $2`, [id, tenantId]);
-      if (!deleted) return fail<string>(notFound("id"));
-      tx.emit({ type: "customer.deleted", tenantId, customerId: id });
+      await lockIdentitiesOf(tx, [id]);
+      if (!(await this.lock(tx, id))) return fail<string>(notFound("id"));
+      await eraseCustomers(tx, this.personalData, [id], "deleteCustomer");
       return ok(globalId);
+    });
+  }
+
+  /**
+   * Erases a person's data for good (PIPL art. 47, GDPR art. 17): see `eraseCustomers`. `reason` is kept
+   * with the erasure record — say why (a request, a ticket number), not who.
+   */
+  async erase(ctx: Ctx, customerId: string, reasonIn: string): Promise<Result<CustomerErasure>> {
+    const tenantId = tenantOf(ctx);
+    const reason = reasonIn.trim();
+    if (!reason) return fail(userError(["reason"], UserErrorCode.REQUIRED, "Say why the customer is erased (a request, a ticket number)"));
+    if (reason.length > 500) return fail(userError(["reason"], UserErrorCode.TOO_LONG, "At most 500 characters"));
+    const id = localId(customerId, "Customer");
+    if (!id) return fail(notFound("customerId"));
+    return inTransactionOrRollback(ctx, async (tx) => {
+      await lockIdentitiesOf(tx, [id]);
+      if (!(await this.lock(tx, id))) {
+        const done = await tx.manager.findOne(CustomerErasure, { where: { tenantId, customerLocalId: id } });
+        if (done) return fail<CustomerErasure>(userError(["customerId"], UserErrorCode.CONFLICT, `This customer was erased already, at ${done.erasedAt.toISOString()}`));
+        return fail<CustomerErasure>(notFound("customerId"));
+      }
+      const [erasure] = await eraseCustomers(tx, this.personalData, [id], reason);
+      return ok(erasure);
     });
   }
 

@@ -19,6 +19,7 @@ export const ingestionModule = defineModule({
   setup(app) {
     app.ingestion = new IngestionService(app);
     app.customers.merges.hooks.push(app.ingestion.mergeHook);
+    for (const hook of app.ingestion.personalDataHooks) app.customers.personalData.register(hook);
   },
 });
 

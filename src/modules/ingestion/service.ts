@@ -9,7 +9,8 @@ import type { IngestResult } from "../../plugins/types";
 import type { IdentityTypeName } from "../../plugins/identity";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
 import { localId } from "../../core/global-id";
-import { applyProfile, BatchState, type Customer, type CustomerMerge, type MergeHook } from "../customers";
+import { applyProfile, BatchState, identityLockKey, type Customer, type CustomerMerge, type MergeHook, type PersonalDataHook } from "../customers";
+import { IdentityConflict } from "./conflict-entity";
 import type { OrderEventItem } from "../orders";
 import { IngestionHookFailed, IngestionHooks } from "./hooks";
 import { IdentityConflicts } from "./conflicts";
@@ -28,6 +29,9 @@ export interface IngestSource {
 type Idn = { type: IdentityTypeName; value: string };
 /** An identity conflict found while resolving a batch, written to identity_conflicts at its end. */
 type FoundConflict = { externalId: string; identities: Idn[]; customerIds: string[]; reason: string };
+/** The digest an erased event's key is kept as (SHA-256 of its UTF-8 bytes; built into PostgreSQL 11+ and PGlite). */
+const KEY_DIGEST_SQL = (column: string) => `sha256(convert_to(${column}, 'UTF8'))`;
+
 const RETRYABLE = new Set(["40P01", "40001"]); // deadlock, serialization failure
 
 function sqlState(err: unknown): string | undefined {
@@ -89,6 +93,68 @@ export class IngestionService {
       );
     },
   };
+
+  /**
+   * The customers' part of the ingested events and identity conflicts: exported as received, and on erasure
+   * gone — an event leaves only a digest of its key in `erased_event_keys` (some channels' keys name the person,
+   * and a replay must still be a duplicate), a conflict that involved the person is deleted (it is moot).
+   */
+  readonly personalDataHooks: PersonalDataHook[] = [
+    {
+      name: "events",
+      export: async (tx, ids) => {
+        const rows: { customer_id: string; channel: string; type: string; external_id: string; occurred_at: Date; received_at: Date; payload: unknown }[] = await tx.manager.query(
+          `SELECT customer_id, channel, type, external_id, occurred_at, received_at, payload FROM ingested_events
+            WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) ORDER BY occurred_at, channel, external_id`,
+          [tenantOf(tx), ids],
+        );
+        const out = new Map<string, unknown[]>();
+        for (const r of rows) {
+          const e = { channel: r.channel, type: r.type, externalId: r.external_id, occurredAt: r.occurred_at, receivedAt: r.received_at, payload: r.payload };
+          out.set(r.customer_id, [...(out.get(r.customer_id) ?? []), e]);
+        }
+        return out;
+      },
+      erase: async (tx, ids) => {
+        await tx.manager.query(
+          `WITH gone AS (DELETE FROM ingested_events WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) RETURNING channel, external_id)
+           INSERT INTO erased_event_keys (tenant_id, channel, key_digest)
+           SELECT $1, channel, ${KEY_DIGEST_SQL("external_id")} FROM gone ON CONFLICT DO NOTHING`,
+          [tenantOf(tx), ids],
+        );
+      },
+    },
+    {
+      name: "conflicts",
+      export: async (tx, ids) => {
+        const rows = await tx.manager
+          .createQueryBuilder(IdentityConflict, "c")
+          .where("c.tenantId = :tenantId AND c.customer_ids && :ids::uuid[]", { tenantId: tenantOf(tx), ids })
+          .orderBy("c.createdAt", "ASC")
+          .addOrderBy("c.id", "ASC")
+          .getMany();
+        const out = new Map<string, unknown[]>();
+        for (const c of rows) {
+          for (const id of c.customerLocalIds.filter((x) => ids.includes(x))) {
+            const record = { channel: c.channel, externalId: c.externalId, identities: c.identityValues, reason: c.reason, createdAt: c.createdAt, resolvedAt: c.resolvedAt };
+            out.set(id, [...(out.get(id) ?? []), record]);
+          }
+        }
+        return out;
+      },
+      erase: async (tx, ids) => {
+        // The event of a conflict names the person though it was given to someone else (its key may, too): it
+        // goes like the person's own events; the other customer's profile keeps what the event gave it.
+        await tx.manager.query(
+          `WITH c AS (DELETE FROM identity_conflicts WHERE tenant_id = $1 AND customer_ids && $2::uuid[] RETURNING channel, external_id),
+                gone AS (DELETE FROM ingested_events e USING c WHERE e.tenant_id = $1 AND e.channel = c.channel AND e.external_id = c.external_id RETURNING e.channel, e.external_id)
+           INSERT INTO erased_event_keys (tenant_id, channel, key_digest)
+           SELECT $1, channel, ${KEY_DIGEST_SQL("external_id")} FROM gone ON CONFLICT DO NOTHING`,
+          [tenantOf(tx), ids],
+        );
+      },
+    },
+  ];
 
   async settings(tenantId: string): Promise<IdentitySettings> {
     return (await this.tenantSettings(tenantId)).identity;
@@ -223,6 +289,7 @@ export class IngestionService {
       `INSERT INTO ingested_events (tenant_id, channel, external_id, connection_id, type, occurred_at, payload)
        SELECT $1, $2, x.external_id, $3, x.type, x.occurred_at, x.payload
          FROM jsonb_to_recordset($4::jsonb) AS x(external_id text, type text, occurred_at timestamptz, payload jsonb)
+        WHERE NOT EXISTS (SELECT 1 FROM erased_event_keys k WHERE k.tenant_id = $1 AND k.channel = $2 AND k.key_digest = ${KEY_DIGEST_SQL("x.external_id")})
        ON CONFLICT DO NOTHING RETURNING external_id`,
       [tenantId, source.channel, source.connectionId, JSON.stringify(batch.map((p) => ({ external_id: p.event.externalId, type: p.event.type, occurred_at: p.at, payload: p.event })))],
     );
@@ -232,7 +299,7 @@ export class IngestionService {
 
     // 2. Serialize only what must be: the identity keys this batch touches, locked in sorted order.
     const identities = uniqueIdentities(todo);
-    await lockKeys(m, "identity", tenantId, identities.map((i) => `${i.type}:${i.value}`));
+    await lockKeys(m, "identity", tenantId, identities.map((i) => identityLockKey(i.type, i.value)));
 
     // 3. Resolve identities against one read of the owners.
     const state = await BatchState.load(m, tenantId, identities);

@@ -28,7 +28,7 @@ export const ordersModule = defineModule({
   setup(app) {
     app.orders = new OrdersService(app);
     app.customers.merges.hooks.push(app.orders.mergeHook);
-    app.customers.personalData.register({ name: "orders", export: (tx, ids) => app.orders.exportOf(tx, ids) });
+    app.customers.personalData.register({ name: "orders", export: (tx, ids) => app.orders.exportOf(tx, ids), erase: (tx, ids) => app.orders.unlinkFrom(tx, ids) });
     // Stats count only orders in the tenant's currency: a new currency re-derives them all, on the
     // queue (a delivery job, retried with backoff), never inside the settings transaction.
     app.outbox.on(

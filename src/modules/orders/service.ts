@@ -425,6 +425,17 @@ export class OrdersService {
     return out;
   }
 
+  /**
+   * Personal data hook, on erasure: the orders stay — the merchant's revenue and counts do not change — but
+   * belong to no one (they hold no personal value of their own: lines, amounts, store, times); the
+   * customers' stats go with them.
+   */
+  async unlinkFrom(tx: TxCtx, customerIds: readonly string[]): Promise<void> {
+    const tenantId = tenantOf(tx);
+    await tx.manager.query(`UPDATE orders SET customer_id = NULL, updated_at = now() WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])`, [tenantId, customerIds]);
+    await tx.manager.query(`DELETE FROM customer_stats WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])`, [tenantId, customerIds]);
+  }
+
   /** Merge hook: the source customer's orders now belong to the target. Returns exactly the orders moved. */
   async moveOrders(tx: TxCtx, sourceId: string, targetId: string): Promise<string[]> {
     const rows: { id: string }[] = await tx.manager.query(

@@ -29,7 +29,7 @@ describe("personal data hooks", () => {
     const [{ id: personId }] = await app.db.dataSource.query(`SELECT customer_id AS id FROM customer_identities WHERE value = '+8613800001234'`);
     const [{ id: otherId }] = await app.db.dataSource.query(`SELECT customer_id AS id FROM customer_identities WHERE value = '+8613900009999'`);
 
-    expect(app.customers.personalData.names).toEqual(["profile", "merges", "orders"]);
+    expect(app.customers.personalData.names).toEqual(["profile", "merges", "events", "conflicts", "orders"]);
     const docs = await app.customers.personalData.export(ctx, [personId, otherId]);
     const person = JSON.parse(JSON.stringify(docs.get(personId)));
     // The newer name survives the merge (u2 came after u1).
@@ -53,24 +53,27 @@ describe("personal data hooks", () => {
         refunds: [{ refundId: "R-1", amount: 1_500, items: [{ sku: "TEA", quantity: "1", amount: 1_500 }], occurredAt: at(4) }],
       },
     ]);
-    // Someone the modules hold nothing else about has a profile section only.
-    expect(Object.keys(docs.get(otherId)!)).toEqual(["profile"]);
+    // The events as received, the merged-away customer's included (they were re-pointed at the survivor).
+    expect(person.events.map((e: { externalId: string }) => e.externalId)).toEqual(expect.arrayContaining(["u1", "u2"]));
+    // Someone the modules hold nothing else about has a profile section and their own events only.
+    expect(Object.keys(docs.get(otherId)!)).toEqual(["profile", "events"]);
   });
 
   it("erase in the caller's transaction, each hook once for all the customers, and a failing hook rolls everything back", async () => {
     const { app, ctx } = env;
-    await app.db.dataSource.query(`CREATE TABLE test_erased (customer_id text)`);
+    await app.db.dataSource.query(`CREATE TABLE test_erased (customer_id uuid)`);
+    const [a, b, c] = ["00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b", "00000000-0000-4000-8000-00000000000c"];
     const calls: string[][] = [];
     app.customers.personalData.register({
       name: "first",
       async erase(tx, ids) {
         calls.push([...ids]);
-        await tx.manager.query(`INSERT INTO test_erased SELECT unnest($1::text[])`, [ids]);
+        await tx.manager.query(`INSERT INTO test_erased SELECT unnest($1::uuid[])`, [ids]);
       },
     });
-    await inTransaction(ctx, (tx) => app.customers.personalData.erase(tx, ["a", "b"]));
-    expect(calls).toEqual([["a", "b"]]);
-    expect(await app.db.dataSource.query(`SELECT customer_id FROM test_erased ORDER BY 1`)).toEqual([{ customer_id: "a" }, { customer_id: "b" }]);
+    await inTransaction(ctx, (tx) => app.customers.personalData.erase(tx, [a, b]));
+    expect(calls).toEqual([[a, b]]);
+    expect(await app.db.dataSource.query(`SELECT customer_id FROM test_erased ORDER BY 1`)).toEqual([{ customer_id: a }, { customer_id: b }]);
 
     app.customers.personalData.register({
       name: "broken",
@@ -78,7 +81,7 @@ describe("personal data hooks", () => {
         throw new Error("cannot reach the archive");
       },
     });
-    const failed = inTransaction(ctx, (tx) => app.customers.personalData.erase(tx, ["c"]));
+    const failed = inTransaction(ctx, (tx) => app.customers.personalData.erase(tx, [c]));
     await expect(failed).rejects.toBeInstanceOf(PersonalDataHookFailed);
     await expect(failed).rejects.toThrow(/broken failed: cannot reach the archive/);
     expect(await app.db.dataSource.query(`SELECT count(*)::int AS n FROM test_erased`)).toEqual([{ n: 2 }]); // c's row went with the rollback
