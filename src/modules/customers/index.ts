@@ -35,6 +35,17 @@ export const customersModule = defineModule({
   setup(app) {
     app.customers = new CustomersService(app);
   },
+  jobs: (app) => [
+    {
+      name: "crm.customers.retention",
+      cron: { expression: "47 3 * * *" },
+      policy: "stately",
+      run: async () => {
+        const n = await app.customers.eraseInactive((tenantId) => ({ requestId: "job-retention", principal: { kind: "system", tenantId, actor: "retention" }, app, log: app.log }));
+        if (n) app.log.info({ erased: n }, "customers inactive past their tenant's inactiveCustomerRetentionDays erased");
+      },
+    },
+  ],
 });
 
 export { Customer, CustomerIdentity, IdentityType, Gender, ConsentChannel, MarketingConsent, Region } from "./entity";

@@ -4,7 +4,7 @@ import { tenantOf, type Ctx, type TxCtx } from "../../core/context";
 import { localId } from "../../core/global-id";
 import { paginate, SortDirection, type ConnectionArgs } from "../../core/pagination";
 import { getManyFast } from "../../db/hydrate";
-import { inTransactionOrRollback, Rollback } from "../../core/transaction";
+import { inTransaction, inTransactionOrRollback, Rollback } from "../../core/transaction";
 import { fail, ok, userError, UserErrorCode, type Result, type UserError } from "../../core/user-error";
 import { Customer, CustomerIdentity } from "./entity";
 import { CustomerMerge, MergeService } from "./merge";
@@ -112,6 +112,39 @@ export class CustomersService {
       }
     }
     return out;
+  }
+
+  /**
+   * Erases the customers of every tenant with `inactiveCustomerRetentionDays` set who have not been seen for
+   * longer (reason `retention`), 200 per transaction, each batch re-checked under its locks (a customer seen
+   * meanwhile is kept). The daily job (`crm.customers.retention`) calls it; a failed run is retried, and what
+   * was erased stays erased. Returns how many customers were erased.
+   */
+  async eraseInactive(systemCtx: (tenantId: string) => Ctx): Promise<number> {
+    let erased = 0;
+    const now = this.app.clock.now().getTime();
+    for (const { tenantId, settings } of await this.app.tenancy.settings.all()) {
+      if (settings.inactiveCustomerRetentionDays === null) continue;
+      const cutoff = new Date(now - settings.inactiveCustomerRetentionDays * 86_400_000);
+      const ctx = systemCtx(tenantId);
+      for (;;) {
+        const { due, done } = await inTransaction(ctx, async (tx) => {
+          const due: { id: string }[] = await tx.manager.query(`SELECT id FROM customers WHERE tenant_id = $1 AND last_seen_at < $2 ORDER BY last_seen_at, id LIMIT 200`, [tenantId, cutoff]);
+          if (!due.length) return { due: 0, done: 0 };
+          await lockIdentitiesOf(tx, due.map((d) => d.id));
+          const still: { id: string }[] = await tx.manager.query(`SELECT id FROM customers WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND last_seen_at < $3 ORDER BY id FOR UPDATE`, [
+            tenantId,
+            due.map((d) => d.id),
+            cutoff,
+          ]);
+          await eraseCustomers(tx, this.personalData, still.map((r) => r.id), "retention");
+          return { due: due.length, done: still.length };
+        });
+        erased += done;
+        if (due < 200) break;
+      }
+    }
+    return erased;
   }
 
   /** Where phone numbers written without a country code are read: the tenant's setting. */

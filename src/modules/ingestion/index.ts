@@ -21,6 +21,17 @@ export const ingestionModule = defineModule({
     app.customers.merges.hooks.push(app.ingestion.mergeHook);
     for (const hook of app.ingestion.personalDataHooks) app.customers.personalData.register(hook);
   },
+  jobs: (app) => [
+    {
+      name: "crm.ingestion.strip-payloads",
+      cron: { expression: "37 3 * * *" },
+      policy: "stately",
+      run: async () => {
+        const n = await app.ingestion.stripOldPayloads();
+        if (n) app.log.info({ stripped: n }, "payloads of events past their tenant's eventPayloadRetentionDays stripped");
+      },
+    },
+  ],
 });
 
 export { IngestionService, type IngestSource } from "./service";

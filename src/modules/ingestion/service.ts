@@ -56,7 +56,7 @@ function dataFault(err: unknown): { code: string; message: string } | null {
 }
 
 /** What IngestionService uses of the app, and nothing more. */
-export type IngestionDeps = Pick<App, "channels" | "customers" | "db" | "metrics" | "orders" | "tenancy">;
+export type IngestionDeps = Pick<App, "channels" | "customers" | "db" | "metrics" | "orders" | "tenancy" | "clock">;
 
 /**
  * The ingestion pipeline: per batch, in one transaction — dedupe on (tenant, channel, externalId),
@@ -155,6 +155,26 @@ export class IngestionService {
       },
     },
   ];
+
+  /**
+   * Strips the payloads of events received more than each tenant's `eventPayloadRetentionDays` ago down to
+   * what dedupe needs — the row stays (channel, key, type, times, customer), the payload becomes `{}` — so the
+   * raw personal values a channel sent are not kept longer than necessary. One statement per tenant; the daily
+   * job (`crm.ingestion.strip-payloads`) calls it. Returns how many events were stripped.
+   */
+  async stripOldPayloads(): Promise<number> {
+    let stripped = 0;
+    const now = this.app.clock.now().getTime();
+    for (const { tenantId, settings } of await this.app.tenancy.settings.all()) {
+      const cutoff = new Date(now - settings.eventPayloadRetentionDays * 86_400_000);
+      const [, n]: [unknown, number] = await this.app.db.dataSource.query(
+        `UPDATE ingested_events SET payload = '{}'::jsonb WHERE tenant_id = $1 AND received_at < $2 AND payload <> '{}'::jsonb`,
+        [tenantId, cutoff],
+      );
+      stripped += n;
+    }
+    return stripped;
+  }
 
   async settings(tenantId: string): Promise<IdentitySettings> {
     return (await this.tenantSettings(tenantId)).identity;

@@ -1,4 +1,4 @@
-import { Arg, Authorized, Ctx, Field, InputType, Mutation, ObjectType, Query, Resolver } from "type-graphql";
+import { Arg, Authorized, Ctx, Field, InputType, Int, Mutation, ObjectType, Query, Resolver } from "type-graphql";
 import { tenantOf, type RequestCtx } from "../../core/context";
 import { forbidden } from "../../core/errors";
 import { toPayload } from "../../core/payload";
@@ -12,6 +12,10 @@ export class TenantSettingsType implements TenantSettings {
   @Field(() => String, { description: "BCP 47 language tag (default zh-CN)." }) locale: string;
   @Field(() => String, { description: "Region for phone numbers written without a country code (default DEFAULT_PHONE_REGION, CN)." })
   defaultPhoneRegion: string;
+  @Field(() => Int, { description: "Days an ingested event keeps its payload (default 90, 1–3650); then only what dedupe needs stays (channel, key, type, times)." })
+  eventPayloadRetentionDays: number;
+  @Field(() => Int, { nullable: true, description: "Days without a sighting after which a daily job erases a customer (reason `retention`); null (the default): customers are kept. 30–36500." })
+  inactiveCustomerRetentionDays: number | null;
 }
 
 @InputType({ description: "Omitted fields stay as they are; null resets a field to its default." })
@@ -20,6 +24,9 @@ export class UpdateTenantSettingsInput {
   @Field(() => String, { nullable: true, description: "IANA time zone name, e.g. Asia/Shanghai (not an offset)." }) timeZone?: string | null;
   @Field(() => String, { nullable: true, description: "BCP 47, e.g. zh-CN." }) locale?: string | null;
   @Field(() => String, { nullable: true, description: "ISO 3166-1 alpha-2, e.g. CN." }) defaultPhoneRegion?: string | null;
+  @Field(() => Int, { nullable: true, description: "1–3650 (null: 90)." }) eventPayloadRetentionDays?: number | null;
+  @Field(() => Int, { nullable: true, description: "30–36500 (null: keep customers). Irreversible for those it reaches: the next daily run erases every customer not seen for that long." })
+  inactiveCustomerRetentionDays?: number | null;
 }
 
 @ObjectType()

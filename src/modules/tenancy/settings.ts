@@ -17,9 +17,18 @@ export interface TenantSettings {
   locale: string;
   /** ISO 3166-1 alpha-2 region for phone numbers written without a country code. */
   defaultPhoneRegion: string;
+  /** Days an ingested event keeps its payload; then only what dedupe needs (channel, key, type, times) stays. */
+  eventPayloadRetentionDays: number;
+  /** Days without a sighting after which a customer is erased (reason `retention`); null: kept. */
+  inactiveCustomerRetentionDays: number | null;
 }
 
-export const DEFAULT_TENANT_SETTINGS = { currency: "CNY", timeZone: "Asia/Shanghai", locale: "zh-CN" } as const;
+export const DEFAULT_TENANT_SETTINGS = { currency: "CNY", timeZone: "Asia/Shanghai", locale: "zh-CN", eventPayloadRetentionDays: 90 } as const;
+
+/** Allowed ranges of the retention settings: an erasure by mistake cannot be undone, so customers get a month at least. */
+export const RETENTION_DAYS = { eventPayloadRetentionDays: { min: 1, max: 3650 }, inactiveCustomerRetentionDays: { min: 30, max: 36500 } } as const;
+
+const inRange = (v: unknown, r: { min: number; max: number }): v is number => Number.isInteger(v) && (v as number) >= r.min && (v as number) <= r.max;
 
 const CURRENCIES = new Set(Intl.supportedValuesOf("currency"));
 
@@ -66,14 +75,18 @@ export function readTenantSettings(raw: Record<string, unknown> | null | undefin
     timeZone: canonicalTimeZone(str("timeZone") ?? "") ?? DEFAULT_TENANT_SETTINGS.timeZone,
     locale: canonicalLocale(str("locale") ?? "") ?? DEFAULT_TENANT_SETTINGS.locale,
     defaultPhoneRegion: region && isSupportedCountry(region) ? region : defaultPhoneRegion,
+    eventPayloadRetentionDays: inRange(s.eventPayloadRetentionDays, RETENTION_DAYS.eventPayloadRetentionDays) ? s.eventPayloadRetentionDays : DEFAULT_TENANT_SETTINGS.eventPayloadRetentionDays,
+    inactiveCustomerRetentionDays: inRange(s.inactiveCustomerRetentionDays, RETENTION_DAYS.inactiveCustomerRetentionDays) ? s.inactiveCustomerRetentionDays : null,
   };
 }
 
-export type TenantSettingsPatch = Partial<Record<keyof TenantSettings, string | null>>;
+type TextSetting = "currency" | "timeZone" | "locale" | "defaultPhoneRegion";
+type DaysSetting = keyof typeof RETENTION_DAYS;
+export type TenantSettingsPatch = Partial<Record<TextSetting, string | null> & Record<DaysSetting, number | null>>;
 
 /** Checks and canonicalizes the given fields; null resets a field to its default. */
-export function validateTenantSettings(input: TenantSettingsPatch): { patch: Record<string, string | null>; errors: UserError[] } {
-  const patch: Record<string, string | null> = {};
+export function validateTenantSettings(input: TenantSettingsPatch): { patch: Record<string, string | number | null>; errors: UserError[] } {
+  const patch: Record<string, string | number | null> = {};
   const errors: UserError[] = [];
   if (input.currency !== undefined) {
     const v = input.currency?.trim().toUpperCase() ?? null;
@@ -96,6 +109,13 @@ export function validateTenantSettings(input: TenantSettingsPatch): { patch: Rec
     const v = input.defaultPhoneRegion?.trim().toUpperCase() ?? null;
     if (v !== null && !isSupportedCountry(v)) errors.push(userError(["defaultPhoneRegion"], UserErrorCode.INVALID, "Use an ISO 3166-1 alpha-2 region such as CN"));
     else patch.defaultPhoneRegion = v;
+  }
+  for (const key of Object.keys(RETENTION_DAYS) as DaysSetting[]) {
+    const v = input[key];
+    if (v === undefined) continue;
+    const range = RETENTION_DAYS[key];
+    if (v !== null && !inRange(v, range)) errors.push(userError([key], UserErrorCode.INVALID, `Give whole days from ${range.min} to ${range.max}, or null`));
+    else patch[key] = v;
   }
   return { patch, errors };
 }
@@ -129,6 +149,12 @@ export class TenantSettingsService {
     const rows: { settings: Record<string, unknown> }[] = await sql.query(`SELECT settings FROM tenants WHERE id = $1`, [tenantId]);
     const raw = rows[0]?.settings ?? {};
     return { settings: readTenantSettings(raw, this.app.config.defaultPhoneRegion), section: (name) => sectionOf(raw, name) };
+  }
+
+  /** Every tenant's settings, for jobs that work through all tenants (one read). */
+  async all(sql: Sql = this.app.db.dataSource): Promise<{ tenantId: string; settings: TenantSettings }[]> {
+    const rows: { id: string; settings: Record<string, unknown> }[] = await sql.query(`SELECT id, settings FROM tenants ORDER BY id`);
+    return rows.map((r) => ({ tenantId: r.id, settings: readTenantSettings(r.settings, this.app.config.defaultPhoneRegion) }));
   }
 
   /** Merges `patch` into one section in one statement; returns the section as stored now. */
