@@ -124,6 +124,7 @@ export class PluginHost {
             attributes: c.attributes,
             identities: identities.map((i) => ({ type: i.type as IdentityTypeName, value: i.value, sourceChannel: i.sourceChannel })),
             marketingConsent: c.marketingConsent.map((m) => ({ channel: m.channel, granted: m.granted, updatedAt: m.updatedAt.toISOString() })),
+            consents: c.consents.map((m) => ({ purpose: m.purpose, channel: m.channel, granted: m.granted, updatedAt: m.updatedAt.toISOString() })),
             createdAt: c.createdAt.toISOString(),
             updatedAt: c.updatedAt.toISOString(),
           });

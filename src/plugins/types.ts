@@ -138,12 +138,17 @@ export interface CustomerSnapshot {
   identities: { type: IdentityTypeName; value: string; sourceChannel: string | null }[];
   /** Marketing consent per channel (SMS, EMAIL, WECHAT, …); a channel not listed was never asked. */
   marketingConsent: { channel: string; granted: boolean; updatedAt: string }[];
+  /**
+   * Every consent per purpose (`MARKETING` per channel, `SENSITIVE_DATA`, `CROSS_BORDER_TRANSFER`): read it just
+   * before you act — a CRM sync to a data centre abroad needs `CROSS_BORDER_TRANSFER` granted. Absent: never asked.
+   */
+  consents: { purpose: string; channel: string | null; granted: boolean; updatedAt: string }[];
   createdAt: string;
   updatedAt: string;
 }
 
 /** The version of this contract (types, context, conformance kit). Plugins declare a semver range of it in `compatibility`. */
-export const PLUGIN_CONTRACT_VERSION = "1.2.0";
+export const PLUGIN_CONTRACT_VERSION = "1.3.0";
 
 export interface PluginDefinition<C = unknown> {
   /** Unique; also the channel name in `/channels/<name>/…` and `createChannelConnection(channel:)`. */

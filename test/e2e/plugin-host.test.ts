@@ -197,6 +197,7 @@ describe("plugin host", () => {
         { type: "email", value: "snap@example.cn", sourceChannel: null },
       ]),
       marketingConsent: [{ channel: "SMS", granted: true, updatedAt: expect.any(String) }],
+      consents: [{ purpose: "MARKETING", channel: "SMS", granted: true, updatedAt: expect.any(String) }],
       createdAt: c.createdAt,
       updatedAt: c.updatedAt,
     });

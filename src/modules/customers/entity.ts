@@ -5,6 +5,9 @@ import { Node } from "../../core/node";
 import { toGlobalId } from "../../core/global-id";
 import { identityTypeEnum } from "../../plugins/identity";
 import type { IdentityTypeName } from "./normalize";
+import { Consent, ConsentChannel, isMarketing, type StoredConsent } from "./consent";
+
+export { ConsentChannel };
 
 export enum Gender {
   MALE = "MALE",
@@ -23,14 +26,6 @@ registerEnumType(IdentityType, {
   description: "How a channel knows a customer. `WECHAT_OPENID` is per app (weak); the others identify a person. Normalized events spell them in lower case (`wechat_unionid`).",
 });
 
-export enum ConsentChannel {
-  SMS = "SMS",
-  EMAIL = "EMAIL",
-  WECHAT = "WECHAT",
-  PHONE_CALL = "PHONE_CALL",
-  PUSH = "PUSH",
-}
-registerEnumType(ConsentChannel, { name: "ConsentChannel", description: "Channels a customer can allow or refuse marketing on." });
 
 @ObjectType({ description: "Whether the customer agreed to marketing on one channel, and when that was last said." })
 export class MarketingConsent {
@@ -46,11 +41,6 @@ export class Region {
   @Field(() => String, { nullable: true }) city: string | null;
 }
 
-interface StoredConsent {
-  channel: ConsentChannel;
-  granted: boolean;
-  updatedAt: string;
-}
 
 @Entity({ name: "customers" })
 @ObjectType("Customer", { implements: Node, description: "One person, unified across every channel that knows them." })
@@ -135,11 +125,16 @@ export class Customer implements Node {
     return Object.assign(new Region(), { country: this.country, province: this.province, city: this.city });
   }
 
-  @Field(() => [MarketingConsent])
+  @Field(() => [MarketingConsent], { description: "Marketing consent per channel (the MARKETING entries of `consents`)." })
   get marketingConsent(): MarketingConsent[] {
-    return (this.consent ?? []).map((c) =>
+    return (this.consent ?? []).filter(isMarketing).map((c) =>
       Object.assign(new MarketingConsent(), { channel: c.channel, granted: c.granted, updatedAt: new Date(c.updatedAt) }),
     );
+  }
+
+  @Field(() => [Consent], { description: "Every consent the person gave or withdrew, per purpose (and channel, for marketing): the current word on each. Those never asked are absent." })
+  get consents(): Consent[] {
+    return (this.consent ?? []).map(Consent.of);
   }
 }
 

@@ -11,8 +11,10 @@ declare module "../../events/types" {
      * a plugin deletes what it keeps about `customerId` (a CRM sync deletes the contact it maps to the id).
      * Followed by `customer.deleted`. Carries no personal value.
      */
+    /** The person granted or withdrew consent (purpose MARKETING, SENSITIVE_DATA or CROSS_BORDER_TRANSFER; channel for marketing). Senders stop at once on a withdrawal. */
+    "customer.consent_changed": { type: "customer.consent_changed"; tenantId: string; customerId: string; purpose: string; channel: string | null; granted: boolean };
     "customer.erased": { type: "customer.erased"; tenantId: string; customerId: string; erasureId: string; reason: string };
   }
 }
 
-export const CUSTOMER_EVENTS = ["customer.created", "customer.updated", "customer.deleted", "customer.merged", "customer.unmerged", "customer.erased"] as const;
+export const CUSTOMER_EVENTS = ["customer.created", "customer.updated", "customer.deleted", "customer.merged", "customer.unmerged", "customer.consent_changed", "customer.erased"] as const;

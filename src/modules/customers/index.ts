@@ -11,6 +11,8 @@ import { CustomerSubscriptionResolver } from "./subscriptions";
 import { IdentityTypesOpen1764440000000 } from "../../../migrations/1764440000000-identity-types-open";
 import { Erasure1764460000000 } from "../../../migrations/1764460000000-erasure";
 import { CustomerErasure } from "./erasure";
+import { ConsentRecord } from "./consent";
+import { ConsentRecords1764470000000 } from "../../../migrations/1764470000000-consent-records";
 
 declare module "../../app" {
   interface App {
@@ -26,8 +28,8 @@ declare module "../../graphql/loaders" {
 /** The unified customer profile: customers, identities, merges (and their hooks), `customerUpdated`. */
 export const customersModule = defineModule({
   name: "customers",
-  entities: [Customer, CustomerIdentity, CustomerMerge, CustomerErasure],
-  migrations: [IdentityTypesOpen1764440000000, Erasure1764460000000],
+  entities: [Customer, CustomerIdentity, CustomerMerge, CustomerErasure, ConsentRecord],
+  migrations: [IdentityTypesOpen1764440000000, Erasure1764460000000, ConsentRecords1764470000000],
   resolvers: [CustomerResolver, CustomerIdentityResolver, CustomerSubscriptionResolver],
   scopes: ["customers:read", "customers:write", PII_SCOPE],
   events: CUSTOMER_EVENTS,
@@ -60,3 +62,4 @@ export type { CustomerLoaders } from "./loaders";
 export { BatchState, blankCustomer } from "./batch";
 export { PersonalDataHookFailed, type PersonalDataHook } from "./personal-data";
 export { CustomerErasure, identityLockKey } from "./erasure";
+export { Consent, ConsentPurpose, type StoredConsent } from "./consent";

@@ -155,6 +155,12 @@ export class EraseCustomerPayload {
 }
 
 @ObjectType()
+export class ConsentPayload {
+  @Field(() => Customer, { nullable: true }) customer: Customer | null;
+  @Field(() => [UserError]) userErrors: UserError[];
+}
+
+@ObjectType()
 export class DeleteCustomerPayload {
   @Field(() => ID, { nullable: true }) deletedCustomerId: string | null;
   @Field(() => [UserError]) userErrors: UserError[];

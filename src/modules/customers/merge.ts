@@ -204,9 +204,9 @@ export class MergeService {
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 /** Column names as the Customer GraphQL type calls them; bookkeeping columns are not fields. */
-const FIELD_OF: Record<string, string | null> = { country: "region", province: "region", city: "region", consent: "marketingConsent", fieldTimes: null };
+const FIELD_OF: Record<string, string[]> = { country: ["region"], province: ["region"], city: ["region"], consent: ["consents", "marketingConsent"], fieldTimes: [] };
 function customerFields(columns: string[]): string[] {
-  return [...new Set(columns.map((c) => (c in FIELD_OF ? FIELD_OF[c] : c)).filter((f): f is string => f !== null))].sort();
+  return [...new Set(columns.flatMap((c) => FIELD_OF[c] ?? [c]))].sort();
 }
 
 /**

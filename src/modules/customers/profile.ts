@@ -1,3 +1,4 @@
+import { consentKey, sortConsents } from "./consent";
 import type { Customer } from "./entity";
 
 /**
@@ -129,15 +130,16 @@ export function foldProfile(target: Customer, source: Customer): string[] {
       }
     }
   }
-  const consent = new Map(target.consent.map((c) => [c.channel, c]));
+  // Per purpose and channel, the person's latest word wins (a withdrawal after a grant stays a withdrawal).
+  const consent = new Map(target.consent.map((c) => [consentKey(c), c]));
   for (const c of source.consent) {
-    const mine = consent.get(c.channel);
+    const mine = consent.get(consentKey(c));
     if (!mine || c.updatedAt > mine.updatedAt) {
-      consent.set(c.channel, c);
+      consent.set(consentKey(c), c);
       changed.add("marketingConsent");
     }
   }
-  target.consent = [...consent.values()].sort((a, b) => a.channel.localeCompare(b.channel));
+  target.consent = sortConsents(consent.values());
   if (source.firstSeenAt < target.firstSeenAt) target.firstSeenAt = source.firstSeenAt;
   if (source.lastSeenAt > target.lastSeenAt) target.lastSeenAt = source.lastSeenAt;
   if (source.createdAt < target.createdAt) target.createdAt = source.createdAt;

@@ -1,3 +1,4 @@
+import { GrantConsentInput, WithdrawConsentInput } from "./consent";
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
 import { GraphQLLocalDate } from "graphql-scalars";
 import type { RequestCtx } from "../../core/context";
@@ -20,6 +21,7 @@ import {
   DeleteCustomerPayload,
   EraseCustomerInput,
   EraseCustomerPayload,
+  ConsentPayload,
   ExportCustomerDataInput,
   ExportCustomerDataPayload,
   DetachCustomerIdentityInput,
@@ -123,6 +125,22 @@ export class CustomerResolver {
   async eraseCustomer(@Arg("input", () => EraseCustomerInput) input: EraseCustomerInput, @Ctx() ctx: RequestCtx) {
     const result = await ctx.app.customers.erase(ctx, input.customerId, input.reason);
     return toPayload(EraseCustomerPayload, result, (erasure) => ({ erasure }), { erasure: null });
+  }
+
+  @Authorized(WRITE)
+  @Mutation(() => ConsentPayload, {
+    description: "The person consents, for one purpose (and channel, for marketing), to a version of the text: in force at once, kept as proof (source, text version, who recorded it, when). Scope `customers:write`.",
+  })
+  async grantConsent(@Arg("input", () => GrantConsentInput) input: GrantConsentInput, @Ctx() ctx: RequestCtx) {
+    const result = await ctx.app.customers.changeConsent(ctx, input, true);
+    return toPayload(ConsentPayload, result, (customer) => ({ customer }), { customer: null });
+  }
+
+  @Authorized(WRITE)
+  @Mutation(() => ConsentPayload, { description: "The person withdraws a consent: in force at once for every sender, kept as proof. Scope `customers:write`." })
+  async withdrawConsent(@Arg("input", () => WithdrawConsentInput) input: WithdrawConsentInput, @Ctx() ctx: RequestCtx) {
+    const result = await ctx.app.customers.changeConsent(ctx, input, false);
+    return toPayload(ConsentPayload, result, (customer) => ({ customer }), { customer: null });
   }
 
   @Authorized(WRITE)

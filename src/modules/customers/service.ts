@@ -10,6 +10,7 @@ import { Customer, CustomerIdentity } from "./entity";
 import { CustomerMerge, MergeService } from "./merge";
 import { PersonalDataHooks } from "./personal-data";
 import { CustomerErasure, eraseCustomers, lockIdentitiesOf } from "./erasure";
+import { ConsentPurpose, ConsentRecord, consentKey, isMarketing, recordConsents, sortConsents, validateConsent, withConsent, type GrantConsentInput, type StoredConsent, type WithdrawConsentInput } from "./consent";
 import { primaryField } from "./batch";
 import {
   CustomerSortField,
@@ -57,6 +58,18 @@ export class CustomersService {
     this.merges = new MergeService(app);
     this.personalData.register({ name: "profile", export: (tx, ids) => this.exportProfiles(tx, ids) });
     this.personalData.register({ name: "merges", export: (tx, ids) => this.exportMerges(tx, ids) });
+    this.personalData.register({ name: "consentRecords", export: (tx, ids) => this.exportConsentRecords(tx, ids), erase: (tx, ids) => this.eraseConsentRecords(tx, ids) });
+    // The proof of consent follows the person through merges (and back on unmerge).
+    this.merges.hooks.push({
+      name: "consent_records",
+      move: async (tx, sourceId, targetId) => {
+        const [rows]: [{ id: string }[], number] = await tx.manager.query(`UPDATE consent_records SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2 RETURNING id`, [tenantOf(tx), sourceId, targetId]);
+        return rows.map((r) => r.id).sort();
+      },
+      restore: async (tx, ids, sourceId) => {
+        if (ids.length) await tx.manager.query(`UPDATE consent_records SET customer_id = $2 WHERE tenant_id = $1 AND id = ANY($3::uuid[])`, [tenantOf(tx), sourceId, ids]);
+      },
+    });
   }
 
   /** The profile, consent and identities of each customer, as stored. */
@@ -89,7 +102,8 @@ export class CustomersService {
           email: c.email,
           tags: c.tags,
           attributes: c.attributes,
-          marketingConsent: c.consent,
+          marketingConsent: c.consent.filter(isMarketing),
+          consents: c.consent,
           identities: identities.filter((i) => i.customerId === c.id).map((i) => ({ type: i.type, value: i.value, sourceChannel: i.sourceChannel, firstSeenAt: i.firstSeenAt, lastSeenAt: i.lastSeenAt })),
           createdAt: c.createdAt,
           updatedAt: c.updatedAt,
@@ -98,6 +112,21 @@ export class CustomersService {
         },
       ]),
     );
+  }
+
+  /** Every consent statement of the customers, oldest first: the proof of consent. */
+  private async exportConsentRecords(tx: TxCtx, ids: readonly string[]): Promise<Map<string, unknown>> {
+    const rows = await tx.manager.find(ConsentRecord, { where: { tenantId: tenantOf(tx), customerId: In([...ids]) }, order: { at: "ASC", id: "ASC" } });
+    const out = new Map<string, unknown[]>();
+    for (const r of rows) {
+      const record = { purpose: r.purpose, channel: r.channel, granted: r.granted, source: r.source, textVersion: r.textVersion, at: r.at };
+      out.set(r.customerId, [...(out.get(r.customerId) ?? []), record]);
+    }
+    return out;
+  }
+
+  private async eraseConsentRecords(tx: TxCtx, ids: readonly string[]): Promise<void> {
+    await tx.manager.query(`DELETE FROM consent_records WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])`, [tenantOf(tx), ids]);
   }
 
   /** Merges the customer took part in, either side, with what they recorded of the person. */
@@ -380,16 +409,23 @@ export class CustomersService {
           }
         }
         if (consent) {
+          // The older way to state marketing consent: recorded like grantConsent's, without a text version.
           const now = new Date().toISOString();
-          const merged = new Map(customer.consent.map((c) => [c.channel, c]));
+          const merged = new Map(customer.consent.map((c) => [consentKey(c), c]));
+          const said: StoredConsent[] = [];
           for (const c of consent) {
-            const prev = merged.get(c.channel);
-            if (!prev || prev.granted !== c.granted) merged.set(c.channel, { ...c, updatedAt: now });
+            const statement: StoredConsent = { purpose: ConsentPurpose.MARKETING, channel: c.channel, granted: c.granted, updatedAt: now, source: "updateCustomer", textVersion: null };
+            const prev = merged.get(consentKey(statement));
+            if (!prev || prev.granted !== c.granted) {
+              merged.set(consentKey(statement), statement);
+              said.push(statement);
+            }
           }
-          const next = [...merged.values()].sort((a, b) => a.channel.localeCompare(b.channel));
-          if (JSON.stringify(next) !== JSON.stringify(customer.consent)) {
-            customer.consent = next;
-            changed.push("marketingConsent");
+          if (said.length) {
+            customer.consent = sortConsents(merged.values());
+            changed.push("marketingConsent", "consents");
+            await recordConsents(tx, customer.id, said);
+            for (const c of said) tx.emit({ type: "customer.consent_changed", tenantId, customerId: customer.id, purpose: c.purpose!, channel: c.channel ?? null, granted: c.granted });
           }
         }
         if (extraTags.tags.length) {
@@ -408,6 +444,44 @@ export class CustomersService {
         return ok(customer);
       }),
     );
+  }
+
+  /**
+   * The person grants or withdraws consent for one purpose (and channel): the profile's consent changes at once
+   * (a sender reading the customer after the commit sees it), the statement joins the proof of consent, and
+   * `customer.consent_changed` and `customer.updated` are announced. Saying again what is in force changes nothing.
+   */
+  async changeConsent(ctx: Ctx, input: GrantConsentInput | WithdrawConsentInput, granted: boolean): Promise<Result<Customer>> {
+    const tenantId = tenantOf(ctx);
+    const { statement, errors } = validateConsent(input, granted);
+    if (!statement) return fail(...errors);
+    const id = localId(input.customerId, "Customer");
+    if (!id) return fail(notFound("customerId"));
+    return inTransactionOrRollback(ctx, async (tx) => {
+      const customer = await this.lock(tx, id);
+      if (!customer) return fail<Customer>(notFound("customerId"));
+      const now = new Date();
+      const said: StoredConsent = { ...statement, updatedAt: now.toISOString() };
+      const next = withConsent(customer, said);
+      if (!next) return ok(customer);
+      customer.consent = next;
+      customer.updatedAt = now;
+      await tx.manager.update(Customer, { id, tenantId }, { consent: next, updatedAt: now });
+      await recordConsents(tx, id, [said]);
+      tx.emit({ type: "customer.consent_changed", tenantId, customerId: id, purpose: said.purpose!, channel: said.channel ?? null, granted });
+      tx.emit({ type: "customer.updated", tenantId, customerId: id, changed: said.purpose === ConsentPurpose.MARKETING ? ["consents", "marketingConsent"] : ["consents"] });
+      return ok(customer);
+    });
+  }
+
+  /**
+   * Whether each customer's consent for `purpose` (on `channel`, for marketing) is in force now: what every
+   * sender asks before it sends (a customer never asked has not consented). Local ids of `tenantId`.
+   */
+  async consentGranted(tenantId: string, customerIds: readonly string[], purpose: ConsentPurpose, channel: string | null = null): Promise<Map<string, boolean>> {
+    const rows: { id: string; consent: StoredConsent[] }[] = await this.app.db.dataSource.query(`SELECT id, marketing_consent AS consent FROM customers WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [tenantId, customerIds]);
+    const key = consentKey({ purpose, channel: channel as StoredConsent["channel"] });
+    return new Map(customerIds.map((id) => [id, rows.find((r) => r.id === id)?.consent.find((c) => consentKey(c) === key)?.granted === true]));
   }
 
   /** Deletes a customer: an erasure (reason `deleteCustomer`), so no copy of the person's data stays behind. */

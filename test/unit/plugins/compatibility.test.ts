@@ -13,11 +13,11 @@ function hostWithLog() {
 const plugin = (compatibility?: string) => definePlugin({ name: "compat-probe", version: "0.1.0", ...(compatibility === undefined ? {} : { compatibility }) });
 
 describe("plugin compatibility", () => {
-  it("is at contract 1.2.0", () => {
-    expect(PLUGIN_CONTRACT_VERSION).toBe("1.2.0");
+  it("is at contract 1.3.0", () => {
+    expect(PLUGIN_CONTRACT_VERSION).toBe("1.3.0");
   });
 
-  it.each(["^1.0.0", "1.x", ">=1.2.0 <2", "~1.2.0"])("loads a plugin whose range %s includes the contract", (range) => {
+  it.each(["^1.0.0", "1.x", ">=1.3.0 <2", "~1.3.0"])("loads a plugin whose range %s includes the contract", (range) => {
     const { host, lines } = hostWithLog();
     host.register(plugin(range));
     expect(host.get("compat-probe")).toBeDefined();
@@ -25,7 +25,7 @@ describe("plugin compatibility", () => {
   });
 
   it.each([
-    ["^2.0.0", /needs plugin contract \^2\.0\.0; this server has 1\.2\.0/],
+    ["^2.0.0", /needs plugin contract \^2\.0\.0; this server has 1\.3\.0/],
     ["~1.1.0", /needs plugin contract ~1\.1\.0/],
     ["not a range", /is not a semver range/],
   ])("refuses a plugin whose compatibility is %s, with the reason", (range, reason) => {
