@@ -3,6 +3,8 @@ import type { Config } from "./config";
 import { openDatabase, type Database } from "./db/data-source";
 import { Metrics } from "./core/metrics";
 import { SecretBox } from "./core/secrets";
+import { DataKeyring, resolveDataKeys } from "./core/data-keys";
+import { installDataKeyring } from "./db/encrypted-columns";
 import { JobQueue } from "./core/jobs";
 import { Outbox } from "./events/outbox";
 import { PubSub } from "./events/pubsub";
@@ -24,6 +26,8 @@ export interface App {
   db: Database;
   metrics: Metrics;
   secrets: SecretBox;
+  /** Encrypts personal values at rest and computes their blind indexes (CRM_DATA_KEY). */
+  dataKeys: DataKeyring;
   pubsub: PubSub;
   outbox: Outbox;
   /** The modules' manifests, in setup order. */
@@ -51,6 +55,13 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
   const modules = opts.modules ?? builtinModules;
   checkModules(modules);
   for (const m of modules) registerScopes(m.scopes ?? []);
+  // Before the database opens: production without CRM_DATA_KEY on an outside PostgreSQL is refused outright.
+  const resolvedKeys = resolveDataKeys({ configured: config.dataKeys, dataDir: config.dataDir, production: config.env === "production", externalDatabase: Boolean(config.databaseUrl) });
+  if (resolvedKeys.generated) {
+    log.warn({ file: resolvedKeys.file }, "CRM_DATA_KEY is not set: generated the key personal data is encrypted under; back this file up with the database (without it the data cannot be read)");
+  }
+  const dataKeys = new DataKeyring(resolvedKeys.keys);
+  installDataKeyring(dataKeys);
   const db =
     opts.database ??
     (await openDatabase({
@@ -79,7 +90,7 @@ export async function createApp(config: Config, log: Logger, opts: CreateAppOpti
   const outbox = new Outbox(db.dataSource, pubsub, jobs, log.child({ component: "outbox" }), metrics, config.eventDelivery);
   const secrets = new SecretBox(config.secretKeys);
   if (!secrets.enabled) log.warn("CRM_SECRET_KEY is not set: channel connection secrets are stored unencrypted");
-  const app = { config, log, db, metrics, secrets, pubsub, outbox, jobs, modules, clock: opts.clock ?? systemClock } as App;
+  const app = { config, log, db, metrics, secrets, dataKeys, pubsub, outbox, jobs, modules, clock: opts.clock ?? systemClock } as App;
   for (const m of modules) m.setup?.(app);
   app.plugins = PluginHost.load(app, [...builtinPlugins, ...(opts.plugins ?? [])], config.plugins);
   return app;

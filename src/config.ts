@@ -61,6 +61,7 @@ const envSchema = z.object({
   CRM_PLUGINS: optionalString,
   REDIS_URL: optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), { message: "must be a redis:// or rediss:// URL" }),
   CRM_SECRET_KEY: optionalString.refine((v) => typeof parseSecretKeys(v) !== "string", { message: "must be 32-byte keys, comma-separated, each as 64 hex digits or 44 base64 characters (openssl rand -base64 32)" }),
+  CRM_DATA_KEY: optionalString.refine((v) => typeof parseSecretKeys(v) !== "string", { message: "must be 32-byte keys, comma-separated, each as 64 hex digits or 44 base64 characters (openssl rand -base64 32)" }),
 });
 
 export interface Config {
@@ -96,6 +97,8 @@ export interface Config {
   redisUrl: string | undefined;
   /** Keys sealing channel secrets at rest (CRM_SECRET_KEY); empty: stored as given. */
   secretKeys: Buffer[];
+  /** Keys encrypting personal data at rest (CRM_DATA_KEY; the first encrypts); empty: a key file in `dataDir`. */
+  dataKeys: Buffer[];
 }
 
 export class ConfigError extends Error {}
@@ -132,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     eventDelivery: { retryDelaySeconds: e.EVENT_RETRY_DELAY_SECONDS, retryLimit: e.EVENT_RETRY_LIMIT },
     plugins: e.CRM_PLUGINS ? e.CRM_PLUGINS.split(",").map((x) => x.trim()).filter(Boolean) : [],
     secretKeys: parseSecretKeys(e.CRM_SECRET_KEY) as Buffer[],
+    dataKeys: parseSecretKeys(e.CRM_DATA_KEY) as Buffer[],
     redisUrl: e.REDIS_URL,
   };
 }

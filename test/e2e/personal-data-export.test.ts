@@ -36,12 +36,13 @@ describe("exportCustomerData", () => {
     const out = await t.gql(EXPORT, { id });
     expect(out.data.exportCustomerData.userErrors).toEqual([]);
     const doc = out.data.exportCustomerData.document;
-    expect(doc).toMatchObject({ customerId: id, exportedAt: "2026-12-07T08:00:00.000Z", sections: ["profile", "merges", "events", "orders"] });
+    expect(doc).toMatchObject({ customerId: id, exportedAt: "2026-12-07T08:00:00.000Z", sections: ["profile", "merges", "consentRecords", "events", "orders"] });
     expect(doc.events.map((e: { externalId: string; type: string }) => `${e.externalId} ${e.type}`)).toEqual(["u1 customer.upserted", "u2 customer.upserted", "u3 customer.upserted", "o1 order.paid", "r1 order.refunded"]);
     expect(doc.events[0].payload).toMatchObject({ payload: { displayName: "林晓" } });
     expect(doc.profile).toMatchObject({ displayName: "林晓(ERP)", phone: "+8613800001234" });
     expect(doc.profile.identities.map((i: any) => `${i.type}:${i.value}`)).toEqual(["phone:+8613800001234", "external:ERP-7"]);
     expect(doc.profile.marketingConsent).toEqual([expect.objectContaining({ channel: "SMS", granted: true })]);
+    expect(doc.consentRecords).toEqual([expect.objectContaining({ purpose: "MARKETING", channel: "SMS", granted: true, source: "updateCustomer" })]);
     expect(doc.merges).toHaveLength(1);
     expect(JSON.stringify(doc.merges[0].snapshot)).toMatch(/林晓/);
     expect(doc.orders).toEqual([

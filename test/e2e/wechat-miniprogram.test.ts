@@ -187,12 +187,13 @@ describe("wechat-miniprogram message push", () => {
     const customer = await customerByOpenid(OPENID);
     expect(customer).not.toBeNull();
     expect(customer!.identities).toContainEqual({ type: "WECHAT_OPENID", value: OPENID });
-    const [row] = await sql<{ type: string; payload: { payload: { text: string; threadId: string } }; customer_id: string }>(
+    const [row] = await sql<{ type: string; payload: string; customer_id: string }>(
       `SELECT type, payload, customer_id FROM ingested_events WHERE connection_id = $1 AND external_id = $2`,
       [localConnectionId, "msg:7305318569243146241"],
     );
     expect(row.type).toBe("message.received");
-    expect(row.payload.payload).toEqual({ threadId: OPENID, text: "你好，请问西湖龙井 250g 礼盒还有货吗？" });
+    expect(row.payload).toMatch(/^p1:/); // the message is kept encrypted
+    expect(t.server.app.dataKeys.decryptJson<{ payload: unknown }>(row.payload).payload).toEqual({ threadId: OPENID, text: "你好，请问西湖龙井 250g 礼盒还有货吗？" });
     expect(Buffer.from(customer!.id, "base64url").toString()).toBe(`Customer:${row.customer_id}`);
   });
 

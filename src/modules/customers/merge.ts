@@ -6,6 +6,7 @@ import { paginate, SortDirection, type Connection, type ConnectionArgs } from ".
 import { toGlobalId } from "../../core/global-id";
 import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user-error";
 import { Node } from "../../core/node";
+import { encryptedJson } from "../../db/encrypted-columns";
 import { Customer, CustomerIdentity } from "./entity";
 import { foldProfile } from "./profile";
 
@@ -45,8 +46,9 @@ export class CustomerMerge implements Node {
   @Field(() => String, { nullable: true, description: "externalId of the event that caused it." })
   @Column({ type: "text", nullable: true })
   externalId: string | null;
-  @Column({ type: "jsonb" }) changes: Record<string, { before: unknown; after: unknown }>;
-  @Column({ type: "jsonb" }) snapshot: { source: Record<string, unknown> };
+  // What the merge recorded of the person is personal data: encrypted at rest.
+  @Column({ type: "jsonb", transformer: encryptedJson }) changes: Record<string, { before: unknown; after: unknown }>;
+  @Column({ type: "jsonb", transformer: encryptedJson }) snapshot: { source: Record<string, unknown> };
   @Column({ type: "jsonb" }) moved: Record<string, string[]>;
   @Field(() => Date) @Column({ type: "timestamptz", precision: 3 }) mergedAt: Date;
   @Field(() => Date, { nullable: true }) @Column({ type: "timestamptz", precision: 3, nullable: true }) unmergedAt: Date | null;

@@ -1,3 +1,4 @@
+import { encryptedJson } from "../../db/encrypted-columns";
 import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
 import { Field, ID, InputType, ObjectType, registerEnumType } from "type-graphql";
 import { toGlobalId } from "../../core/global-id";
@@ -11,7 +12,7 @@ export class IdentityConflict implements Node {
   @Column({ type: "uuid" }) tenantId: string;
   @Field(() => String) @Column({ type: "text" }) channel: string;
   @Field(() => String) @Column({ type: "text" }) externalId: string;
-  @Column({ name: "identities", type: "jsonb" }) identityValues: { type: string; value: string }[];
+  @Column({ name: "identities", type: "jsonb", transformer: encryptedJson }) identityValues: { type: string; value: string }[];
   @Column({ name: "customer_ids", type: "uuid", array: true }) customerLocalIds: string[];
   @Field(() => String) @Column({ type: "text" }) reason: string;
   @Field(() => Date) @Column({ type: "timestamptz", precision: 3 }) createdAt: Date;

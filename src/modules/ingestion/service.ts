@@ -56,7 +56,7 @@ function dataFault(err: unknown): { code: string; message: string } | null {
 }
 
 /** What IngestionService uses of the app, and nothing more. */
-export type IngestionDeps = Pick<App, "channels" | "customers" | "db" | "metrics" | "orders" | "tenancy" | "clock">;
+export type IngestionDeps = Pick<App, "channels" | "customers" | "db" | "metrics" | "orders" | "tenancy" | "clock" | "dataKeys">;
 
 /**
  * The ingestion pipeline: per batch, in one transaction — dedupe on (tenant, channel, externalId),
@@ -110,7 +110,7 @@ export class IngestionService {
         );
         const out = new Map<string, unknown[]>();
         for (const r of rows) {
-          const e = { channel: r.channel, type: r.type, externalId: r.external_id, occurredAt: r.occurred_at, receivedAt: r.received_at, payload: r.payload };
+          const e = { channel: r.channel, type: r.type, externalId: r.external_id, occurredAt: r.occurred_at, receivedAt: r.received_at, payload: this.app.dataKeys.decryptJson(r.payload) };
           out.set(r.customer_id, [...(out.get(r.customer_id) ?? []), e]);
         }
         return out;
@@ -304,6 +304,7 @@ export class IngestionService {
   private async apply(tx: TxCtx, source: IngestSource, batch: PreparedEvent[], settings: IdentitySettings): Promise<Set<string>> {
     const tenantId = tenantOf(tx);
     const m = tx.manager;
+    const keys = this.app.dataKeys;
     // 1. Idempotency: only events whose key is new go on.
     const claimed: { external_id: string }[] = await m.query(
       `INSERT INTO ingested_events (tenant_id, channel, external_id, connection_id, type, occurred_at, payload)
@@ -311,7 +312,8 @@ export class IngestionService {
          FROM jsonb_to_recordset($4::jsonb) AS x(external_id text, type text, occurred_at timestamptz, payload jsonb)
         WHERE NOT EXISTS (SELECT 1 FROM erased_event_keys k WHERE k.tenant_id = $1 AND k.channel = $2 AND k.key_digest = ${KEY_DIGEST_SQL("x.external_id")})
        ON CONFLICT DO NOTHING RETURNING external_id`,
-      [tenantId, source.channel, source.connectionId, JSON.stringify(batch.map((p) => ({ external_id: p.event.externalId, type: p.event.type, occurred_at: p.at, payload: p.event })))],
+      // The event as received holds personal values: its payload is kept encrypted (CRM_DATA_KEY).
+      [tenantId, source.channel, source.connectionId, JSON.stringify(batch.map((p) => ({ external_id: p.event.externalId, type: p.event.type, occurred_at: p.at, payload: keys.encryptJson(p.event) })))],
     );
     const accepted = new Set(claimed.map((r) => r.external_id));
     const todo = batch.filter((p) => accepted.has(p.event.externalId));
@@ -364,7 +366,7 @@ export class IngestionService {
         `INSERT INTO identity_conflicts (tenant_id, channel, external_id, identities, customer_ids, reason)
          SELECT $1, $2, x.external_id, x.identities, x.customer_ids, x.reason
            FROM jsonb_to_recordset($3::jsonb) AS x(external_id text, identities jsonb, customer_ids uuid[], reason text)`,
-        [tenantId, source.channel, JSON.stringify(conflicts.map((c) => ({ external_id: c.externalId, identities: c.identities, customer_ids: c.customerIds, reason: c.reason })))],
+        [tenantId, source.channel, JSON.stringify(conflicts.map((c) => ({ external_id: c.externalId, identities: keys.encryptJson(c.identities), customer_ids: c.customerIds, reason: c.reason })))],
       );
     }
     const updated = state.updated();

@@ -29,7 +29,7 @@ describe("personal data hooks", () => {
     const [{ id: personId }] = await app.db.dataSource.query(`SELECT customer_id AS id FROM customer_identities WHERE value = '+8613800001234'`);
     const [{ id: otherId }] = await app.db.dataSource.query(`SELECT customer_id AS id FROM customer_identities WHERE value = '+8613900009999'`);
 
-    expect(app.customers.personalData.names).toEqual(["profile", "merges", "events", "conflicts", "orders"]);
+    expect(app.customers.personalData.names).toEqual(["profile", "merges", "consentRecords", "events", "conflicts", "orders"]);
     const docs = await app.customers.personalData.export(ctx, [personId, otherId]);
     const person = JSON.parse(JSON.stringify(docs.get(personId)));
     // The newer name survives the merge (u2 came after u1).

@@ -129,11 +129,18 @@ describe("ingestion pipeline", () => {
     ]);
     expect(r.every((x) => x.status === "accepted")).toBe(true);
     const merges = await env.app.db.dataSource.query(
-      `SELECT m.external_id, m.snapshot->'source'->>'firstSeenAt' AS source_first_seen,
+      `SELECT m.external_id, m.snapshot,
               (SELECT value FROM customer_identities i WHERE i.customer_id = m.target_id AND i.type = 'phone') AS target_phone
          FROM customer_merges m ORDER BY m.external_id`,
     );
-    expect(merges).toEqual(
+    // The snapshot is kept encrypted (it is the merged-away person's profile).
+    expect(merges.every((m: { snapshot: unknown }) => typeof m.snapshot === "string" && (m.snapshot as string).startsWith("p1:"))).toBe(true);
+    const open = (m: { external_id: string; snapshot: string; target_phone: string }) => ({
+      external_id: m.external_id,
+      source_first_seen: env.app.dataKeys.decryptJson<{ source: { firstSeenAt: string } }>(m.snapshot).source.firstSeenAt,
+      target_phone: m.target_phone,
+    });
+    expect(merges.map(open)).toEqual(
       pairs.map((i) => ({ external_id: `link-${i}`, source_first_seen: at(2), target_phone: phoneOf(100 + i) })),
     );
   });
