@@ -19,8 +19,11 @@ export interface SqlPool {
 export interface QueueDefinition<T extends object = Record<string, unknown>> {
   /** Unique: `crm.<module>.<job>` or `plugin.<plugin>.<job>`. */
   name: string;
-  /** Throw to fail the attempt; it is retried. Put `tenantId` in a job's data to show it to that tenant's admins. */
-  run(data: T, job: { id: string }): Promise<void>;
+  /**
+   * Throw to fail the attempt; it is retried. Put `tenantId` in a job's data to show it to that tenant's admins.
+   * What it returns is kept as the run's `progress` (a long job reports along the way with `JobQueue.progress`).
+   */
+  run(data: T, job: { id: string }): Promise<void | Record<string, unknown>>;
   /** Attempts after the first (default 12: with backoff from 30 s, about a day and a half in all). */
   retryLimit?: number;
   /** Seconds before the first retry, doubled each time when `backoff` (the default). */
@@ -50,6 +53,7 @@ export interface JobRunRow {
   retryCount: number;
   retryLimit: number;
   lastError: string | null;
+  progress: Record<string, unknown> | null;
   createdAt: Date;
   startedAt: Date | null;
   completedAt: Date | null;
@@ -61,6 +65,11 @@ export interface JobQueueOptions {
 }
 
 /** pg-boss keeps a failed attempt's error as `output` (message, stack…); only the message leaves the server. */
+function progressOf(output: unknown): Record<string, unknown> | null {
+  if (output && typeof output === "object" && "progress" in output) return (output as { progress: Record<string, unknown> }).progress;
+  return null;
+}
+
 function lastError(output: unknown): string | null {
   if (output && typeof output === "object" && "message" in output) return String((output as { message: unknown }).message).slice(0, 1000);
   return null;
@@ -161,13 +170,19 @@ export class JobQueue {
     }
     await boss.work<Record<string, unknown>>(def.name, { pollingIntervalSeconds: this.options.pollingSeconds ?? 2 }, async ([job]) => {
       try {
-        await def.run(job.data as never, { id: job.id });
+        const progress = await def.run(job.data as never, { id: job.id });
+        return progress ? { progress } : undefined;
       } catch (err) {
         this.log.warn({ queue: def.name, jobId: job.id, err: (err as Error).message }, "job failed; retried with backoff until its retries are spent");
         throw err;
       }
     });
     if (def.cron) await boss.schedule(def.name, def.cron.expression, {}, { tz: def.cron.tz ?? "UTC" });
+  }
+
+  /** Records how far a running job has got: `JobRun.progress` shows it (a number of rows, a cursor…). */
+  async progress(name: string, jobId: string, progress: Record<string, unknown>): Promise<void> {
+    await this.pool.query(`UPDATE pgboss.job SET output = jsonb_build_object('progress', $3::jsonb) WHERE name = $1 AND id = $2 AND state = 'active'`, [name, jobId, JSON.stringify(progress)]);
   }
 
   /** Enqueues a job; `startAfter` delays it (seconds, or a time); `singletonKey` keeps at most one queued per key. */
@@ -229,6 +244,7 @@ export class JobQueue {
       retryCount: Number(r.retry_count),
       retryLimit: Number(r.retry_limit),
       lastError: lastError(r.output),
+      progress: progressOf(r.output),
       createdAt: new Date(r.created_on),
       startedAt: r.started_on ? new Date(r.started_on) : null,
       completedAt: r.completed_on ? new Date(r.completed_on) : null,

@@ -24,3 +24,9 @@ export const encryptedJson: ValueTransformer = {
   to: (v: unknown) => (v === undefined || v === null ? v : ring().encryptJson(v)),
   from: (v: unknown) => (v === undefined || v === null ? v : ring().decryptJson(v)),
 };
+
+/** A text value ↔ its ciphertext. Only for columns no query filters or sorts by (see above). */
+export const encryptedText: ValueTransformer = {
+  to: (v: unknown) => (v === undefined || v === null ? v : ring().encrypt(v as string)),
+  from: (v: unknown) => (v === undefined || v === null ? v : ring().decrypt(v as string)),
+};

@@ -126,7 +126,9 @@ describe("jobRuns and retryJob", () => {
     const { rows } = await t.server.app.db.pool.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'crm.%' ORDER BY name`);
     expect(rows).toEqual([
       { name: "crm.audit.prune", cron: "17 3 * * *" },
+      { name: "crm.customers.retention", cron: "47 3 * * *" },
       { name: "crm.imports.export-sweep", cron: "*/10 * * * *" },
+      { name: "crm.ingestion.strip-payloads", cron: "37 3 * * *" },
       { name: "crm.outbox.prune", cron: "17 * * * *" },
     ]);
   });

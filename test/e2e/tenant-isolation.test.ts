@@ -171,7 +171,10 @@ describe("queries with B's key never reach A's data", () => {
       { search: a.phone },
       { search: national },
       { search: `${national.slice(0, 3)} ${national.slice(3, 7)} ${national.slice(7)}` },
-      { search: national.slice(-6) },
+      { search: national.slice(-4) },
+      { phone: national },
+      { email: a.email.toUpperCase() },
+      { phoneLast4: national.slice(-4) },
       { tags: ["甲方VIP"] },
     ];
     for (const filter of filters) {

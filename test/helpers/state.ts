@@ -1,18 +1,35 @@
 import type { DataSource } from "typeorm";
+import type { DataKeyring } from "../../src/core/data-keys";
 
 /**
  * The tenant's customer data with database ids replaced by each customer's identity list, so two
  * runs that created customers in another order (other uuids) compare equal when they mean the same.
  */
-export async function snapshot(ds: DataSource, tenantId: string): Promise<unknown> {
-  const customers: any[] = await ds.query(
+export async function snapshot(ds: DataSource, tenantId: string, keys: DataKeyring): Promise<unknown> {
+  const rows: any[] = await ds.query(
     `SELECT c.id, c.display_name, c.gender, c.birthday, c.country, c.province, c.city, c.phone, c.email,
             (SELECT coalesce(array_agg(t ORDER BY t), '{}') FROM unnest(c.tags) t) AS tags, c.attributes,
             c.first_seen_at, c.last_seen_at,
-            (SELECT array_agg(i.type || ':' || i.value ORDER BY i.type, i.value) FROM customer_identities i WHERE i.customer_id = c.id) AS identities
+            (SELECT array_agg(i.type || ':' || i.value) FROM customer_identities i WHERE i.customer_id = c.id) AS identities
        FROM customers c WHERE c.tenant_id = $1`,
     [tenantId],
   );
+  // Personal values are stored encrypted (with a fresh IV each time): compare what they say.
+  const open = (v: string | null) => keys.decryptOrNull(v);
+  const customers = rows.map((c) => ({
+    ...c,
+    birthday: open(c.birthday),
+    phone: open(c.phone),
+    email: open(c.email),
+    identities: c.identities
+      ? (c.identities as string[])
+          .map((x) => {
+            const at = x.indexOf(":");
+            return `${x.slice(0, at)}:${keys.decrypt(x.slice(at + 1))}`;
+          })
+          .sort()
+      : null,
+  }));
   const keyOf = new Map(customers.map((c) => [c.id, (c.identities ?? []).join(",")]));
   const orders: any[] = await ds.query(
     `SELECT channel, external_order_id, customer_id, currency, subtotal, discount, shipping, total, refunded, items,

@@ -2,6 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { EntityManager } from "typeorm";
 import { Customer, Gender } from "./entity";
 import type { IdentityTypeName } from "../../plugins/identity";
+import type { DataKeyring } from "../../core/data-keys";
+import { contactIndexes, identityIndexes } from "./blind";
 
 type Idn = { type: IdentityTypeName; value: string };
 const SIGHTING_FIELDS = new Set(["lastSeenAt", "firstSeenAt"]);
@@ -60,22 +62,38 @@ export class BatchState {
   /** When this batch runs: the creation time of every customer it creates, as `now()` is one time per transaction. */
   private readonly startedAt = new Date();
 
-  private constructor(private readonly tenantId: string) {}
+  /** Identity key → its blind indexes (the first key's first): computed once per distinct identity per batch. */
+  private readonly indexes = new Map<string, string[]>();
 
-  static async load(m: EntityManager, tenantId: string, identities: Idn[]): Promise<BatchState> {
-    const s = new BatchState(tenantId);
+  private constructor(
+    private readonly tenantId: string,
+    private readonly keys: DataKeyring,
+  ) {}
+
+  static async load(m: EntityManager, tenantId: string, identities: Idn[], keys: DataKeyring): Promise<BatchState> {
+    const s = new BatchState(tenantId, keys);
     await s.loadOwners(m, identities);
     return s;
   }
 
+  /** The identity's blind indexes as hex, under every key (the first writes, all match). */
+  private indexesOf(i: Idn): string[] {
+    const k = key(i);
+    let hex = this.indexes.get(k);
+    if (!hex) this.indexes.set(k, (hex = identityIndexes(this.keys, this.tenantId, i.type, i.value).map((b) => b.toString("hex"))));
+    return hex;
+  }
+
   private async loadOwners(m: EntityManager, identities: Idn[]) {
     if (!identities.length) return;
-    const rows: { type: string; value: string; customer_id: string }[] = await m.query(
-      `SELECT type, value, customer_id FROM customer_identities
-        WHERE tenant_id = $1 AND (type, value) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
-      [this.tenantId, identities.map((i) => i.type), identities.map((i) => i.value)],
+    const byIndex = new Map<string, string>();
+    for (const i of identities) for (const h of this.indexesOf(i)) byIndex.set(h, key(i));
+    const rows: { idx: string; customer_id: string }[] = await m.query(
+      `SELECT encode(value_index, 'hex') AS idx, customer_id FROM customer_identities
+        WHERE tenant_id = $1 AND value_index IN (SELECT decode(h, 'hex') FROM unnest($2::text[]) AS h)`,
+      [this.tenantId, [...byIndex.keys()]],
     );
-    for (const r of rows) this.owners.set(key(r), r.customer_id);
+    for (const r of rows) this.owners.set(byIndex.get(r.idx)!, r.customer_id);
     await this.loadCustomers(m, [...new Set(rows.map((r) => r.customer_id))]);
   }
 
@@ -84,7 +102,7 @@ export class BatchState {
     if (!missing.length) return;
     // Plain SQL and a hand-made entity: TypeORM's hydration of a few hundred rows cost more than the read.
     const raw: RawCustomer[] = await m.query(
-      `SELECT id, display_name, gender, birthday::text AS birthday, locale, country, province, city, phone, email, tags, attributes,
+      `SELECT id, display_name, gender, birthday, locale, country, province, city, phone, email, tags, attributes,
               marketing_consent, field_times, created_at, updated_at, first_seen_at, last_seen_at
          FROM customers WHERE tenant_id = $1 AND id = ANY($2::uuid[])`,
       [this.tenantId, missing],
@@ -101,9 +119,10 @@ export class BatchState {
     );
     const byCustomer = new Map<string, Idn[]>();
     for (const i of idns) {
+      const idn = { type: i.type, value: this.keys.decrypt(i.value) };
       const list = byCustomer.get(i.customer_id);
-      if (list) list.push({ type: i.type, value: i.value });
-      else byCustomer.set(i.customer_id, [{ type: i.type, value: i.value }]);
+      if (list) list.push(idn);
+      else byCustomer.set(i.customer_id, [idn]);
     }
     for (const row of rows) {
       this.customers.set(row.id, { row, identities: byCustomer.get(row.id) ?? [], isNew: false, dirty: false, pending: new Set(), changed: new Set() });
@@ -116,13 +135,13 @@ export class BatchState {
       tenantId: this.tenantId,
       displayName: r.display_name,
       gender: r.gender as Gender,
-      birthday: r.birthday,
+      birthday: this.keys.decryptOrNull(r.birthday),
       locale: r.locale,
       country: r.country,
       province: r.province,
       city: r.city,
-      phone: r.phone,
-      email: r.email,
+      phone: this.keys.decryptOrNull(r.phone),
+      email: this.keys.decryptOrNull(r.email),
       tags: r.tags,
       attributes: r.attributes,
       consent: r.marketing_consent,
@@ -198,32 +217,41 @@ export class BatchState {
     // change of the profile, so `updatedAt` stays (syncs that follow updatedAt are not flooded by it).
     const sighted = dirty.filter((c) => isSighting(c.pending));
     const changed = dirty.filter((c) => !sighted.includes(c));
-    const columns = `id uuid, display_name text, gender text, birthday date, country text, province text, city text, phone text,
-      email text, tags text[], attributes jsonb, field_times jsonb, created_at timestamptz, updated_at timestamptz,
-      first_seen_at timestamptz, last_seen_at timestamptz`;
-    const record = (c: CustomerState) => ({
-      id: c.row.id,
-      display_name: c.row.displayName,
-      gender: c.row.gender,
-      birthday: c.row.birthday,
-      country: c.row.country,
-      province: c.row.province,
-      city: c.row.city,
-      phone: c.row.phone,
-      email: c.row.email,
+    const columns = `id uuid, display_name text, gender text, birthday text, country text, province text, city text, phone text,
+      email text, phone_index text, email_index text, phone_last4_index text, tags text[], attributes jsonb, field_times jsonb,
+      created_at timestamptz, updated_at timestamptz, first_seen_at timestamptz, last_seen_at timestamptz`;
+    const hex = (b: Buffer | null) => (b ? b.toString("hex") : null);
+    // Personal values leave encrypted, with the blind indexes their lookups use.
+    const record = (c: CustomerState) => {
+      const idx = contactIndexes(this.keys, this.tenantId, c.row);
+      return {
+        id: c.row.id,
+        display_name: c.row.displayName,
+        gender: c.row.gender,
+        birthday: this.keys.encryptOrNull(c.row.birthday),
+        country: c.row.country,
+        province: c.row.province,
+        city: c.row.city,
+        phone: this.keys.encryptOrNull(c.row.phone),
+        email: this.keys.encryptOrNull(c.row.email),
+        phone_index: hex(idx.phoneIndex),
+        email_index: hex(idx.emailIndex),
+        phone_last4_index: hex(idx.phoneLast4Index),
       tags: c.row.tags,
       attributes: c.row.attributes,
       field_times: c.row.fieldTimes,
-      created_at: c.row.createdAt.toISOString(),
-      updated_at: c.isNew ? c.row.updatedAt.toISOString() : now,
-      first_seen_at: c.row.firstSeenAt.toISOString(),
-      last_seen_at: c.row.lastSeenAt.toISOString(),
-    });
+        created_at: c.row.createdAt.toISOString(),
+        updated_at: c.isNew ? c.row.updatedAt.toISOString() : now,
+        first_seen_at: c.row.firstSeenAt.toISOString(),
+        last_seen_at: c.row.lastSeenAt.toISOString(),
+      };
+    };
     if (fresh.length) {
       await m.query(
-        `INSERT INTO customers (id, tenant_id, display_name, gender, birthday, country, province, city, phone, email, tags, attributes,
-                                field_times, created_at, updated_at, first_seen_at, last_seen_at)
-         SELECT x.id, $1, x.display_name, x.gender, x.birthday, x.country, x.province, x.city, x.phone, x.email, x.tags, x.attributes,
+        `INSERT INTO customers (id, tenant_id, display_name, gender, birthday, country, province, city, phone, email, phone_index, email_index,
+                                phone_last4_index, tags, attributes, field_times, created_at, updated_at, first_seen_at, last_seen_at)
+         SELECT x.id, $1, x.display_name, x.gender, x.birthday, x.country, x.province, x.city, x.phone, x.email, decode(x.phone_index, 'hex'),
+                decode(x.email_index, 'hex'), decode(x.phone_last4_index, 'hex'), x.tags, x.attributes,
                 x.field_times, x.created_at, x.updated_at, x.first_seen_at, x.last_seen_at
            FROM jsonb_to_recordset($2::jsonb) AS x(${columns})`,
         [this.tenantId, JSON.stringify(fresh.map(record))],
@@ -231,17 +259,31 @@ export class BatchState {
     }
     if (this.newIdentities.length) {
       await m.query(
-        `INSERT INTO customer_identities (id, tenant_id, customer_id, type, value, source_channel, first_seen_at, last_seen_at)
-         SELECT x.id, $1, x.customer_id, x.type, x.value, x.source_channel, x.at, x.at
-           FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, customer_id uuid, type text, value text, source_channel text, at timestamptz)`,
-        [this.tenantId, JSON.stringify(this.newIdentities.map((i) => ({ id: i.id, customer_id: i.customerId, type: i.type, value: i.value, source_channel: i.sourceChannel, at: i.at })))],
+        `INSERT INTO customer_identities (id, tenant_id, customer_id, type, value, value_index, source_channel, first_seen_at, last_seen_at)
+         SELECT x.id, $1, x.customer_id, x.type, x.value, decode(x.idx, 'hex'), x.source_channel, x.at, x.at
+           FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, customer_id uuid, type text, value text, idx text, source_channel text, at timestamptz)`,
+        [
+          this.tenantId,
+          JSON.stringify(
+            this.newIdentities.map((i) => ({
+              id: i.id,
+              customer_id: i.customerId,
+              type: i.type,
+              value: this.keys.encrypt(i.value),
+              idx: this.indexesOf(i)[0],
+              source_channel: i.sourceChannel,
+              at: i.at,
+            })),
+          ),
+        ],
       );
       this.newIdentities = [];
     }
     if (changed.length) {
       await m.query(
         `UPDATE customers c SET display_name = x.display_name, gender = x.gender, birthday = x.birthday, country = x.country,
-                province = x.province, city = x.city, phone = x.phone, email = x.email, tags = x.tags, attributes = x.attributes,
+                province = x.province, city = x.city, phone = x.phone, email = x.email, phone_index = decode(x.phone_index, 'hex'),
+                email_index = decode(x.email_index, 'hex'), phone_last4_index = decode(x.phone_last4_index, 'hex'), tags = x.tags, attributes = x.attributes,
                 field_times = x.field_times, updated_at = x.updated_at, first_seen_at = x.first_seen_at, last_seen_at = x.last_seen_at
            FROM jsonb_to_recordset($2::jsonb) AS x(${columns})
           WHERE c.tenant_id = $1 AND c.id = x.id`,
@@ -257,14 +299,15 @@ export class BatchState {
       );
     }
     if (this.seen.size) {
-      const seen = [...this.seen].map(([k, at]) => {
+      // Every key's index of each identity: a row indexed under an older key (a rotation in progress) is found too.
+      const seen = [...this.seen].flatMap(([k, at]) => {
         const [type, value] = k.split("\u0000");
-        return { type, value, at };
+        return this.indexesOf({ type: type as IdentityTypeName, value }).map((idx) => ({ idx, at }));
       });
       await m.query(
         `UPDATE customer_identities i SET last_seen_at = GREATEST(i.last_seen_at, x.at)
-           FROM jsonb_to_recordset($2::jsonb) AS x(type text, value text, at timestamptz)
-          WHERE i.tenant_id = $1 AND i.type = x.type AND i.value = x.value`,
+           FROM jsonb_to_recordset($2::jsonb) AS x(idx text, at timestamptz)
+          WHERE i.tenant_id = $1 AND i.value_index = decode(x.idx, 'hex')`,
         [this.tenantId, JSON.stringify(seen)],
       );
       this.seen = new Map();

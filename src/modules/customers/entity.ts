@@ -3,6 +3,7 @@ import { Field, ObjectType, registerEnumType } from "type-graphql";
 import { GraphQLJSONObject, GraphQLLocalDate } from "graphql-scalars";
 import { Node } from "../../core/node";
 import { toGlobalId } from "../../core/global-id";
+import { encryptedText } from "../../db/encrypted-columns";
 import { identityTypeEnum } from "../../plugins/identity";
 import type { IdentityTypeName } from "./normalize";
 import { Consent, ConsentChannel, isMarketing, type StoredConsent } from "./consent";
@@ -59,8 +60,8 @@ export class Customer implements Node {
   @Column({ type: "text", default: Gender.UNKNOWN })
   gender: Gender;
 
-  /** Served by CustomerResolver (masked by scope). */
-  @Column({ type: "date", nullable: true })
+  /** YYYY-MM-DD, encrypted at rest. Served by CustomerResolver (masked by scope). */
+  @Column({ type: "text", nullable: true, transformer: encryptedText })
   birthday: string | null;
 
   @Field(() => String, { nullable: true, description: "BCP 47 language tag, e.g. zh-CN." })
@@ -76,13 +77,18 @@ export class Customer implements Node {
   @Column({ type: "text", nullable: true })
   city: string | null;
 
-  /** Primary phone, E.164. Served by CustomerResolver (masked by scope). */
-  @Column({ type: "text", nullable: true })
+  /** Primary phone, E.164, encrypted at rest (found through `phoneIndex`). Served by CustomerResolver (masked by scope). */
+  @Column({ type: "text", nullable: true, transformer: encryptedText })
   phone: string | null;
 
-  /** Primary e-mail, trimmed and lower-cased. Served by CustomerResolver (masked by scope). */
-  @Column({ type: "text", nullable: true })
+  /** Primary e-mail, trimmed and lower-cased, encrypted at rest (found through `emailIndex`). Served by CustomerResolver (masked by scope). */
+  @Column({ type: "text", nullable: true, transformer: encryptedText })
   email: string | null;
+
+  /** Blind indexes of phone, e-mail and the phone's last four digits (blind.ts); written, never read back. */
+  @Column({ type: "bytea", nullable: true, select: false }) phoneIndex?: Buffer | null;
+  @Column({ type: "bytea", nullable: true, select: false }) emailIndex?: Buffer | null;
+  @Column({ type: "bytea", nullable: true, select: false }) phoneLast4Index?: Buffer | null;
 
   @Field(() => [String])
   @Column({ type: "text", array: true, default: () => "'{}'" })
@@ -154,9 +160,12 @@ export class CustomerIdentity implements Node {
   @Column({ type: "text" })
   type: IdentityTypeName;
 
-  /** Served by CustomerIdentityResolver (masked by scope). */
-  @Column({ type: "text" })
+  /** Encrypted at rest (found through `valueIndex`). Served by CustomerIdentityResolver (masked by scope). */
+  @Column({ type: "text", transformer: encryptedText })
   value: string;
+
+  /** The blind index of type and value (blind.ts): what lookups and the uniqueness per tenant go by. */
+  @Column({ type: "bytea", nullable: true, select: false }) valueIndex?: Buffer | null;
 
   @Field(() => String, { nullable: true, description: "Channel that first reported it (null when entered through the API)." })
   @Column({ type: "text", nullable: true })

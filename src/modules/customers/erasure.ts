@@ -41,7 +41,7 @@ export class CustomerErasure {
 export async function lockIdentitiesOf(tx: TxCtx, ids: readonly string[]): Promise<void> {
   const tenantId = tenantOf(tx);
   const rows: { type: string; value: string }[] = await tx.manager.query(`SELECT type, value FROM customer_identities WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])`, [tenantId, ids]);
-  await lockKeys(tx.manager, "identity", tenantId, rows.map((r) => identityLockKey(r.type, r.value)));
+  await lockKeys(tx.manager, "identity", tenantId, rows.map((r) => identityLockKey(r.type, tx.app.dataKeys.decrypt(r.value))));
 }
 
 /** The advisory-lock key of an identity: what an ingestion batch and an erasure both lock (`lockKeys(…, "identity", …)`). */

@@ -13,6 +13,7 @@ import { Erasure1764460000000 } from "../../../migrations/1764460000000-erasure"
 import { CustomerErasure } from "./erasure";
 import { ConsentRecord } from "./consent";
 import { ConsentRecords1764470000000 } from "../../../migrations/1764470000000-consent-records";
+import { BlindIndexes1764480000000 } from "../../../migrations/1764480000000-blind-indexes";
 
 declare module "../../app" {
   interface App {
@@ -25,11 +26,13 @@ declare module "../../graphql/loaders" {
   }
 }
 
+const REENCRYPT_JOB = "crm.customers.reencrypt";
+
 /** The unified customer profile: customers, identities, merges (and their hooks), `customerUpdated`. */
 export const customersModule = defineModule({
   name: "customers",
   entities: [Customer, CustomerIdentity, CustomerMerge, CustomerErasure, ConsentRecord],
-  migrations: [IdentityTypesOpen1764440000000, Erasure1764460000000, ConsentRecords1764470000000],
+  migrations: [IdentityTypesOpen1764440000000, Erasure1764460000000, ConsentRecords1764470000000, BlindIndexes1764480000000],
   resolvers: [CustomerResolver, CustomerIdentityResolver, CustomerSubscriptionResolver],
   scopes: ["customers:read", "customers:write", PII_SCOPE],
   events: CUSTOMER_EVENTS,
@@ -37,7 +40,25 @@ export const customersModule = defineModule({
   setup(app) {
     app.customers = new CustomersService(app);
   },
+  async start(app) {
+    // Every personal value under the first data key: rows from before encryption (no blind index yet) are done
+    // now, before the server listens; values under an older key (a rotation) on the queue.
+    const r = app.customers.reencryption;
+    if (await r.done()) return;
+    if (await r.unindexed()) {
+      app.log.warn("personal data stored before encryption at rest: encrypting and indexing it before the server listens");
+      app.log.info({ rows: await r.run() }, "personal data encrypted under the current data key");
+    } else if (await r.anyStale()) {
+      await app.jobs.send(REENCRYPT_JOB, {}, { singletonKey: app.dataKeys.currentKeyId });
+      app.log.info({ keyId: app.dataKeys.currentKeyId }, "data key rotated: re-encryption queued (see jobRuns)");
+    } else await r.markDone();
+  },
   jobs: (app) => [
+    {
+      name: REENCRYPT_JOB,
+      policy: "stately",
+      run: async (_data, job) => app.customers.reencryption.run((p) => app.jobs.progress(REENCRYPT_JOB, job.id, { ...p })),
+    },
     {
       name: "crm.customers.retention",
       cron: { expression: "47 3 * * *" },

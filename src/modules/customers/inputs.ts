@@ -82,8 +82,18 @@ export class DetachCustomerIdentityInput {
 
 @InputType()
 export class CustomerFilter {
-  @Field(() => String, { nullable: true, description: "Matches name, e-mail or phone (a phone in any format)." })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "Matches part of the name, or a whole e-mail address, or a whole phone number (in any format), or the last four digits of the phone (`8000`). Phones and e-mail addresses are encrypted at rest: they are found by exact value only, never by a part.",
+  })
   search?: string | null;
+  @Field(() => String, { nullable: true, description: "Customers whose primary phone is this number (any format; read in the tenant's phone region)." })
+  phone?: string | null;
+  @Field(() => String, { nullable: true, description: "Customers whose primary e-mail is this address (case-insensitive)." })
+  email?: string | null;
+  @Field(() => String, { nullable: true, description: "Customers whose primary phone ends in these four digits (`8000`): the search staff use at the counter." })
+  phoneLast4?: string | null;
   @Field(() => [String], { nullable: true, description: "Customers carrying every one of these tags." })
   tags?: string[] | null;
   @Field(() => Date, { nullable: true }) createdAfter?: Date | null;

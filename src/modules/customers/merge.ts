@@ -9,6 +9,7 @@ import { Node } from "../../core/node";
 import { encryptedJson } from "../../db/encrypted-columns";
 import { Customer, CustomerIdentity } from "./entity";
 import { foldProfile } from "./profile";
+import { indexContacts } from "./blind";
 
 /**
  * What another module owns of a customer, moved on merge and moved back on unmerge.
@@ -85,7 +86,7 @@ type Plain = Record<string, unknown>;
 const toPlain = (c: Customer): Plain => JSON.parse(JSON.stringify(Object.fromEntries(["id", "tenantId", ...PROFILE_COLUMNS].map((k) => [k, (c as unknown as Plain)[k]]))));
 
 /** What MergeService uses of the app, and nothing more. */
-export type MergeDeps = Pick<App, "db">;
+export type MergeDeps = Pick<App, "db" | "dataKeys">;
 
 /** Merging and unmerging customers, with an audit trail that makes every merge reversible. */
 export class MergeService {
@@ -143,7 +144,7 @@ export class MergeService {
     }
     for (const hook of this.hooks) moved[hook.name] = await hook.move(tx, sourceId, targetId);
     await tx.manager.query(`DELETE FROM customers WHERE id = $1 AND tenant_id = $2`, [sourceId, tenantId]);
-    await tx.manager.save(Customer, target);
+    await tx.manager.save(Customer, indexContacts(this.app.dataKeys, target));
     for (const hook of this.hooks) await hook.after?.(tx, [targetId]);
     const merge = await tx.manager.save(
       tx.manager.create(CustomerMerge, { tenantId, targetId, sourceId, reason: why.reason, channel: why.channel ?? null, externalId: why.externalId ?? null, changes, snapshot, moved, mergedAt: now, unmergedAt: null, erasedAt: null }),
@@ -177,7 +178,7 @@ export class MergeService {
       firstSeenAt: new Date(s.firstSeenAt as string),
       lastSeenAt: new Date(s.lastSeenAt as string),
     });
-    await tx.manager.save(Customer, source);
+    await tx.manager.save(Customer, indexContacts(this.app.dataKeys, source));
     const ids = merge.moved.identities ?? [];
     if (ids.length) {
       await tx.manager.query(`UPDATE customer_identities SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3 AND id = ANY($4::uuid[])`, [
@@ -192,7 +193,7 @@ export class MergeService {
     for (const [k, change] of Object.entries(merge.changes)) {
       (target as unknown as Plain)[k] = restoreField(k, current[k], change.before, change.after);
     }
-    await tx.manager.save(Customer, target);
+    await tx.manager.save(Customer, indexContacts(this.app.dataKeys, target));
     for (const hook of this.hooks) await hook.after?.(tx, [merge.targetId, merge.sourceId]);
     merge.unmergedAt = new Date();
     await tx.manager.update(CustomerMerge, { id: merge.id }, { unmergedAt: merge.unmergedAt });

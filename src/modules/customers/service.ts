@@ -10,8 +10,10 @@ import { Customer, CustomerIdentity } from "./entity";
 import { CustomerMerge, MergeService } from "./merge";
 import { PersonalDataHooks } from "./personal-data";
 import { CustomerErasure, eraseCustomers, lockIdentitiesOf } from "./erasure";
+import { Reencryption } from "./reencrypt";
 import { ConsentPurpose, ConsentRecord, consentKey, isMarketing, recordConsents, sortConsents, validateConsent, withConsent, type GrantConsentInput, type StoredConsent, type WithdrawConsentInput } from "./consent";
 import { primaryField } from "./batch";
+import { contactIndexes, emailIndexes, identityIndex, identityIndexes, indexContacts, phoneIndexes, phoneLast4Indexes } from "./blind";
 import {
   CustomerSortField,
   type AttachCustomerIdentityInput,
@@ -22,7 +24,7 @@ import {
   type DetachCustomerIdentityInput,
   type UpdateCustomerInput,
 } from "./inputs";
-import { normalizeIdentity, normalizePhone, type IdentityTypeName } from "./normalize";
+import { normalizeEmail, normalizeIdentity, normalizePhone, type IdentityTypeName } from "./normalize";
 import { LIMITS, validateIdentities, validateProfile, validateTags, type NormalizedIdentity, type ProfilePatch } from "./validate";
 
 
@@ -45,17 +47,21 @@ function escapeLike(s: string): string {
 }
 
 /** What CustomersService uses of the app, and nothing more. */
-export type CustomersDeps = Pick<App, "config" | "db" | "tenancy" | "clock">;
+export type CustomersDeps = Pick<App, "config" | "db" | "tenancy" | "clock" | "dataKeys">;
 
 /** Customer profiles and their identities. Every query is scoped by the caller's tenant. */
 export class CustomersService {
   readonly merges: MergeService;
+
+  /** Brings every personal value under the first data key (see reencrypt.ts). */
+  readonly reencryption: Reencryption;
 
   /** Every module's export and erase hooks for a person's data (see personal-data.ts). */
   readonly personalData = new PersonalDataHooks();
 
   constructor(private readonly app: CustomersDeps) {
     this.merges = new MergeService(app);
+    this.reencryption = new Reencryption(app);
     this.personalData.register({ name: "profile", export: (tx, ids) => this.exportProfiles(tx, ids) });
     this.personalData.register({ name: "merges", export: (tx, ids) => this.exportMerges(tx, ids) });
     this.personalData.register({ name: "consentRecords", export: (tx, ids) => this.exportConsentRecords(tx, ids), erase: (tx, ids) => this.eraseConsentRecords(tx, ids) });
@@ -183,7 +189,7 @@ export class CustomersService {
 
   /** The region `filtered` needs: only a search reads phone numbers (lists without one cost no settings read). */
   private async searchRegion(ctx: Ctx, filter: CustomerFilter | null | undefined): Promise<string> {
-    return filter?.search?.trim() ? this.phoneRegion(ctx) : this.app.config.defaultPhoneRegion;
+    return filter?.search?.trim() || filter?.phone ? this.phoneRegion(ctx) : this.app.config.defaultPhoneRegion;
   }
 
   // ---- reads ------------------------------------------------------------------------------
@@ -226,23 +232,36 @@ export class CustomersService {
 
   /** The tenant's customers matching `filter`, unsorted: what `list` pages through and exports scan. */
   private filtered(ctx: Ctx, filter: CustomerFilter | null | undefined, phoneRegion: string) {
-    const qb = this.app.db.dataSource.manager.createQueryBuilder(Customer, "c").where("c.tenantId = :tenantId", { tenantId: tenantOf(ctx) });
+    const tenantId = tenantOf(ctx);
+    const qb = this.app.db.dataSource.manager.createQueryBuilder(Customer, "c").where("c.tenantId = :tenantId", { tenantId });
+    const keys = this.app.dataKeys;
+    // Phones and e-mail addresses are encrypted: found by exact value (or a phone's last four digits) through
+    // their blind indexes, never by substring. Names are not encrypted and match anywhere.
+    const byIndex = (column: string, indexes: Buffer[]) => `c.${column} IN (${indexes.map((b) => `'\\x${b.toString("hex")}'::bytea`).join(", ")})`;
     const search = filter?.search?.trim();
     if (search) {
       const term = search.slice(0, LIMITS.search);
-      const conditions = ["c.displayName ILIKE :pattern ESCAPE '\\'", "c.email ILIKE :pattern ESCAPE '\\'"];
+      const conditions = ["c.displayName ILIKE :pattern ESCAPE '\\'"];
       const params: Record<string, string> = { pattern: `%${escapeLike(term)}%` };
       const digits = term.replace(/[\s()+-]/g, "");
-      if (/^\d{3,}$/.test(digits)) {
-        conditions.push("c.phone LIKE :digits");
-        params.digits = `%${digits}%`;
-      }
+      if (/^\d{4}$/.test(digits)) conditions.push(byIndex("phone_last4_index", phoneLast4Indexes(keys, tenantId, digits)));
       const e164 = normalizePhone(term, phoneRegion);
-      if (e164) {
-        conditions.push("c.phone = :e164");
-        params.e164 = e164;
-      }
+      if (e164) conditions.push(byIndex("phone_index", phoneIndexes(keys, tenantId, e164)));
+      const email = normalizeEmail(term);
+      if (email) conditions.push(byIndex("email_index", emailIndexes(keys, tenantId, email)));
       qb.andWhere(`(${conditions.join(" OR ")})`, params);
+    }
+    if (filter?.phone != null) {
+      const e164 = normalizePhone(filter.phone, phoneRegion);
+      qb.andWhere(e164 ? byIndex("phone_index", phoneIndexes(keys, tenantId, e164)) : "false");
+    }
+    if (filter?.email != null) {
+      const email = normalizeEmail(filter.email);
+      qb.andWhere(email ? byIndex("email_index", emailIndexes(keys, tenantId, email)) : "false");
+    }
+    if (filter?.phoneLast4 != null) {
+      const digits = filter.phoneLast4.trim();
+      qb.andWhere(/^\d{4}$/.test(digits) ? byIndex("phone_last4_index", phoneLast4Indexes(keys, tenantId, digits)) : "false");
     }
     if (filter?.tags?.length) qb.andWhere("c.tags @> :tags::text[]", { tags: filter.tags.map((t) => t.trim()) });
     if (filter?.createdAfter) qb.andWhere("c.createdAt >= :createdAfter", { createdAfter: filter.createdAfter });
@@ -285,7 +304,10 @@ export class CustomersService {
     return this.app.db.dataSource.manager
       .createQueryBuilder(Customer, "c")
       .innerJoin(CustomerIdentity, "i", "i.customerId = c.id AND i.tenantId = c.tenantId")
-      .where("c.tenantId = :tenantId AND i.type = :type AND i.value = :value", { tenantId: tenantOf(ctx), type, value: normalized })
+      .where("c.tenantId = :tenantId AND i.value_index IN (SELECT decode(h, 'hex') FROM unnest(:idx::text[]) AS h)", {
+        tenantId: tenantOf(ctx),
+        idx: identityIndexes(this.app.dataKeys, tenantOf(ctx), type, normalized).map((b) => b.toString("hex")),
+      })
       .getOne();
   }
 
@@ -363,11 +385,20 @@ export class CustomersService {
           firstSeenAt: now,
           lastSeenAt: now,
         });
-        await tx.manager.save(customer);
+        await tx.manager.save(indexContacts(this.app.dataKeys, customer));
         if (identities.length) {
           await tx.manager.insert(
             CustomerIdentity,
-            identities.map((i) => ({ tenantId, customerId: customer.id, type: i.type, value: i.value, sourceChannel: null, firstSeenAt: now, lastSeenAt: now })),
+            identities.map((i) => ({
+              tenantId,
+              customerId: customer.id,
+              type: i.type,
+              value: i.value,
+              valueIndex: identityIndex(this.app.dataKeys, tenantId, i.type, i.value),
+              sourceChannel: null,
+              firstSeenAt: now,
+              lastSeenAt: now,
+            })),
           );
         }
         tx.emit({ type: "customer.created", tenantId, customerId: customer.id });
@@ -438,7 +469,7 @@ export class CustomersService {
         }
         if (changed.length) {
           customer.updatedAt = new Date();
-          await tx.manager.save(Customer, customer);
+          await tx.manager.save(Customer, indexContacts(this.app.dataKeys, customer));
           tx.emit({ type: "customer.updated", tenantId, customerId: customer.id, changed: [...new Set(changed)] });
         }
         return ok(customer);
@@ -562,9 +593,12 @@ export class CustomersService {
           changed.push(primary);
         }
         customer.updatedAt = new Date();
-        await tx.manager.update(Customer, { id, tenantId }, { phone: customer.phone, email: customer.email, updatedAt: customer.updatedAt });
+        await tx.manager.update(Customer, { id, tenantId }, { phone: customer.phone, email: customer.email, ...contactIndexes(this.app.dataKeys, tenantId, customer), updatedAt: customer.updatedAt });
         tx.emit({ type: "customer.updated", tenantId, customerId: id, changed });
-        const identity = await tx.manager.findOneOrFail(CustomerIdentity, { where: { tenantId, type: input.type, value } });
+        const identity = await tx.manager
+          .createQueryBuilder(CustomerIdentity, "i")
+          .where("i.tenantId = :tenantId AND i.value_index IN (SELECT decode(h, 'hex') FROM unnest(:idx::text[]) AS h)", { tenantId, idx: this.indexHex(tenantId, { type: input.type, value }) })
+          .getOneOrFail();
         return ok({ customer, identity });
       }),
     );
@@ -592,7 +626,7 @@ export class CustomersService {
         changed.push(primary);
       }
       customer.updatedAt = new Date();
-      await tx.manager.update(Customer, { id, tenantId }, { phone: customer.phone, email: customer.email, updatedAt: customer.updatedAt });
+      await tx.manager.update(Customer, { id, tenantId }, { phone: customer.phone, email: customer.email, ...contactIndexes(this.app.dataKeys, tenantId, customer), updatedAt: customer.updatedAt });
       tx.emit({ type: "customer.updated", tenantId, customerId: id, changed });
       return ok(customer);
     });
@@ -607,12 +641,19 @@ export class CustomersService {
   /** Which of `identities` belong to some customer already: one statement for the whole list. */
   private async owners(manager: EntityManager, tenantId: string, identities: NormalizedIdentity[]): Promise<Map<string, string>> {
     if (!identities.length) return new Map();
-    const rows: { type: string; value: string; customer_id: string }[] = await manager.query(
-      `SELECT type, value, customer_id FROM customer_identities
-        WHERE tenant_id = $1 AND (type, value) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
-      [tenantId, identities.map((i) => i.type), identities.map((i) => i.value)],
+    const byIndex = new Map<string, string>();
+    for (const i of identities) for (const h of this.indexHex(tenantId, i)) byIndex.set(h, key(i));
+    const rows: { idx: string; customer_id: string }[] = await manager.query(
+      `SELECT encode(value_index, 'hex') AS idx, customer_id FROM customer_identities
+        WHERE tenant_id = $1 AND value_index IN (SELECT decode(h, 'hex') FROM unnest($2::text[]) AS h)`,
+      [tenantId, [...byIndex.keys()]],
     );
-    return new Map(rows.map((r) => [`${r.type}\u0000${r.value}`, r.customer_id]));
+    return new Map(rows.map((r) => [byIndex.get(r.idx)!, r.customer_id]));
+  }
+
+  /** An identity's blind indexes under every key, as hex (the first key's first). */
+  private indexHex(tenantId: string, i: NormalizedIdentity): string[] {
+    return identityIndexes(this.app.dataKeys, tenantId, i.type, i.value).map((b) => b.toString("hex"));
   }
 
   /** Attaches an identity, or refreshes it when the customer has it already; a UserError when another customer owns it. */
@@ -621,7 +662,11 @@ export class CustomersService {
     const now = new Date();
     if (owner && owner !== customer.id) return userError(field, UserErrorCode.TAKEN, `This ${idn.type} belongs to another customer`);
     if (owner) {
-      await tx.manager.update(CustomerIdentity, { tenantId: customer.tenantId, type: idn.type, value: idn.value }, { lastSeenAt: now });
+      await tx.manager.query(`UPDATE customer_identities SET last_seen_at = $3 WHERE tenant_id = $1 AND value_index IN (SELECT decode(h, 'hex') FROM unnest($2::text[]) AS h)`, [
+        customer.tenantId,
+        this.indexHex(customer.tenantId, idn),
+        now,
+      ]);
       return null;
     }
     await tx.manager.insert(CustomerIdentity, {
@@ -629,6 +674,7 @@ export class CustomersService {
       customerId: customer.id,
       type: idn.type,
       value: idn.value,
+      valueIndex: identityIndex(this.app.dataKeys, customer.tenantId, idn.type, idn.value),
       sourceChannel: source,
       firstSeenAt: now,
       lastSeenAt: now,
@@ -638,8 +684,8 @@ export class CustomersService {
 
   private async removeIdentity(tx: TxCtx, customer: Customer, idn: NormalizedIdentity): Promise<boolean> {
     const [, deleted]: [unknown[], number] = await tx.manager.query(
-      `DELETE FROM customer_identities WHERE tenant_id = $1 AND customer_id = $2 AND type = $3 AND value = $4`,
-      [customer.tenantId, customer.id, idn.type, idn.value],
+      `DELETE FROM customer_identities WHERE tenant_id = $1 AND customer_id = $2 AND value_index IN (SELECT decode(h, 'hex') FROM unnest($3::text[]) AS h)`,
+      [customer.tenantId, customer.id, this.indexHex(customer.tenantId, idn)],
     );
     return deleted > 0;
   }

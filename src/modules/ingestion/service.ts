@@ -324,7 +324,7 @@ export class IngestionService {
     await lockKeys(m, "identity", tenantId, identities.map((i) => identityLockKey(i.type, i.value)));
 
     // 3. Resolve identities against one read of the owners.
-    const state = await BatchState.load(m, tenantId, identities);
+    const state = await BatchState.load(m, tenantId, identities, keys);
     const eventCustomer = new Map<string, string>();
     const orderItems: OrderEventItem[] = [];
     const conflicts: FoundConflict[] = [];

@@ -1,4 +1,5 @@
 import { Arg, Args, Authorized, Ctx, Field, ID, InputType, Int, Mutation, ObjectType, Query, registerEnumType, Resolver } from "type-graphql";
+import { GraphQLJSONObject } from "graphql-scalars";
 import type { RequestCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
 import { toGlobalId, UUID_ANY_CASE } from "../../core/global-id";
@@ -28,6 +29,8 @@ export class JobRun {
   @Field(() => Int, { description: "Attempts made so far." }) attempts: number;
   @Field(() => Int, { description: "Retries allowed after the first attempt." }) retryLimit: number;
   @Field(() => String, { nullable: true, description: "The last failed attempt's error message." }) lastError: string | null;
+  @Field(() => GraphQLJSONObject, { nullable: true, description: "How far the job has got, for jobs that say (e.g. the re-encryption's rows per table); kept when it completes." })
+  progress: Record<string, unknown> | null;
   @Field(() => Date) createdAt: Date;
   @Field(() => Date, { nullable: true }) startedAt: Date | null;
   @Field(() => Date, { nullable: true }) completedAt: Date | null;
@@ -62,6 +65,7 @@ function jobRunOf(r: JobRunRow): JobRun {
     attempts: r.retryCount + (started ? 1 : 0),
     retryLimit: r.retryLimit,
     lastError: r.lastError,
+    progress: r.progress,
     createdAt: r.createdAt,
     startedAt: r.startedAt,
     completedAt: r.completedAt,

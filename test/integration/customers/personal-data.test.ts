@@ -26,8 +26,8 @@ describe("personal data hooks", () => {
       { type: "customer.upserted", externalId: "other", occurredAt: at(5), identities: [{ type: "phone", value: "13900009999" }], payload: { displayName: "旁人" } },
     ]);
     expect(results.map((r) => r.status)).toEqual(["accepted", "accepted", "accepted", "accepted", "accepted", "accepted"]);
-    const [{ id: personId }] = await app.db.dataSource.query(`SELECT customer_id AS id FROM customer_identities WHERE value = '+8613800001234'`);
-    const [{ id: otherId }] = await app.db.dataSource.query(`SELECT customer_id AS id FROM customer_identities WHERE value = '+8613900009999'`);
+    const personId = (await app.customers.findByIdentity(ctx, "phone", "+8613800001234"))!.id;
+    const otherId = (await app.customers.findByIdentity(ctx, "phone", "+8613900009999"))!.id;
 
     expect(app.customers.personalData.names).toEqual(["profile", "merges", "consentRecords", "events", "conflicts", "orders"]);
     const docs = await app.customers.personalData.export(ctx, [personId, otherId]);

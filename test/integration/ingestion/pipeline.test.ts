@@ -88,7 +88,7 @@ describe("ingestion pipeline", () => {
       upsert("a", 1, [{ type: "pos_member", value: "M1" }], { displayName: "李娜", phone: phoneOf(1), tags: ["门店"] }),
       upsert("b", 2, [{ type: "email", value: "li.na@shop.example.cn" }], { displayName: "Lina", tags: ["小程序"], attributes: { 来源: "小程序" } }),
     ]);
-    const before = await snapshot(env.app.db.dataSource, env.tenantId);
+    const before = await snapshot(env.app.db.dataSource, env.tenantId, env.app.dataKeys);
     expect(await count(`SELECT count(*) n FROM customers`)).toBe(2);
     const r = await env.app.ingestion.ingest(env.ctx, { channel: "youzan", connectionId: null }, [
       upsert("link", 3, [{ type: "phone", value: phoneOf(1) }, { type: "email", value: "li.na@shop.example.cn" }], { tags: ["有赞"] }),
@@ -107,7 +107,7 @@ describe("ingestion pipeline", () => {
     const undone = await inTransaction(env.ctx, (tx) => env.app.customers.merges.unmerge(tx, merge.id));
     expect(undone.ok).toBe(true);
     expect(await count(`SELECT count(*) n FROM customers`)).toBe(2);
-    const after: any = await snapshot(env.app.db.dataSource, env.tenantId);
+    const after: any = await snapshot(env.app.db.dataSource, env.tenantId, env.app.dataKeys);
     // The linking event's own effects stay on the target: its tag, and its time as the target's last sighting (minute 3).
     // The source is exactly as it was, last sighting (minute 2) included.
     const expected = (before as any).customers.map((c: any) =>
@@ -138,7 +138,7 @@ describe("ingestion pipeline", () => {
     const open = (m: { external_id: string; snapshot: string; target_phone: string }) => ({
       external_id: m.external_id,
       source_first_seen: env.app.dataKeys.decryptJson<{ source: { firstSeenAt: string } }>(m.snapshot).source.firstSeenAt,
-      target_phone: m.target_phone,
+      target_phone: env.app.dataKeys.decrypt(m.target_phone),
     });
     expect(merges.map(open)).toEqual(
       pairs.map((i) => ({ external_id: `link-${i}`, source_first_seen: at(2), target_phone: phoneOf(100 + i) })),
@@ -150,13 +150,13 @@ describe("ingestion pipeline", () => {
     const other = { ...env.ctx, principal: { ...env.ctx.principal, tenantId: otherTenant } } as typeof env.ctx;
     const shared = [{ type: "phone", value: phoneOf(7) }, { type: "wechat_unionid", value: "oUnionShared" }];
     await env.app.ingestion.ingest(env.ctx, { channel: "pos", connectionId: null }, [upsert("mine", 1, shared, { displayName: "甲方", tags: ["甲"] })]);
-    const before = await snapshot(env.app.db.dataSource, env.tenantId);
+    const before = await snapshot(env.app.db.dataSource, env.tenantId, env.app.dataKeys);
     const r = await env.app.ingestion.ingest(other, { channel: "pos", connectionId: null }, [
       upsert("theirs", 2, shared, { displayName: "乙方", tags: ["乙"] }),
       upsert("theirs-2", 3, [{ type: "phone", value: phoneOf(7) }], { region: { city: "杭州" } }),
     ]);
     expect(r.map((x) => x.status)).toEqual(["accepted", "accepted"]);
-    expect(await snapshot(env.app.db.dataSource, env.tenantId)).toEqual(before);
+    expect(await snapshot(env.app.db.dataSource, env.tenantId, env.app.dataKeys)).toEqual(before);
     const rows = await env.app.db.dataSource.query(
       `SELECT c.tenant_id, c.display_name, c.city, c.tags, (SELECT count(*)::int FROM customer_identities i WHERE i.customer_id = c.id AND i.tenant_id = c.tenant_id) AS identities
          FROM customers c ORDER BY c.display_name`,
@@ -235,7 +235,7 @@ describe("ingestion pipeline", () => {
     const reference = await appWithTenant();
     try {
       await ingestAll(reference.app, reference.ctx, events, 300);
-      const expected = await snapshot(reference.app.db.dataSource, reference.tenantId);
+      const expected = await snapshot(reference.app.db.dataSource, reference.tenantId, reference.app.dataKeys);
       const source = { channel: "http-json", connectionId: null };
       // Overlapping halves as well as the whole batch, so claims collide part-way through a batch.
       const runs = await Promise.all([
@@ -248,7 +248,7 @@ describe("ingestion pipeline", () => {
       expect(runs.flat().filter((r) => r.status === "rejected")).toEqual([]);
       expect([...accepted.values()].every((n) => n === 1)).toBe(true);
       expect(accepted.size).toBe(new Set(events.map((e) => (e as { externalId: string }).externalId)).size);
-      expect(await snapshot(env.app.db.dataSource, env.tenantId)).toEqual(expected);
+      expect(await snapshot(env.app.db.dataSource, env.tenantId, env.app.dataKeys)).toEqual(expected);
     } finally {
       await reference.close();
     }
@@ -275,20 +275,20 @@ describe("ingestion pipeline", () => {
     const events = syntheticEvents(1000, 7);
     const first = await ingestAll(env.app, env.ctx, events);
     expect(first.filter((r) => r.status === "rejected")).toEqual([]);
-    const state = await snapshot(env.app.db.dataSource, env.tenantId);
+    const state = await snapshot(env.app.db.dataSource, env.tenantId, env.app.dataKeys);
     const second = await ingestAll(env.app, env.ctx, events);
     expect(second.every((r) => r.status === "duplicate")).toBe(true);
-    expect(await snapshot(env.app.db.dataSource, env.tenantId)).toEqual(state);
+    expect(await snapshot(env.app.db.dataSource, env.tenantId, env.app.dataKeys)).toEqual(state);
   });
 
   it.each([3, 29])("reaches the same state when the same events arrive shuffled (seed %i)", async (seed) => {
     const events = syntheticEvents(600, 11 + seed);
     await ingestAll(env.app, env.ctx, events, 100);
-    const inOrder = await snapshot(env.app.db.dataSource, env.tenantId);
+    const inOrder = await snapshot(env.app.db.dataSource, env.tenantId, env.app.dataKeys);
     const other = await appWithTenant();
     try {
       await ingestAll(other.app, other.ctx, shuffle(events, seed), 70);
-      expect(await snapshot(other.app.db.dataSource, other.tenantId)).toEqual(inOrder);
+      expect(await snapshot(other.app.db.dataSource, other.tenantId, other.app.dataKeys)).toEqual(inOrder);
     } finally {
       await other.close();
     }
@@ -303,8 +303,16 @@ describe("manual merge", () => {
     ]);
     const a = (await env.app.customers.findByIdentity(env.ctx, "pos_member", "M1"))!;
     const b = (await env.app.customers.findByIdentity(env.ctx, "wechat_openid", "o6_abc"))!;
-    const before = await snapshot(env.app.db.dataSource, env.tenantId);
-    const rawBefore = await env.app.db.dataSource.query(`SELECT * FROM customers ORDER BY id`);
+    const before = await snapshot(env.app.db.dataSource, env.tenantId, env.app.dataKeys);
+    // Every column as stored, the encrypted ones by what they say (a rewrite encrypts afresh, with a new IV).
+    const raw = async () =>
+      (await env.app.db.dataSource.query(`SELECT * FROM customers ORDER BY id`)).map((r: Record<string, string | null>) => ({
+        ...r,
+        phone: env.app.dataKeys.decryptOrNull(r.phone),
+        email: env.app.dataKeys.decryptOrNull(r.email),
+        birthday: env.app.dataKeys.decryptOrNull(r.birthday),
+      }));
+    const rawBefore = await raw();
     const merged = await inTransaction(env.ctx, (tx) => env.app.customers.merges.merge(tx, a.id, b.id, { reason: "manual" }, { wechat_unionid: 1 }));
     expect(merged.ok).toBe(true);
     const m = (merged as any).value;
@@ -314,8 +322,8 @@ describe("manual merge", () => {
     expect(await count(`SELECT count(*) n FROM ingested_events WHERE customer_id = $1`, [a.id])).toBe(2);
     const undone = await inTransaction(env.ctx, (tx) => env.app.customers.merges.unmerge(tx, m.id));
     expect(undone.ok).toBe(true);
-    expect(await snapshot(env.app.db.dataSource, env.tenantId)).toEqual(before);
-    expect(await env.app.db.dataSource.query(`SELECT * FROM customers ORDER BY id`)).toEqual(rawBefore);
+    expect(await snapshot(env.app.db.dataSource, env.tenantId, env.app.dataKeys)).toEqual(before);
+    expect(await raw()).toEqual(rawBefore);
     expect(await count(`SELECT count(*) n FROM ingested_events WHERE customer_id = $1`, [b.id])).toBe(1);
     const again = await inTransaction(env.ctx, (tx) => env.app.customers.merges.unmerge(tx, m.id));
     expect(again.ok).toBe(false);
