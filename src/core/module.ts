@@ -1,5 +1,6 @@
 import type { Router } from "express";
 import type { ApolloServerPlugin } from "@apollo/server";
+import type { ExecutionArgs, ExecutionResult } from "graphql";
 import type { App } from "../app";
 import type { Ctx, RequestCtx } from "./context";
 import type { QueueDefinition } from "./jobs";
@@ -28,6 +29,8 @@ export interface ModuleManifest {
   events?: readonly string[];
   /** Apollo Server plugins around every HTTP GraphQL operation (the audit log's). */
   graphqlPlugins?(app: App): ApolloServerPlugin<RequestCtx>[];
+  /** Observers of operations over graphql-ws (the audit log's), beside `graphqlPlugins` for HTTP. */
+  wsHooks?(app: App): WsOperationHook[];
   /** HTTP routes beside /graphql (e.g. uploads, downloads), mounted at the root. */
   routes?(app: App): Router;
   /** Per-request DataLoaders, tenant-scoped; built fresh for each request and subscription event. */
@@ -43,6 +46,12 @@ export interface ModuleManifest {
   start?(app: App): Promise<void>;
   /** At shutdown, before the job queue and the database close (reverse list order). */
   stop?(app: App): Promise<void>;
+}
+
+/** What a module hears of operations over graphql-ws: each one as it starts, and each result of a query or mutation. */
+export interface WsOperationHook {
+  started?(ctx: RequestCtx, args: ExecutionArgs): Promise<void>;
+  result?(ctx: RequestCtx, args: ExecutionArgs, result: ExecutionResult): Promise<void>;
 }
 
 export function defineModule<M extends ModuleManifest>(manifest: M): M {

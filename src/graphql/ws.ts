@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from "node:http";
 import { randomUUID } from "node:crypto";
-import { GraphQLError, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type ValidationRule } from "graphql";
+import { getOperationAST, GraphQLError, parse, specifiedRules, validate, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type ValidationRule } from "graphql";
 import { WebSocketServer, type WebSocket } from "ws";
 import { useServer } from "graphql-ws/use/ws";
 import type { App } from "../app";
@@ -127,6 +127,12 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
     },
   });
 
+  // Modules' observers of socket operations (the audit log): each operation as it starts, each query's or mutation's result.
+  const hooks = app.modules.flatMap((m) => m.wsHooks?.(app) ?? []);
+  const ctxOf = (args: ExecutionArgs) => args.contextValue as RequestCtx;
+  /** Operations whose results the hooks hear: queries and mutations (a subscription's deliveries stay on the fast path). */
+  const observed = new WeakSet<ExecutionArgs>();
+
   const disposable = useServer<Record<string, unknown> | undefined, Extra>(
     {
       schema,
@@ -181,11 +187,24 @@ export function attachWebSocketServer(httpServer: HttpServer, app: App, schema: 
       context: (ctx): RequestCtx => {
         const requestId = ctx.extra.requestId ?? randomUUID();
         const requestCtx = createRequestContext(app, ctx.extra.principal!, requestId, app.log.child({ requestId, transport: "ws" }));
+        // Where from, for the audit log: the socket's peer (as req.ip is over HTTP without a trusted proxy).
+        requestCtx.ip = ctx.extra.request.socket.remoteAddress;
         socketOf.set(requestCtx, ctx.extra.socket);
         return requestCtx;
       },
+      onOperation: async (_ctx, _id, _payload, args) => {
+        if (!hooks.length) return;
+        if (getOperationAST(args.document, args.operationName ?? undefined)?.operation !== "subscription") observed.add(args);
+        for (const h of hooks) await h.started?.(ctxOf(args), args);
+      },
       // One payload object per result, serialized once for all the sockets it goes to.
-      onNext: (_ctx, _id, _payload, _args, result) => payloads.payloadOf(result),
+      onNext: (_ctx, _id, _payload, args, result) => {
+        if (!observed.has(args)) return payloads.payloadOf(result);
+        return (async () => {
+          for (const h of hooks) await h.result?.(ctxOf(args), args, result as ExecutionResult);
+          return payloads.payloadOf(result);
+        })();
+      },
       jsonMessageReplacer: payloads.messageReplacer(),
     },
     wss,

@@ -1,3 +1,5 @@
+import WebSocket from "ws";
+import { createClient } from "graphql-ws";
 import { createKey, createTenant, createTestServer, type TestServer } from "../helpers/test-server";
 
 /**
@@ -106,5 +108,43 @@ describe("auditLog", () => {
     expect(await t.server.app.audit.prune(365)).toBe(1);
     expect((await log()).totalCount).toBe(total + 1);
     expect((await log({ operation: "old-364" })).totalCount).toBe(1);
+  });
+
+  it("records operations over graphql-ws: a mutation and an unmasked read as over HTTP, a subscription of a pii key once when it starts", async () => {
+    const socket = (key: string) =>
+      createClient({ url: t.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, connectionParams: { authorization: `Bearer ${key}` } });
+    const once = <T>(c: ReturnType<typeof socket>, query: string, variables: Record<string, unknown> = {}) =>
+      new Promise<T>((resolve, reject) => {
+        let out: T;
+        c.subscribe<T>({ query, variables }, { next: (r) => void (out = r as T), error: reject, complete: () => resolve(out) });
+      });
+    const staffWs = socket(staff.key);
+    const clerkWs = socket(clerk.key);
+    try {
+      const m = await once<any>(staffWs, `mutation WsTag($id: ID!) { addCustomerTags(input: {id: $id, tags: ["ws"]}) { userErrors { code } } }`, { id: customerId });
+      expect(m.data.addCustomerTags.userErrors).toEqual([]);
+      await once(staffWs, `query WsRead($id: ID!) { customer(id: $id) { phone } }`, { id: customerId });
+      await once(clerkWs, `query WsMasked($id: ID!) { customer(id: $id) { phone } }`, { id: customerId });
+      // A subscription: one record when it starts, however many events it delivers.
+      const events: unknown[] = [];
+      const stop = staffWs.subscribe({ query: `subscription WsFollow($id: ID!) { customerUpdated(id: $id) { id phone } }`, variables: { id: customerId } }, { next: (e) => void events.push(e), error: () => undefined, complete: () => undefined });
+      const clerkStop = clerkWs.subscribe({ query: `subscription WsMaskedFollow { customerUpdated { id } }` }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+      for (let i = 0; i < 50 && !(await log({ operation: "WsFollow" })).totalCount; i++) await new Promise((r) => setTimeout(r, 100));
+      for (const name of ["一", "二"]) await t.gql(`mutation($id: ID!, $n: String!) { updateCustomer(input: {id: $id, displayName: $n}) { userErrors { code } } }`, { id: customerId, n: name }, staff.key);
+      for (let i = 0; i < 50 && events.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(events).toHaveLength(2);
+      stop();
+      clerkStop();
+    } finally {
+      await staffWs.dispose();
+      await clerkWs.dispose();
+    }
+    const record = async (operation: string) => (await log({ operation })).nodes.map((n: any) => ({ actorId: n.actorId, kind: n.kind, targetIds: n.targetIds, result: n.result, ip: n.ip }));
+    const ip = expect.stringMatching(/127\.0\.0\.1$/);
+    expect(await record("WsTag")).toEqual([{ actorId: staff.id, kind: "MUTATION", targetIds: [customerId], result: "OK", ip }]);
+    expect(await record("WsRead")).toEqual([{ actorId: staff.id, kind: "PII_READ", targetIds: [customerId], result: "OK", ip }]);
+    expect(await record("WsMasked")).toEqual([]);
+    expect(await record("WsFollow")).toEqual([{ actorId: staff.id, kind: "SUBSCRIPTION", targetIds: [customerId], result: "OK", ip }]);
+    expect(await record("WsMaskedFollow")).toEqual([]);
   });
 });

@@ -6,8 +6,12 @@ import { Node } from "../../core/node";
 export enum AuditKind {
   MUTATION = "MUTATION",
   PII_READ = "PII_READ",
+  SUBSCRIPTION = "SUBSCRIPTION",
 }
-registerEnumType(AuditKind, { name: "AuditKind", description: "A mutation (exports included), or a read that served personal values unmasked." });
+registerEnumType(AuditKind, {
+  name: "AuditKind",
+  description: "A mutation (exports included), a read that served personal values unmasked, or a subscription started by a key that sees them unmasked (one record when it starts).",
+});
 
 export enum AuditResult {
   OK = "OK",

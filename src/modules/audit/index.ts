@@ -1,7 +1,8 @@
 import { defineModule } from "../../core/module";
 import { AuditLog1764450000000 } from "../../../migrations/1764450000000-audit-log";
+import { AuditSubscriptions1764490000000 } from "../../../migrations/1764490000000-audit-subscriptions";
 import { AuditRecord } from "./entity";
-import { auditPlugin } from "./plugin";
+import { auditPlugin, auditWsHook } from "./plugin";
 import { AuditResolver } from "./resolver";
 import { AuditService } from "./service";
 
@@ -15,9 +16,10 @@ declare module "../../app" {
 export const auditModule = defineModule({
   name: "audit",
   entities: [AuditRecord],
-  migrations: [AuditLog1764450000000],
+  migrations: [AuditLog1764450000000, AuditSubscriptions1764490000000],
   resolvers: [AuditResolver],
   graphqlPlugins: (app) => [auditPlugin(app)],
+  wsHooks: (app) => [auditWsHook(app)],
   setup(app) {
     app.audit = new AuditService(app);
   },
