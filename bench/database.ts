@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import pino from "pino";
 import { createApp, type App } from "../src/app";
@@ -79,7 +80,9 @@ export async function benchServer(prefix: string, env: Record<string, string> = 
   const db = await freshDatabase(process.env.DATABASE_URL?.trim() || DEFAULT_SERVER, prefix);
   const adminKey = `bench-${Math.random().toString(36).slice(2)}-key-0123456789`;
   try {
-    const config = loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: "silent", PORT: "0", CRM_BOOTSTRAP_TENANT_KEY: adminKey, NODE_ENV: "production", ...env });
+    // Production mode on PostgreSQL needs a data key, as an operator would give it (one per run).
+    const dataKey = randomBytes(32).toString("base64");
+    const config = loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: "silent", PORT: "0", CRM_BOOTSTRAP_TENANT_KEY: adminKey, NODE_ENV: "production", CRM_DATA_KEY: dataKey, ...env });
     const server = await startServer(config, { log: pino({ level: "silent" }), print: () => undefined });
     return {
       server,

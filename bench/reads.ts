@@ -3,6 +3,7 @@ import pg from "pg";
 import type { Ctx } from "../src/core/context";
 import type { startServer } from "../src/server";
 import { benchServer, positiveInt, redact } from "./database";
+import type { DataKeyring } from "../src/core/data-keys";
 import { graphqlJsAlone, profileShares } from "./reads-ceiling";
 
 /**
@@ -34,7 +35,7 @@ export async function readsBench(): Promise<number> {
     await server.app.db.dataSource.query(`ANALYZE`); // as autovacuum would after a bulk load
     console.log(`data: ${customers} customers, ${orders} orders in ${redact(bench.url)}, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s (not timed)`);
 
-    baseline = await handWritten(pool, tenant.id);
+    baseline = await handWritten(pool, tenant.id, server.app.dataKeys);
     const baseUrl = `http://127.0.0.1:${(baseline.address() as { port: number }).port}/`;
     const ours = (n: number) => () => post(`${server.url}/graphql`, { query: PAGE(n) }, adminKey);
     const theirs = () => post(baseUrl, {}, null);
@@ -106,8 +107,8 @@ async function seed(app: Awaited<ReturnType<typeof startServer>>["app"], tenantI
   return orders;
 }
 
-/** The hand-written server: the same page as plain JSON, from 3 statements. */
-function handWritten(pool: pg.Pool, tenantId: string): Promise<http.Server> {
+/** The hand-written server: the same page as plain JSON, from 3 statements, decrypting what is stored encrypted as ours does. */
+function handWritten(pool: pg.Pool, tenantId: string, keys: DataKeyring): Promise<http.Server> {
   const gid = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString("base64url");
   const s = http.createServer((req, res) => {
     req.resume();
@@ -136,9 +137,9 @@ function handWritten(pool: pg.Pool, tenantId: string): Promise<http.Server> {
                 node: {
                   id: gid("Customer", c.id),
                   displayName: c.display_name,
-                  phone: c.phone,
+                  phone: keys.decryptOrNull(c.phone),
                   tags: c.tags,
-                  identities: idn.filter((i) => i.customer_id === c.id).map((i) => ({ type: String(i.type).toUpperCase(), value: i.value })),
+                  identities: idn.filter((i) => i.customer_id === c.id).map((i) => ({ type: String(i.type).toUpperCase(), value: keys.decrypt(i.value) })),
                   stats: { ordersCount: c.orders_count ?? 0, totalSpent: Number(c.total_spent ?? 0), lastOrderAt: c.last_order_at ? new Date(c.last_order_at).toISOString() : null },
                   orders: {
                     nodes: os
