@@ -7,6 +7,7 @@ import { loadConfig } from "../../src/config";
 import { definePlugin } from "../../src/plugins";
 import { startServer } from "../../src/server";
 import { createKey, createTenant, createTestServer, freshPostgresDatabase, usingPostgres, type TestServer } from "../helpers/test-server";
+import { until } from "../helpers/wait";
 
 /** The job queue (pg-boss) through the API: failures retried, dead letters listed and retried, per tenant. */
 jest.setTimeout(120_000);
@@ -38,16 +39,6 @@ const RUNS = `query($filter: JobRunFilter, $first: Int, $after: String) { jobRun
   totalCount nodes { id name state tenantId attempts retryLimit lastError createdAt startedAt completedAt } pageInfo { hasNextPage endCursor } } }`;
 const RETRY = `mutation($id: ID!) { retryJob(input: {id: $id}) { job { id state } userErrors { field code } } }`;
 
-/** Polls `fn` until it returns a value (the queue works in the background), for at most `ms`. */
-async function until<T>(fn: () => Promise<T | undefined | null | false>, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe("jobRuns and retryJob", () => {
   const attempts: string[] = [];

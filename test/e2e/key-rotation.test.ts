@@ -6,6 +6,7 @@ import pino from "pino";
 import { loadConfig } from "../../src/config";
 import { startServer } from "../../src/server";
 import { freshPostgresDatabase, usingPostgres } from "../helpers/test-server";
+import { until } from "../helpers/wait";
 
 /**
  * Data key rotation and the upgrade from plain text, across restarts of a real server on one database: a new
@@ -55,15 +56,6 @@ async function server(dataKey: string, extra: Record<string, string> = {}) {
 const FIND = `query($v: String!) { customerByIdentity(type: PHONE, value: $v) { displayName phone email birthday identities { type value } } }`;
 const LAST4 = `{ customers(filter: {phoneLast4: "6600"}) { nodes { displayName } } }`;
 
-async function until<T>(check: () => Promise<T | undefined | null | false>, what: string, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("data keys", () => {
   it("rotate: a new first key reads everything at once, the job brings every value under it, then the old key can go", async () => {
