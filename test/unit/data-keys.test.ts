@@ -43,6 +43,23 @@ describe("DataKeyring", () => {
     expect(ring.encryptOrNull(null)).toBeNull();
   });
 
+  it("needs a key, and treats null and undefined as no value; a truncated value is refused", () => {
+    expect(() => new DataKeyring([])).toThrow(/at least one key/);
+    const ring = new DataKeyring([k1]);
+    expect(ring.encryptOrNull(undefined)).toBeNull();
+    expect(ring.decryptOrNull(null)).toBeNull();
+    expect(ring.decryptOrNull(undefined)).toBeNull();
+    expect(ring.decryptOrNull(ring.encrypt("x"))).toBe("x");
+    const body = Buffer.from(ring.encrypt("").split(":")[2], "base64");
+    expect(body).toHaveLength(28); // iv ‖ tag ‖ nothing: an empty value is still a whole one
+    expect(ring.decrypt(ring.encrypt(""))).toBe("");
+    expect(() => ring.decrypt(`p1:${ring.currentKeyId}:${body.subarray(0, 27).toString("base64")}`)).toThrow(/truncated/);
+    expect(DataKeyring.keyIdOf("+8613800138000")).toBeNull();
+    // Non-ASCII survives the round trip byte for byte.
+    expect(ring.decrypt(ring.encrypt("王小明 ☎"))).toBe("王小明 ☎");
+    expect(ring.blind("t", "p", "王").equals(createHmac("sha256", createHmac("sha256", createHmac("sha256", k1).update("crm blind index v1").digest()).update("t\u0000p").digest()).update(Buffer.from("王", "utf8")).digest())).toBe(true);
+  });
+
   it("gives blind indexes per tenant and purpose, under every key for lookups during a rotation", () => {
     const ring = new DataKeyring([k1]);
     const a = ring.blind("tenant-a", "identity:phone", "+8613800138000");
@@ -83,10 +100,22 @@ describe("resolveDataKeys", () => {
     expect(fs.readdirSync(d)).toEqual(["data-key"]);
   });
 
+  it("uses a key file in development on an outside PostgreSQL, and in production on the embedded database", () => {
+    expect(resolveDataKeys({ configured: [], dataDir: dir(), production: false, externalDatabase: true }).generated).toBe(true);
+    expect(resolveDataKeys({ configured: [], dataDir: dir(), production: true, externalDatabase: false }).generated).toBe(true);
+  });
+
   it("refuses production on an outside PostgreSQL without CRM_DATA_KEY, and a damaged key file", () => {
     expect(() => resolveDataKeys({ configured: [], dataDir: dir(), production: true, externalDatabase: true })).toThrow(/CRM_DATA_KEY is required in production with DATABASE_URL/);
     const d = dir();
     fs.writeFileSync(path.join(d, "data-key"), "not a key\n");
     expect(() => resolveDataKeys({ configured: [], dataDir: d, production: false, externalDatabase: false })).toThrow(/does not hold a 32-byte base64 key/);
+    const good = Buffer.alloc(32, 9).toString("base64");
+    for (const text of [`x${good}`, `${good}x`, Buffer.alloc(31, 9).toString("base64")]) {
+      fs.writeFileSync(path.join(d, "data-key"), text);
+      expect(() => resolveDataKeys({ configured: [], dataDir: d, production: false, externalDatabase: false })).toThrow(/does not hold a 32-byte base64 key/);
+    }
+    fs.writeFileSync(path.join(d, "data-key"), `  ${good}\n\n`);
+    expect(resolveDataKeys({ configured: [], dataDir: d, production: false, externalDatabase: false }).keys).toEqual([Buffer.alloc(32, 9)]);
   });
 });
