@@ -16,6 +16,9 @@ describe("masking personal values", () => {
   it("hides all but two digits of a short number, and passes null through", () => {
     expect(maskPhone("+85212345")).toBe("+852 ***45");
     expect(maskPhone(null)).toBeNull();
+    // Not parseable as a phone (stored before validation, or odd input): its digits, masked the same way.
+    expect(maskPhone("call 1380000-8000")).toBe("138****8000");
+    expect(maskPhone("ext. 12")).toBe("***12");
   });
 
   it("keeps an e-mail's first character and its domain", () => {
@@ -23,6 +26,7 @@ describe("masking personal values", () => {
     expect(maskEmail("li@shop.example.cn")).toBe("l***@shop.example.cn"); // never tells the length
     expect(maskEmail("not-an-address")).toBe("***");
     expect(maskEmail("a@b.cn")).toBe("a***@b.cn");
+    expect(maskEmail("@example.cn")).toBe("***"); // no local part: nothing to show of it
     expect(maskEmail(null)).toBeNull();
   });
 
