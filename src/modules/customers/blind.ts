@@ -36,9 +36,6 @@ export function contactIndexes(keys: DataKeyring, tenantId: string, c: { phone: 
 }
 
 /** Sets the entity's index columns from its phone and e-mail, before a save writes them. */
-export function indexContacts<T extends { tenantId: string; phone: string | null; email: string | null } & Partial<ContactIndexes>>(keys: DataKeyring, c: T): T {
+export function indexContacts<T extends { tenantId: string; phone: string | null; email: string | null } & Partial<ContactIndexes>>(keys: DataKeyring, c: T): T & ContactIndexes {
   return Object.assign(c, contactIndexes(keys, c.tenantId, c));
 }
-
-/** A Buffer as SQL's bytea hex input (`\x…`), for JSON parameters read back with `::bytea`. */
-export const byteaHex = (b: Buffer | null): string | null => (b ? `\\x${b.toString("hex")}` : null);
