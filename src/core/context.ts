@@ -54,6 +54,11 @@ export interface TxCtx extends Ctx {
   emit(event: DomainEvent, source?: EventSource): void;
 }
 
+/** The server acting for `tenantId` on its own — a job, an event handler — as `actor` (named in events and the audit log). */
+export function systemContext(app: App, tenantId: string, actor: string, requestId: string): Ctx {
+  return { requestId, principal: { kind: "system", tenantId, actor }, app, log: app.log };
+}
+
 /** The event source a principal stands for. */
 export function sourceOf(principal: Principal): EventSource {
   if (principal.kind === "api_key") return { kind: "api_key", keyId: principal.keyId };

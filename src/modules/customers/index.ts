@@ -1,5 +1,6 @@
 import "./events";
 import { defineModule } from "../../core/module";
+import { systemContext } from "../../core/context";
 import { Customer, CustomerIdentity } from "./entity";
 import { CUSTOMER_EVENTS } from "./events";
 import { createCustomerLoaders, type CustomerLoaders } from "./loaders";
@@ -64,7 +65,7 @@ export const customersModule = defineModule({
       cron: { expression: "47 3 * * *" },
       policy: "stately",
       run: async () => {
-        const n = await app.customers.eraseInactive((tenantId) => ({ requestId: "job-retention", principal: { kind: "system", tenantId, actor: "retention" }, app, log: app.log }));
+        const n = await app.customers.eraseInactive((tenantId) => systemContext(app, tenantId, "retention", "job-retention"));
         if (n) app.log.info({ erased: n }, "customers inactive past their tenant's inactiveCustomerRetentionDays erased");
       },
     },

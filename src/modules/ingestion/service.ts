@@ -32,6 +32,9 @@ type FoundConflict = { externalId: string; identities: Idn[]; customerIds: strin
 /** The digest an erased event's key is kept as (SHA-256 of its UTF-8 bytes; built into PostgreSQL 11+ and PGlite). */
 const KEY_DIGEST_SQL = (column: string) => `sha256(convert_to(${column}, 'UTF8'))`;
 
+/** After a CTE `gone(channel, external_id)` of deleted events of tenant `$1`: keeps their keys as digests only. */
+const KEEP_ERASED_KEYS = `INSERT INTO erased_event_keys (tenant_id, channel, key_digest) SELECT $1, channel, ${KEY_DIGEST_SQL("external_id")} FROM gone ON CONFLICT DO NOTHING`;
+
 const RETRYABLE = new Set(["40P01", "40001"]); // deadlock, serialization failure
 
 function sqlState(err: unknown): string | undefined {
@@ -118,8 +121,7 @@ export class IngestionService {
       erase: async (tx, ids) => {
         await tx.manager.query(
           `WITH gone AS (DELETE FROM ingested_events WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) RETURNING channel, external_id)
-           INSERT INTO erased_event_keys (tenant_id, channel, key_digest)
-           SELECT $1, channel, ${KEY_DIGEST_SQL("external_id")} FROM gone ON CONFLICT DO NOTHING`,
+           ${KEEP_ERASED_KEYS}`,
           [tenantOf(tx), ids],
         );
       },
@@ -148,8 +150,7 @@ export class IngestionService {
         await tx.manager.query(
           `WITH c AS (DELETE FROM identity_conflicts WHERE tenant_id = $1 AND customer_ids && $2::uuid[] RETURNING channel, external_id),
                 gone AS (DELETE FROM ingested_events e USING c WHERE e.tenant_id = $1 AND e.channel = c.channel AND e.external_id = c.external_id RETURNING e.channel, e.external_id)
-           INSERT INTO erased_event_keys (tenant_id, channel, key_digest)
-           SELECT $1, channel, ${KEY_DIGEST_SQL("external_id")} FROM gone ON CONFLICT DO NOTHING`,
+           ${KEEP_ERASED_KEYS}`,
           [tenantOf(tx), ids],
         );
       },

@@ -1,5 +1,6 @@
 import "./events";
 import { defineModule } from "../../core/module";
+import { systemContext } from "../../core/context";
 import { CustomerStats, Order, OrderRefund } from "./entity";
 import { ORDER_EVENTS } from "./events";
 import { createOrderLoaders, type OrderLoaders } from "./loaders";
@@ -35,7 +36,7 @@ export const ordersModule = defineModule({
       "tenant.settings_changed",
       async (event) => {
         if (!event.changed.includes("currency")) return;
-        const ctx = { requestId: `event-${event.eventId}`, principal: { kind: "system" as const, tenantId: event.tenantId, actor: "orders.currency" }, app, log: app.log };
+        const ctx = systemContext(app, event.tenantId, "orders.currency", `event-${event.eventId}`);
         const customers = await app.orders.rederiveAllStats(ctx);
         app.log.info({ tenantId: event.tenantId, customers }, "stats re-derived in the tenant's new currency");
       },
