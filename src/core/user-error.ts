@@ -15,6 +15,8 @@ export enum UserErrorCode {
   REFUSED = "REFUSED",
   /** An outside service could not be reached; retry. */
   UNAVAILABLE = "UNAVAILABLE",
+  /** There is not enough data for what was asked yet (e.g. a customer-value model needs 50 repeat customers). */
+  INSUFFICIENT_DATA = "INSUFFICIENT_DATA",
 }
 registerEnumType(UserErrorCode, { name: "UserErrorCode", description: "Why a mutation rejected its input, or (RATE_LIMITED, REFUSED, UNAVAILABLE) why an outside service it called did not do it." });
 

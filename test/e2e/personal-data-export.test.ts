@@ -36,7 +36,9 @@ describe("exportCustomerData", () => {
     const out = await t.gql(EXPORT, { id });
     expect(out.data.exportCustomerData.userErrors).toEqual([]);
     const doc = out.data.exportCustomerData.document;
-    expect(doc).toMatchObject({ customerId: id, exportedAt: "2026-12-07T08:00:00.000Z", sections: ["profile", "merges", "consentRecords", "events", "orders"] });
+    expect(doc).toMatchObject({ customerId: id, exportedAt: "2026-12-07T08:00:00.000Z", sections: ["profile", "merges", "consentRecords", "events", "orders", "analytics"] });
+    // Analytics holds the lifecycle stage the order moved them to (RFM only after its daily run).
+    expect(doc.analytics).toEqual({ lifecycleStage: expect.stringMatching(/^(FIRST_PURCHASE|PROSPECT)$/), rfm: null, probabilityAlive: null, predictedClv365d: null });
     expect(doc.events.map((e: { externalId: string; type: string }) => `${e.externalId} ${e.type}`)).toEqual(["u1 customer.upserted", "u2 customer.upserted", "u3 customer.upserted", "o1 order.paid", "r1 order.refunded"]);
     expect(doc.events[0].payload).toMatchObject({ payload: { displayName: "林晓" } });
     expect(doc.profile).toMatchObject({ displayName: "林晓(ERP)", phone: "+8613800001234" });

@@ -85,3 +85,4 @@ export { BatchState, blankCustomer } from "./batch";
 export { PersonalDataHookFailed, type PersonalDataHook } from "./personal-data";
 export { CustomerErasure, identityLockKey } from "./erasure";
 export { Consent, ConsentPurpose, type StoredConsent } from "./consent";
+export { customersSql, hasIdentitySql, existingCustomerIds } from "./read-model";

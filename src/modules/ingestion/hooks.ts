@@ -34,6 +34,11 @@ export interface IngestionHook {
   name: string;
   /** Event types whose accepted events the hook wants in `changes.events` (none: it gets none). */
   eventTypes?: readonly NormalizedEventType[];
+  /**
+   * Runs after every hook without it: for hooks that read what others write in the batch (segments,
+   * whose conditions read lifecycle stages and tiers that analytics and loyalty update in the same batch).
+   */
+  last?: boolean;
   run(tx: TxCtx, changes: IngestionChanges): Promise<void>;
 }
 
@@ -66,7 +71,8 @@ export class IngestionHooks {
   }
 
   async run(tx: TxCtx, changes: Omit<IngestionChanges, "events">, accepted: IngestionChanges["events"]): Promise<void> {
-    for (const hook of this.hooks) {
+    const ordered = [...this.hooks.filter((h) => !h.last), ...this.hooks.filter((h) => h.last)];
+    for (const hook of ordered) {
       const types = new Set(hook.eventTypes ?? []);
       const events = types.size ? accepted.filter((e) => types.has(e.event.type)) : [];
       try {

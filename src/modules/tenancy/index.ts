@@ -34,4 +34,4 @@ export { Tenant, ApiKey } from "./entity";
 export { TenancyService, DEFAULT_TENANT } from "./service";
 export { apiKeyNameSql } from "./keys";
 export type { TenancyLoaders } from "./loaders";
-export { readTenantSettings, tenantCurrencySql, DEFAULT_TENANT_SETTINGS, TenantSettingsService, type SettingsSection, type TenantSettings } from "./settings";
+export { readTenantSettings, tenantCurrencySql, tenantTimeZoneSql, DEFAULT_TENANT_SETTINGS, TenantSettingsService, type SettingsSection, type TenantSettings } from "./settings";

@@ -59,6 +59,12 @@ export function tenantCurrencySql(tenantParam: string): string {
   return `(SELECT coalesce(settings->>'currency', '${DEFAULT_TENANT_SETTINGS.currency}') FROM tenants WHERE id = ${tenantParam})`;
 }
 
+/** The tenant's IANA time zone as an SQL expression (validated when written), like `tenantCurrencySql`. */
+export function tenantTimeZoneSql(tenantParam: string): string {
+  if (!/^\$\d+$/.test(tenantParam)) throw new Error(`tenantTimeZoneSql takes a placeholder such as "$1", not ${tenantParam}`);
+  return `(SELECT coalesce(settings->>'timeZone', '${DEFAULT_TENANT_SETTINGS.timeZone}') FROM tenants WHERE id = ${tenantParam})`;
+}
+
 function sectionOf(raw: Record<string, unknown>, name: string): Record<string, unknown> {
   const v = raw[name];
   return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
@@ -121,7 +127,7 @@ export function validateTenantSettings(input: TenantSettingsPatch): { patch: Rec
 }
 
 /** Names of the sections other modules keep in `tenants.settings` (top-level keys beside the general settings). */
-export type SettingsSection = "identity";
+export type SettingsSection = "identity" | "analytics";
 
 /** Something that runs SQL: the data source, or a transaction's manager (read in its snapshot). */
 interface Sql {
