@@ -134,6 +134,78 @@ describe("RFM and lifecycle stages", () => {
   });
 });
 
+describe("value tiers and insights", () => {
+  it("creates the four value tiers at the first refresh, as editable rule segments over RFM", async () => {
+    const r = await t.gql(`{ segments(first: 50) { nodes { systemKey name kind query size } } }`);
+    const tiers = Object.fromEntries(r.data.segments.nodes.filter((s: { systemKey: string | null }) => s.systemKey).map((s: { systemKey: string; kind: string; size: number }) => [s.systemKey, [s.kind, s.size]]));
+    // From the RFM table above: LOYAL R3, CHAMPIONS R4 R5; NEW F1; none in the middle; LOST R1, HIBERNATING R2.
+    expect(tiers).toEqual({ HIGH_VALUE: ["RULE", 3], POTENTIAL: ["RULE", 1], ORDINARY: ["RULE", 0], DORMANT: ["RULE", 2] });
+  });
+
+  it("describes a segment in totals and distributions worked out by hand", async () => {
+    const r = await t.gql(
+      `query($q: String) { segmentInsights(query: $q) { customers orders revenue averageOrderValue repurchaseRate discountSensitivity
+         gender { key customers share } province { key customers } channel { key customers } lifecycleStage { key customers }
+         rfmSegment { key customers } averageOrderValueBand { key customers } predictedValueBand { key customers } } }`,
+      { q: 'tag = "fixture"' },
+    );
+    expect(r.errors).toBeUndefined();
+    const i = r.data.segmentInsights;
+    // Counted orders: F1 1, R1 1, R2 2, R3 4, R4 4, R5 5, O 1 = 18; spent 20,000 + 50,000 + 20,000 + 95,000 + 100,000 + 200,000 + 99,000.
+    expect(i).toMatchObject({ customers: 8, orders: 18, revenue: 584_000, averageOrderValue: 32_444, repurchaseRate: 4 / 7, discountSensitivity: 0 });
+    expect(i.gender).toEqual([{ key: "UNKNOWN", customers: 8, share: 1 }]);
+    expect(i.province).toEqual([{ key: "NONE", customers: 8 }]);
+    expect(i.channel).toEqual([{ key: "http-json", customers: 7 }]);
+    expect(i.lifecycleStage).toEqual([
+      { key: "REPEAT", customers: 2 },
+      { key: "AT_RISK", customers: 1 },
+      { key: "CHURNED", customers: 1 },
+      { key: "DORMANT", customers: 1 },
+      { key: "FIRST_PURCHASE", customers: 1 },
+      { key: "LOYAL", customers: 1 },
+      { key: "PROSPECT", customers: 1 },
+    ]);
+    expect(i.rfmSegment).toEqual([
+      { key: "CHAMPIONS", customers: 2 },
+      { key: "NONE", customers: 2 },
+      { key: "HIBERNATING", customers: 1 },
+      { key: "LOST", customers: 1 },
+      { key: "LOYAL", customers: 1 },
+      { key: "NEW", customers: 1 },
+    ]);
+    // Average order values: R2 10,000; F1 20,000, R3 23,750, R4 25,000, R5 40,000; R1 50,000, O 99,000; P none.
+    expect(i.averageOrderValueBand).toEqual([
+      { key: "0-5000", customers: 0 },
+      { key: "5000-10000", customers: 0 },
+      { key: "10000-20000", customers: 1 },
+      { key: "20000-50000", customers: 4 },
+      { key: "50000-100000", customers: 2 },
+      { key: "100000+", customers: 0 },
+      { key: "NONE", customers: 1 },
+    ]);
+    expect(i.predictedValueBand).toEqual([
+      { key: "0-10000", customers: 0 },
+      { key: "10000-50000", customers: 0 },
+      { key: "50000-200000", customers: 0 },
+      { key: "200000-500000", customers: 0 },
+      { key: "500000+", customers: 0 },
+      { key: "NONE", customers: 8 },
+    ]);
+  });
+
+  it("compares two segments side by side, with their overlap", async () => {
+    const r = await t.gql(`{ segments(first: 50) { nodes { id systemKey } } }`);
+    const by = Object.fromEntries(r.data.segments.nodes.filter((s: { systemKey: string | null }) => s.systemKey).map((s: { systemKey: string; id: string }) => [s.systemKey, s.id]));
+    const c = await t.gql(`query($a: ID!, $b: ID!) { compareSegments(a: $a, b: $b) { a { customers revenue } b { customers revenue } overlap } }`, { a: by.HIGH_VALUE, b: by.DORMANT });
+    // High value: R3 95,000 + R4 100,000 + R5 200,000; dormant: R1 50,000 + R2 20,000.
+    expect(c.data.compareSegments).toEqual({ a: { customers: 3, revenue: 395_000 }, b: { customers: 2, revenue: 70_000 }, overlap: 0 });
+    const self = await t.gql(`query($a: ID!) { compareSegments(a: $a, b: $a) { overlap } }`, { a: by.HIGH_VALUE });
+    expect(self.data.compareSegments.overlap).toBe(3);
+    const bad = await t.gql(`query { segmentInsights(query: "orders_count >> 3") { customers } }`);
+    expect(bad.errors?.[0].extensions?.code).toBe("BAD_USER_INPUT");
+  });
+});
+
 describe("the customer-value model", () => {
   it("refuses to fit without 50 repeat customers, and is absent until fitted", async () => {
     expect((await t.gql(`{ customerValueModel { fittedAt } }`)).data.customerValueModel).toBeNull();

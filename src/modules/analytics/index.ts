@@ -6,7 +6,7 @@ import { inTransaction } from "../../core/transaction";
 import { Analytics1764510000000 } from "../../../migrations/1764510000000-analytics";
 import { ANALYTICS_EVENTS } from "./events";
 import { createAnalyticsLoaders, type AnalyticsLoaders } from "./loaders";
-import { AnalyticsResolver, CustomerAnalyticsResolver, CustomerPredictionsResolver } from "./resolver";
+import { AnalyticsResolver, CustomerAnalyticsResolver, CustomerPredictionsResolver, InsightsResolver } from "./resolver";
 import { AnalyticsService, emitLifecycle } from "./service";
 import { registerAnalyticsConditions } from "./conditions";
 
@@ -27,7 +27,7 @@ const DAILY = "crm.analytics.daily";
 export const analyticsModule = defineModule({
   name: "analytics",
   migrations: [Analytics1764510000000],
-  resolvers: [AnalyticsResolver, CustomerAnalyticsResolver, CustomerPredictionsResolver],
+  resolvers: [AnalyticsResolver, CustomerAnalyticsResolver, CustomerPredictionsResolver, InsightsResolver],
   events: ANALYTICS_EVENTS,
   loaders: createAnalyticsLoaders,
   setup(app) {

@@ -1,4 +1,6 @@
-import { Arg, Authorized, Ctx, Field, FieldResolver, Float, InputType, Int, Mutation, ObjectType, Query, Resolver, Root } from "type-graphql";
+import { Arg, Authorized, Ctx, Field, FieldResolver, Float, ID, InputType, Int, Mutation, ObjectType, Query, Resolver, Root } from "type-graphql";
+import { GraphQLJSONObject } from "graphql-scalars";
+import { segmentInsights, SegmentInsights } from "./insights";
 import { GraphQLSafeInt } from "graphql-scalars";
 import type { RequestCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
@@ -80,6 +82,39 @@ export class AnalyticsResolver {
   async updateCustomerAnalyticsSettings(@Arg("input", () => UpdateCustomerAnalyticsSettingsInput) input: UpdateCustomerAnalyticsSettingsInput, @Ctx() ctx: RequestCtx) {
     const r = await ctx.app.analytics.updateSettings(ctx, { ...input });
     return toPayload(UpdateCustomerAnalyticsSettingsPayload, r, (s) => ({ settings: Object.assign(new CustomerAnalyticsSettings(), s) }), { settings: null });
+  }
+}
+
+@ObjectType({ description: "Two segments side by side." })
+class SegmentComparison {
+  @Field(() => SegmentInsights) a: SegmentInsights;
+  @Field(() => SegmentInsights) b: SegmentInsights;
+  @Field(() => Int, { description: "Customers in both." }) overlap: number;
+}
+
+@Resolver()
+export class InsightsResolver {
+  @Authorized("segments:read")
+  @Query(() => SegmentInsights, { description: "Who is in a segment (its id), or in a rule not saved (query or condition): totals and distributions for charts." })
+  async segmentInsights(
+    @Arg("segmentId", () => ID, { nullable: true }) segmentId: string | null,
+    @Arg("query", () => String, { nullable: true }) query: string | null,
+    @Arg("condition", () => GraphQLJSONObject, { nullable: true }) condition: Record<string, unknown> | null,
+    @Ctx() ctx: RequestCtx,
+  ): Promise<SegmentInsights> {
+    if (segmentId == null && query == null && condition == null) throw badUserInput("Give segmentId, query or condition", "segmentId");
+    const r = await segmentInsights(ctx.app, ctx, { segmentId, query, condition });
+    if (!r.ok) throw badUserInput(r.errors.map((e) => e.message).join("; "), r.errors[0]?.field?.join(".") ?? undefined);
+    return r.value;
+  }
+
+  @Authorized("segments:read")
+  @Query(() => SegmentComparison, { description: "Two segments' insights side by side, and how many customers they share." })
+  async compareSegments(@Arg("a", () => ID) a: string, @Arg("b", () => ID) b: string, @Ctx() ctx: RequestCtx): Promise<SegmentComparison> {
+    const [ra, rb] = await Promise.all([segmentInsights(ctx.app, ctx, { segmentId: a }), segmentInsights(ctx.app, ctx, { segmentId: b })]);
+    if (!ra.ok) throw badUserInput(ra.errors.map((e) => e.message).join("; "), "a");
+    if (!rb.ok) throw badUserInput(rb.errors.map((e) => e.message).join("; "), "b");
+    return Object.assign(new SegmentComparison(), { a: ra.value, b: rb.value, overlap: await ctx.app.segments.overlap(ctx, a, b) });
   }
 }
 

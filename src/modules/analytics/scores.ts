@@ -162,3 +162,14 @@ export class CustomerAnalyticsSettings {
   @Field(() => Int) churnedDays: number;
   @Field(() => Int) loyalOrders: number;
 }
+
+/**
+ * The value tiers Youzan merchants use (客户分级), as built-in rule segments over the RFM cells, created
+ * for a tenant at its first analytics refresh; the merchant may edit or delete them.
+ */
+export const VALUE_TIERS = [
+  { systemKey: "HIGH_VALUE", name: "高价值客户 High value", description: "Recent, frequent and big spenders (RFM champions and loyal customers).", query: 'rfm_segment IN ("CHAMPIONS", "LOYAL")' },
+  { systemKey: "POTENTIAL", name: "潜力客户 Potential", description: "Recent buyers who could become loyal (potential loyalists, new, promising).", query: 'rfm_segment IN ("POTENTIAL_LOYALISTS", "NEW", "PROMISING")' },
+  { systemKey: "ORDINARY", name: "一般客户 Ordinary", description: "Customers slipping or needing attention (need attention, at risk, can't lose).", query: 'rfm_segment IN ("NEED_ATTENTION", "AT_RISK", "CANT_LOSE")' },
+  { systemKey: "DORMANT", name: "沉睡客户 Dormant", description: "Customers who stopped buying (hibernating, lost).", query: 'rfm_segment IN ("HIBERNATING", "LOST")' },
+] as const;

@@ -5,7 +5,7 @@ import { fail, ok, userError, UserErrorCode, type Result } from "../../core/user
 import { customersSql } from "../customers";
 import { joinCustomerStatsSql, purchaseDaysSql, orderTotalsSinceSql } from "../orders";
 import { tenantTimeZoneSql } from "../tenancy";
-import { DEFAULT_ANALYTICS_SETTINGS, LifecycleStage, readAnalyticsSettings, rfmGridValuesSql, checkAnalyticsSettings, type AnalyticsSettings, RfmSegment } from "./scores";
+import { VALUE_TIERS, DEFAULT_ANALYTICS_SETTINGS, LifecycleStage, readAnalyticsSettings, rfmGridValuesSql, checkAnalyticsSettings, type AnalyticsSettings, RfmSegment } from "./scores";
 import { expectedAverageValue, expectedPurchases, fitBgNbd, fitGammaGamma, probabilityAlive, type BgNbdParams, type GammaGammaParams } from "./value-model";
 
 /** Fewer repeat customers than this and the model is not fitted (`INSUFFICIENT_DATA`). */
@@ -41,7 +41,7 @@ export interface CustomerAnalyticsRow {
   rfmAt: Date | null;
 }
 
-export type AnalyticsDeps = Pick<App, "db" | "log" | "clock" | "tenancy">;
+export type AnalyticsDeps = Pick<App, "db" | "log" | "clock" | "tenancy" | "segments">;
 
 /**
  * RFM scores, lifecycle stages and the customer-value model (BG/NBD + Gamma-Gamma) per tenant, all
@@ -142,12 +142,22 @@ export class AnalyticsService {
    * changes) and RFM scores, in one transaction. Returns how many customers have RFM scores.
    */
   async refreshScores(ctx: Ctx): Promise<number> {
-    return inTransaction(ctx, async (tx) => {
+    const scored = await inTransaction(ctx, async (tx) => {
       const changes = await this.updateLifecycle(tx);
       // A customer's first row is no news (every customer starts as a prospect); a change of stage is.
       emitLifecycle(tx, changes.filter((c) => c.from !== null));
       return this.updateRfm(tx);
     });
+    // The value tiers, once per tenant (a merchant who deleted one does not get it back).
+    const tenantId = tenantOf(ctx);
+    const section = (await this.app.tenancy.settings.read(tenantId)).section("analytics");
+    if (!section.valueTiersCreated) {
+      await this.app.segments.ensureSystemSegments(ctx, VALUE_TIERS);
+      await this.app.tenancy.settings.mergeSection(tenantId, "analytics", { valueTiersCreated: true });
+    }
+    // Segments over RFM cells, stages and predictions follow the new scores now, not at the next hourly refresh.
+    await this.app.segments.refreshTenant(ctx, "time-based");
+    return scored;
   }
 
   async rowsOf(ctx: Ctx, customerIds: readonly string[]): Promise<Map<string, CustomerAnalyticsRow>> {
@@ -227,6 +237,7 @@ export class AnalyticsService {
       await this.updateLifecycle(tx); // every customer has a row to hold predictions
       await this.storePredictions(tx, model, rows, now);
     });
+    await this.app.segments.refreshTenant(ctx, "time-based"); // segments over predictions follow the new ones
     this.app.log.info({ tenantId, customers: model.customers, repeat: model.repeatCustomers, bgnbd: model.bgnbd, gammaGamma: model.gammaGamma }, "customer-value model fitted");
     return ok(model);
   }

@@ -48,4 +48,4 @@ export const ordersModule = defineModule({
 export { Order, OrderRefund, CustomerStats, OrderStatus, OrderItem } from "./entity";
 export { OrderConnection } from "./inputs";
 export { OrdersService, type AppliedOrders, type OrderChange, type OrderEventItem } from "./service";
-export { countedOrderSql, countedOrdersOfSql, joinCustomerStatsSql, orderTimeSql, netTotalSql, purchaseDaysSql, orderTotalsSinceSql } from "./read-model";
+export { countedOrderSql, countedOrdersOfSql, joinCustomerStatsSql, orderTimeSql, netTotalSql, purchaseDaysSql, orderTotalsSinceSql, channelMixSql } from "./read-model";

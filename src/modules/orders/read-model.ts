@@ -57,3 +57,17 @@ export function orderTotalsSinceSql(tenantParam: string, sinceSql: string): stri
      WHERE ${countedOrderSql("o", tenantParam)} AND o.customer_id IS NOT NULL AND ${orderTimeSql("o")} >= ${sinceSql}
      GROUP BY o.customer_id`;
 }
+
+/**
+ * Over the counted orders of the customers in `customersSql` (a subquery of ids): customers per channel,
+ * and how many orders carried a discount, for insights. Rows `(channel, customers, orders, discounted)`;
+ * one row per channel.
+ */
+export function channelMixSql(tenantParam: string, customersSql: string): string {
+  return `SELECT o.channel, count(DISTINCT o.customer_id)::int AS customers, count(*)::int AS orders,
+                 count(*) FILTER (WHERE coalesce(o.discount, 0) > 0
+                   OR EXISTS (SELECT 1 FROM jsonb_array_elements(o.items) it WHERE coalesce((it->>'discount')::bigint, 0) > 0))::int AS discounted
+      FROM orders o
+     WHERE ${countedOrderSql("o", tenantParam)} AND o.customer_id IN (${customersSql})
+     GROUP BY o.channel`;
+}

@@ -34,6 +34,9 @@ export class Segment implements Node {
   @Field(() => Boolean, { description: "Whether time alone changes the members (relative dates, windows): refreshed hourly besides every change of a customer's facts." })
   @Column({ type: "boolean", default: false })
   timeBased: boolean;
+  @Field(() => String, { nullable: true, description: "Set on the built-in segments a module created (the value tiers: HIGH_VALUE, POTENTIAL, ORDINARY, DORMANT); they can be edited like any other." })
+  @Column({ type: "text", nullable: true })
+  systemKey: string | null;
   @Field(() => Date, { nullable: true, description: "When the members were last recomputed in full." })
   @Column({ type: "timestamptz", precision: 3, nullable: true })
   refreshedAt: Date | null;

@@ -4,6 +4,7 @@ import { defineModule } from "../../core/module";
 import { systemContext } from "../../core/context";
 import { inTransaction } from "../../core/transaction";
 import { Segments1764500000000 } from "../../../migrations/1764500000000-segments";
+import { SegmentSystemKeys1764520000000 } from "../../../migrations/1764520000000-segment-system-keys";
 import { Segment } from "./entity";
 import { SEGMENT_EVENTS } from "./events";
 import { createSegmentLoaders, type SegmentLoaders } from "./loaders";
@@ -30,7 +31,7 @@ const DAILY = "crm.segments.refresh-all";
 export const segmentsModule = defineModule({
   name: "segments",
   entities: [Segment],
-  migrations: [Segments1764500000000],
+  migrations: [Segments1764500000000, SegmentSystemKeys1764520000000],
   resolvers: [SegmentResolver, SegmentPreviewResolver, CustomerSegmentsResolver, SegmentSubscriptionResolver, SegmentMembershipChangeResolver],
   scopes: ["segments:read", "segments:write"],
   events: SEGMENT_EVENTS,
@@ -93,5 +94,6 @@ async function refreshAll(app: App, which: "time-based" | "all"): Promise<Record
 
 export { Segment, SegmentKind } from "./entity";
 export { SegmentsService } from "./service";
+export { SegmentQuery } from "./compile";
 export type { SegmentConditionDefinition, CompileScope } from "./registry";
 export type { Condition, Comparison, Operator } from "./condition";

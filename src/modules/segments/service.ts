@@ -449,6 +449,62 @@ export class SegmentsService {
     return rows.map((r) => r.tenant_id);
   }
 
+  /**
+   * The members of a segment (by id: its current members) or of a rule not saved (query or condition:
+   * who matches now), as a statement under construction — `SELECT … id` with `$1` the tenant — for
+   * other modules' set-based reads (insights). userErrors name what is wrong with the input.
+   */
+  async memberQuery(ctx: Ctx, input: { segmentId?: string | null; query?: string | null; condition?: Record<string, unknown> | null }): Promise<Result<{ q: SegmentQuery; sql: string }>> {
+    const tenantId = tenantOf(ctx);
+    if (input.segmentId != null) {
+      if (input.query != null || input.condition != null) return fail(userError(["segmentId"], UserErrorCode.INVALID, "Give a segment id, or a rule (query or condition), not both"));
+      const id = localId(input.segmentId, "Segment");
+      const segment = id ? await this.byId(ctx, id) : null;
+      if (!segment) return fail(userError(["segmentId"], UserErrorCode.NOT_FOUND, `No segment ${input.segmentId}`));
+      const q = new SegmentQuery(this.conditions, new Map(), tenantId, this.app.clock.now());
+      return ok({ q, sql: `SELECT m.customer_id AS id FROM segment_members m WHERE m.tenant_id = $1 AND m.segment_id = ${q.param(segment.id, "uuid")} AND m.until IS NULL` });
+    }
+    const rule = this.rule(input);
+    if (!rule.ok) return rule;
+    const refs = await this.refsFor(ctx, rule.value.condition);
+    if (!refs.ok) return refs;
+    const q = new SegmentQuery(this.conditions, refs.value, tenantId, this.app.clock.now());
+    return ok({ q, sql: q.select(rule.value.condition) });
+  }
+
+  /** Customers currently in both segments (0 when either is not the tenant's). */
+  async overlap(ctx: Ctx, a: string, b: string): Promise<number> {
+    const [ia, ib] = [localId(a, "Segment"), localId(b, "Segment")];
+    if (!ia || !ib) return 0;
+    const [{ n }]: { n: number }[] = await this.app.db.dataSource.query(
+      `SELECT count(*)::int AS n FROM segment_members x JOIN segment_members y ON y.customer_id = x.customer_id AND y.segment_id = $3 AND y.until IS NULL
+        WHERE x.tenant_id = $1 AND x.segment_id = $2 AND x.until IS NULL`,
+      [tenantOf(ctx), ia, ib],
+    );
+    return n;
+  }
+
+  /**
+   * Creates the built-in rule segments a module defines (by `systemKey`) that the tenant does not have
+   * yet, members computed. Those the merchant renamed or changed stay as they are; one deleted is not
+   * brought back unless `recreate`.
+   */
+  async ensureSystemSegments(ctx: Ctx, defs: readonly { systemKey: string; name: string; description: string; query: string }[]): Promise<number> {
+    let created = 0;
+    for (const def of defs) {
+      const [exists] = await this.app.db.dataSource.query(`SELECT 1 FROM segments WHERE tenant_id = $1 AND system_key = $2`, [tenantOf(ctx), def.systemKey]);
+      if (exists) continue;
+      const r = await this.create(ctx, { name: def.name, description: def.description, query: def.query });
+      if (!r.ok) {
+        this.app.log.warn({ systemKey: def.systemKey, errors: r.errors.map((e) => e.message) }, "built-in segment not created");
+        continue;
+      }
+      await this.app.db.dataSource.query(`UPDATE segments SET system_key = $3 WHERE tenant_id = $1 AND id = $2`, [tenantOf(ctx), r.value.id, def.systemKey]);
+      created++;
+    }
+    return created;
+  }
+
   /** Who a rule would select now: its size and a sample, without saving anything. */
   async preview(ctx: Ctx, input: { query?: string | null; condition?: Record<string, unknown> | null }): Promise<Result<{ size: number; sample: (first: number) => Promise<string[]> }>> {
     const rule = this.rule(input);
