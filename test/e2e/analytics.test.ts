@@ -1,7 +1,7 @@
 import { fixedClock } from "../../src/core/calendar";
 import { expectedAverageValue, expectedPurchases, probabilityAlive } from "../../src/modules/analytics/value-model";
 import { rng } from "../fixtures/events";
-import { createKey, createTestServer, type TestServer } from "../helpers/test-server";
+import { createKey, createTenant, createTestServer, type TestServer } from "../helpers/test-server";
 
 /**
  * RFM, lifecycle stages and the customer-value model through the API, on customers whose orders are
@@ -258,6 +258,19 @@ describe("the customer-value model", () => {
     expect(r.data.previewSegment.sample.map((c: { displayName: string }) => c.displayName)).not.toContain("P");
     const clv = await t.gql(`query { previewSegment(query: "tag = \\"fixture\\" AND predicted_clv_365d > 0") { sample(first: 50) { displayName } } }`);
     expect(clv.data.previewSegment.sample.map((c: { displayName: string }) => c.displayName)).not.toContain("P");
+  });
+
+  it("keeps models, predictions, scores and insights to their tenant", async () => {
+    const other = await createTenant(t, "analytics-other");
+    expect((await t.gql(`{ customerValueModel { fittedAt } }`, {}, other.key)).data.customerValueModel).toBeNull();
+    const i = await t.gql(`query { segmentInsights(query: "orders_count >= 0") { customers revenue } }`, {}, other.key);
+    expect(i.data.segmentInsights).toEqual({ customers: 0, revenue: 0 });
+    // The first tenant's customer is not the other's to read, through any field.
+    const peek = await t.gql(`query($id: ID!) { node(id: $id) { ... on Customer { rfm { score } predictions { probabilityAlive } } } }`, { id: await idOf("R3") }, other.key);
+    expect(peek.data.node).toBeNull();
+    const refit = await t.gql(`mutation { refreshCustomerValueModel { model { customers } userErrors { code } } }`, {}, other.key);
+    expect(refit.data.refreshCustomerValueModel).toEqual({ model: null, userErrors: [{ code: "INSUFFICIENT_DATA" }] });
+    expect((await t.gql(`{ customerValueModel { customers } }`)).data.customerValueModel.customers).toBe(67);
   });
 
   it("is not readable without customers:read, and refitted only by admins", async () => {
