@@ -103,7 +103,7 @@ describe("eraseCustomer", () => {
     const update = await t.gql(`mutation($id: ID!) { updateCustomer(input: {id: $id, birthday: "1990-05-17", region: {province: "浙江", city: "杭州"}}) { userErrors { code } } }`, { id: personId });
     expect(update.data.updateCustomer.userErrors).toEqual([]);
     const doc = (await t.gql(`mutation($id: ID!) { exportCustomerData(input: {customerId: $id}) { document } }`, { id: personId })).data.exportCustomerData.document;
-    expect(doc.sections).toEqual(["profile", "merges", "events", "conflicts", "orders"]);
+    expect(doc.sections).toEqual(["profile", "merges", "events", "conflicts", "orders", "analytics"]);
     expect(doc.conflicts).toEqual([expect.objectContaining({ externalId: "clash:1", identities: expect.arrayContaining([{ type: "phone", value: "+86" + PERSON.phone }]) })]);
     [revenue] = await sql(`SELECT count(*)::int AS n, sum(total)::int AS total FROM orders`);
     expect(revenue).toEqual({ n: 2, total: 7000 });
