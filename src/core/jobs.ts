@@ -102,6 +102,7 @@ export class JobQueue {
   private boss: PgBoss | null = null;
   private readonly definitions = new Map<string, QueueDefinition<any>>();
   private starting: Promise<void> | null = null;
+  private stopping = false;
   private readonly installed = new Set<string>();
 
   constructor(
@@ -128,6 +129,7 @@ export class JobQueue {
   }
 
   start(): Promise<void> {
+    if (!this.starting) this.stopping = false;
     this.starting ??= (async () => {
       const boss = new PgBoss({
         db: { executeSql: (text, values) => this.pool.query(text, values ?? []) },
@@ -139,6 +141,11 @@ export class JobQueue {
       });
       boss.on("error", (err) => this.log.error({ err: err.message }, "job queue error"));
       await boss.start();
+      if (this.stopping) {
+        // Stopped while starting: this boss was never handed out; stop it here, or its workers outlive us.
+        await boss.stop({ graceful: false, wait: true });
+        return;
+      }
       this.boss = boss;
       for (const def of this.definitions.values()) await this.install(boss, def);
     })();
@@ -157,6 +164,8 @@ export class JobQueue {
   }
 
   private async installNow(boss: PgBoss, def: QueueDefinition<any>): Promise<void> {
+    // A worker added after stop() would poll forever (pg-boss stops only the workers it has when asked).
+    if (this.stopping || this.boss !== boss) return;
     await boss.createQueue(def.name, {
       name: def.name,
       policy: def.policy ?? "standard",
@@ -168,6 +177,7 @@ export class JobQueue {
       if (def.cron) await boss.schedule(def.name, def.cron.expression, {}, { tz: def.cron.tz ?? "UTC" });
       return;
     }
+    if (this.stopping || this.boss !== boss) return;
     await boss.work<Record<string, unknown>>(def.name, { pollingIntervalSeconds: this.options.pollingSeconds ?? 2 }, async ([job]) => {
       try {
         const progress = await def.run(job.data as never, { id: job.id });
@@ -284,6 +294,10 @@ export class JobQueue {
 
   /** Stops the workers (waiting for jobs in progress, up to 10 s) and the schedulers. */
   async stop(): Promise<void> {
+    this.stopping = true;
+    // Let a start in progress finish (it stops its own boss when it sees `stopping`) and installs settle.
+    await this.starting?.catch(() => undefined);
+    await this.installChain;
     const boss = this.boss;
     this.boss = null;
     this.starting = null;

@@ -116,11 +116,14 @@ describe("jobRuns and retryJob", () => {
   it("sweeps export files and prunes the outbox on schedules of the queue", async () => {
     const { rows } = await t.server.app.db.pool.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'crm.%' ORDER BY name`);
     expect(rows).toEqual([
+      { name: "crm.analytics.daily", cron: "57 3 * * *" },
       { name: "crm.audit.prune", cron: "17 3 * * *" },
       { name: "crm.customers.retention", cron: "47 3 * * *" },
       { name: "crm.imports.export-sweep", cron: "*/10 * * * *" },
       { name: "crm.ingestion.strip-payloads", cron: "37 3 * * *" },
       { name: "crm.outbox.prune", cron: "17 * * * *" },
+      { name: "crm.segments.refresh-all", cron: "27 4 * * *" },
+      { name: "crm.segments.refresh-time-based", cron: "7 * * * *" },
     ]);
   });
 });
