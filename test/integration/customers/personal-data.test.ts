@@ -29,7 +29,7 @@ describe("personal data hooks", () => {
     const personId = (await app.customers.findByIdentity(ctx, "phone", "+8613800001234"))!.id;
     const otherId = (await app.customers.findByIdentity(ctx, "phone", "+8613900009999"))!.id;
 
-    expect(app.customers.personalData.names).toEqual(["profile", "merges", "consentRecords", "events", "conflicts", "orders"]);
+    expect(app.customers.personalData.names).toEqual(["profile", "merges", "consentRecords", "events", "conflicts", "orders", "segments", "analytics"]);
     const docs = await app.customers.personalData.export(ctx, [personId, otherId]);
     const person = JSON.parse(JSON.stringify(docs.get(personId)));
     // The newer name survives the merge (u2 came after u1).

@@ -83,7 +83,13 @@ describe("ingestion hooks", () => {
     // The batch announces what it changed, each event naming the channel it came through.
     const events = await outbox(before);
     const channel = { kind: "channel", channel: "http-json", connectionId: null };
-    expect(events.map((e: { type: string }) => e.type).sort()).toEqual(["customer.created", "customer.stats_changed", "order.created", "order.paid", "order.refunded"]);
+    expect(events.map((e: { type: string }) => e.type).sort()).toEqual(["customer.created", "customer.lifecycle_changed", "customer.stats_changed", "order.created", "order.paid", "order.refunded"]);
+    // The analytics module's hook gave the new buyer their first stage in the same batch: one order of
+    // 2026-09-01 (Shanghai), so by the default thresholds it depends on how long ago that is today.
+    const shanghaiDay = (ms: number) => Math.floor((ms + 8 * 3_600_000) / 86_400_000);
+    const days = shanghaiDay(Date.now()) - shanghaiDay(Date.parse(at(2)));
+    const stage = days > 365 ? "CHURNED" : days > 180 ? "DORMANT" : days > 90 ? "AT_RISK" : "FIRST_PURCHASE";
+    expect(events.find((e: { type: string }) => e.type === "customer.lifecycle_changed")).toMatchObject({ customerId: a, from: null, to: stage });
     for (const e of events) expect(e).toMatchObject({ version: 1, source: channel, tenantId: env.tenantId });
     expect(events.find((e: { type: string }) => e.type === "order.refunded")).toMatchObject({ orderId, customerId: a, amount: 2_500, refunded: 2_500, status: "PAID" });
     expect(events.find((e: { type: string }) => e.type === "order.paid")).toMatchObject({ orderId, customerId: a, total: 10_000, currency: "CNY" });
