@@ -145,7 +145,7 @@ describe("value tiers and insights", () => {
   it("describes a segment in totals and distributions worked out by hand", async () => {
     const r = await t.gql(
       `query($q: String) { segmentInsights(query: $q) { customers orders revenue averageOrderValue repurchaseRate discountSensitivity
-         gender { key customers share } province { key customers } channel { key customers } lifecycleStage { key customers }
+         gender { key customers share } ageBand { key customers } province { key customers } channel { key customers } lifecycleStage { key customers }
          rfmSegment { key customers } averageOrderValueBand { key customers } predictedValueBand { key customers } } }`,
       { q: 'tag = "fixture"' },
     );
@@ -154,6 +154,7 @@ describe("value tiers and insights", () => {
     // Counted orders: F1 1, R1 1, R2 2, R3 4, R4 4, R5 5, O 1 = 18; spent 20,000 + 50,000 + 20,000 + 95,000 + 100,000 + 200,000 + 99,000.
     expect(i).toMatchObject({ customers: 8, orders: 18, revenue: 584_000, averageOrderValue: 32_444, repurchaseRate: 4 / 7, discountSensitivity: 0 });
     expect(i.gender).toEqual([{ key: "UNKNOWN", customers: 8, share: 1 }]);
+    expect(i.ageBand).toEqual([...["0-18", "18-25", "25-30", "30-35", "35-40", "40-50", "50+"].map((key) => ({ key, customers: 0 })), { key: "NONE", customers: 8 }]);
     expect(i.province).toEqual([{ key: "NONE", customers: 8 }]);
     expect(i.channel).toEqual([{ key: "http-json", customers: 7 }]);
     expect(i.lifecycleStage).toEqual([

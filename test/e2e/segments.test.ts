@@ -39,6 +39,7 @@ function order(type: string, key: string, phone: string, at: string, payload: Re
 const line = (sku: string, category: string, unitPrice: number) => ({ sku, category, title: sku, quantity: 1, unitPrice });
 
 /**
+ * Birthdays: A 1990-05-01, B 2001-12-30, D 1985-01-01, C none → `age` (2026 less the year) 36, 25, 41.
  * A: 王芳, FEMALE, 浙江 杭州, tags vip, attributes {level 3, club gold, hobbies [tea, hiking]}, a WeChat unionid;
  *    paid orders 2026-06-01 (100,000, TEA-1), 2026-10-01 (250,000, CUP-2 器具, store HZ01), 2026-11-20 (300,000, TEA-1 茶, HZ01).
  *    → 3 orders, 650,000, average 216,667; within 90 days 2 orders and 550,000.
@@ -54,14 +55,14 @@ const FIXTURE = [
     externalId: "cust-A",
     occurredAt: "2026-05-01T02:00:00Z",
     identities: [{ type: "phone", value: PHONES.A }, { type: "wechat_unionid", value: "oUnion-A-0001" }],
-    payload: { displayName: "王芳", gender: "FEMALE", region: { country: "CN", province: "浙江", city: "杭州" }, tags: ["vip"], attributes: { level: 3, club: "gold", hobbies: ["tea", "hiking"] } },
+    payload: { displayName: "王芳", gender: "FEMALE", birthday: "1990-05-01", region: { country: "CN", province: "浙江", city: "杭州" }, tags: ["vip"], attributes: { level: 3, club: "gold", hobbies: ["tea", "hiking"] } },
   },
   {
     type: "customer.upserted",
     externalId: "cust-B",
     occurredAt: "2026-05-01T02:01:00Z",
     identities: [{ type: "phone", value: PHONES.B }],
-    payload: { displayName: "李伟", gender: "MALE", region: { country: "CN", province: "广东", city: "深圳" }, tags: ["新客"], attributes: { level: 1 } },
+    payload: { displayName: "李伟", gender: "MALE", birthday: "2001-12-30", region: { country: "CN", province: "广东", city: "深圳" }, tags: ["新客"], attributes: { level: 1 } },
   },
   {
     type: "customer.upserted",
@@ -75,7 +76,7 @@ const FIXTURE = [
     externalId: "cust-D",
     occurredAt: "2026-05-01T02:03:00Z",
     identities: [{ type: "phone", value: PHONES.D }],
-    payload: { displayName: "刘洋", region: { country: "cn", province: "浙江", city: "宁波" }, tags: ["vip", "沉睡"], attributes: { level: "high" } },
+    payload: { displayName: "刘洋", birthday: "1985-01-01", region: { country: "cn", province: "浙江", city: "宁波" }, tags: ["vip", "沉睡"], attributes: { level: "high" } },
   },
   order("order.paid", "A-1", PHONES.A, "2026-06-01T02:00:00Z", { total: 100_000, items: [line("TEA-1", "茶", 100_000)] }),
   order("order.paid", "A-2", PHONES.A, "2026-10-01T02:00:00Z", { total: 250_000, storeId: "HZ01", items: [line("CUP-2", "器具", 250_000)] }),
@@ -147,6 +148,10 @@ describe("each condition, against hand-worked members", () => {
     ["days_since_last_order = 11", ["A"]],
     ["days_since_last_order > 365", ["D"]],
     // profile
+    ["age >= 30", ["A", "D"]],
+    ["age < 30", ["B"]],
+    ["NOT age >= 30", ["B", "C"]],
+    ["age IN (25, 41)", ["B", "D"]],
     ['gender = "female"', ["A", "C"]],
     ['gender != "FEMALE"', ["B", "D"]],
     ['country = "CN"', ["A", "B", "C", "D"]],
@@ -188,6 +193,48 @@ describe("each condition, against hand-worked members", () => {
   ];
   it.each(cases)("%s", async (query, expected) => {
     expect(await preview(query)).toEqual(expected.sort());
+  });
+});
+
+describe("age from profiles written through the API", () => {
+  it("derives the birth year on create and update, without opening the encrypted birthday", async () => {
+    const other = await createTenant(t, "segments-age");
+    const c = await t.gql(`mutation { createCustomer(input: {displayName: "周敏", birthday: "2000-02-29"}) { customer { id } userErrors { code } } }`, {}, other.key);
+    const cid = c.data.createCustomer.customer.id;
+    const ages = async (q: string) => (await t.gql(`query($q: String) { previewSegment(query: $q) { size } }`, { q }, other.key)).data.previewSegment.size;
+    expect(await ages("age = 26")).toBe(1);
+    await t.gql(`mutation($id: ID!) { updateCustomer(input: {id: $id, birthday: "1996-07-01"}) { userErrors { code } } }`, { id: cid }, other.key);
+    expect(await ages("age = 26")).toBe(0);
+    expect(await ages("age = 30")).toBe(1);
+    const [row] = await t.server.app.db.dataSource.query(`SELECT birth_year, birthday FROM customers WHERE id = $1`, [localId(cid, "Customer")]);
+    expect(row.birth_year).toBe(1996);
+    expect(row.birthday).not.toContain("1996"); // the birthday itself stays encrypted
+  });
+});
+
+describe("insights over the same customers", () => {
+  it("bands ages by birth year and counts regions, as worked out above", async () => {
+    const r = await t.gql(`{ segmentInsights(query: "country = \\"CN\\"") { customers ageBand { key customers } province { key customers } gender { key customers } } }`);
+    expect(r.errors).toBeUndefined();
+    const i = r.data.segmentInsights;
+    expect(i.customers).toBe(4);
+    // Ages 36 (A), 25 (B), 41 (D); C has no birthday.
+    expect(i.ageBand.filter((b: { customers: number }) => b.customers)).toEqual([
+      { key: "25-30", customers: 1 },
+      { key: "35-40", customers: 1 },
+      { key: "40-50", customers: 1 },
+      { key: "NONE", customers: 1 },
+    ]);
+    expect(i.province).toEqual([
+      { key: "浙江", customers: 2 },
+      { key: "上海", customers: 1 },
+      { key: "广东", customers: 1 },
+    ]);
+    expect(i.gender).toEqual([
+      { key: "FEMALE", customers: 2 },
+      { key: "MALE", customers: 1 },
+      { key: "UNKNOWN", customers: 1 },
+    ]);
   });
 });
 

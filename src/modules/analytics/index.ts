@@ -89,3 +89,4 @@ async function daily(app: App): Promise<Record<string, unknown>> {
 
 export { AnalyticsService } from "./service";
 export { LifecycleStage, RfmSegment, rfmCell } from "./scores";
+export { segmentInsights, SegmentInsights, InsightBucket } from "./insights";

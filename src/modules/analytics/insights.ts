@@ -5,6 +5,7 @@ import { ok, type Result } from "../../core/user-error";
 import type { App } from "../../app";
 import { customersSql } from "../customers";
 import { channelMixSql, joinCustomerStatsSql } from "../orders";
+import { tenantTimeZoneSql } from "../tenancy";
 
 @ObjectType({ description: "One bar of a distribution: a value and how many of the segment's customers have it." })
 export class InsightBucket {
@@ -22,6 +23,7 @@ export class SegmentInsights {
   @Field(() => Float, { description: "Of the customers with an order, the share with two or more (0–1)." }) repurchaseRate: number;
   @Field(() => Float, { description: "Share of their counted orders that carried a discount (0–1)." }) discountSensitivity: number;
   @Field(() => [InsightBucket]) gender: InsightBucket[];
+  @Field(() => [InsightBucket], { description: "Age bands (this year less the birth year): under 18, 18-24, 25-29, 30-34, 35-39, 40-49, 50+; NONE without a birthday." }) ageBand: InsightBucket[];
   @Field(() => [InsightBucket], { description: "The 30 largest provinces; the rest under OTHER." }) province: InsightBucket[];
   @Field(() => [InsightBucket], { description: "The 30 largest cities; the rest under OTHER." }) city: InsightBucket[];
   @Field(() => [InsightBucket], { description: "Customers with a counted order on each channel (one customer may count on several)." }) channel: InsightBucket[];
@@ -47,7 +49,8 @@ function bandKeys(edges: readonly number[]): string[] {
   return [...edges.map((e, i) => `${i === 0 ? 0 : edges[i - 1]}-${e}`), `${edges[edges.length - 1]}+`];
 }
 
-type Dimension = "gender" | "province" | "city" | "lifecycleStage" | "rfmSegment" | "averageOrderValueBand" | "predictedValueBand";
+const AGE_BANDS = [18, 25, 30, 35, 40, 50];
+type Dimension = "ageBand" | "gender" | "province" | "city" | "lifecycleStage" | "rfmSegment" | "averageOrderValueBand" | "predictedValueBand";
 
 /**
  * Totals and distributions of a set of customers in two statements: one over the customers with their
@@ -59,7 +62,10 @@ export async function segmentInsights(app: Pick<App, "db" | "segments">, ctx: Ct
   if (!members.ok) return members;
   const { q, sql } = members.value;
   tenantOf(ctx);
+  const memberValues = [...q.values]; // before `q.now` may bind one more, which the orders statement does not use
+  const age = `(extract(year FROM ${q.now} AT TIME ZONE ${tenantTimeZoneSql("$1")})::int - c.birth_year)`;
   const dims: Record<Dimension, string> = {
+    ageBand: bandSql(age, AGE_BANDS),
     gender: "c.gender",
     province: "coalesce(c.province, 'NONE')",
     city: "coalesce(c.city, 'NONE')",
@@ -85,7 +91,7 @@ export async function segmentInsights(app: Pick<App, "db" | "segments">, ctx: Ct
       GROUP BY GROUPING SETS (${names.map((n) => `("${n}")`).join(", ")}, ())`,
     q.values,
   );
-  const mix: { channel: string; customers: number; orders: number; discounted: number }[] = await app.db.dataSource.query(channelMixSql("$1", sql), q.values);
+  const mix: { channel: string; customers: number; orders: number; discounted: number }[] = await app.db.dataSource.query(channelMixSql("$1", sql), memberValues);
 
   const total = rows.find((r) => names.every((n) => r[`g_${n}`] === 1));
   const customers = total ? Number(total.customers) : 0;
@@ -120,6 +126,7 @@ export async function segmentInsights(app: Pick<App, "db" | "segments">, ctx: Ct
       repurchaseRate: share(total ? Number(total.repeaters) : 0, buyers),
       discountSensitivity: allOrders ? mix.reduce((n, r) => n + r.discounted, 0) / allOrders : 0,
       gender: buckets("gender"),
+      ageBand: ordered(buckets("ageBand"), bandKeys(AGE_BANDS)),
       province: top(buckets("province")),
       city: top(buckets("city")),
       channel: mix

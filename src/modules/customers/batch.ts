@@ -3,7 +3,7 @@ import type { EntityManager } from "typeorm";
 import { Customer, Gender } from "./entity";
 import type { IdentityTypeName } from "../../plugins/identity";
 import type { DataKeyring } from "../../core/data-keys";
-import { contactIndexes, identityIndexes } from "./blind";
+import { birthYearOf, contactIndexes, identityIndexes } from "./blind";
 
 type Idn = { type: IdentityTypeName; value: string };
 const SIGHTING_FIELDS = new Set(["lastSeenAt", "firstSeenAt"]);
@@ -217,7 +217,7 @@ export class BatchState {
     // change of the profile, so `updatedAt` stays (syncs that follow updatedAt are not flooded by it).
     const sighted = dirty.filter((c) => isSighting(c.pending));
     const changed = dirty.filter((c) => !sighted.includes(c));
-    const columns = `id uuid, display_name text, gender text, birthday text, country text, province text, city text, phone text,
+    const columns = `id uuid, display_name text, gender text, birthday text, birth_year smallint, country text, province text, city text, phone text,
       email text, phone_index text, email_index text, phone_last4_index text, tags text[], attributes jsonb, field_times jsonb,
       created_at timestamptz, updated_at timestamptz, first_seen_at timestamptz, last_seen_at timestamptz`;
     const hex = (b: Buffer | null) => (b ? b.toString("hex") : null);
@@ -229,6 +229,7 @@ export class BatchState {
         display_name: c.row.displayName,
         gender: c.row.gender,
         birthday: this.keys.encryptOrNull(c.row.birthday),
+        birth_year: birthYearOf(c.row.birthday),
         country: c.row.country,
         province: c.row.province,
         city: c.row.city,
@@ -248,9 +249,9 @@ export class BatchState {
     };
     if (fresh.length) {
       await m.query(
-        `INSERT INTO customers (id, tenant_id, display_name, gender, birthday, country, province, city, phone, email, phone_index, email_index,
+        `INSERT INTO customers (id, tenant_id, display_name, gender, birthday, birth_year, country, province, city, phone, email, phone_index, email_index,
                                 phone_last4_index, tags, attributes, field_times, created_at, updated_at, first_seen_at, last_seen_at)
-         SELECT x.id, $1, x.display_name, x.gender, x.birthday, x.country, x.province, x.city, x.phone, x.email, decode(x.phone_index, 'hex'),
+         SELECT x.id, $1, x.display_name, x.gender, x.birthday, x.birth_year, x.country, x.province, x.city, x.phone, x.email, decode(x.phone_index, 'hex'),
                 decode(x.email_index, 'hex'), decode(x.phone_last4_index, 'hex'), x.tags, x.attributes,
                 x.field_times, x.created_at, x.updated_at, x.first_seen_at, x.last_seen_at
            FROM jsonb_to_recordset($2::jsonb) AS x(${columns})`,
@@ -281,7 +282,7 @@ export class BatchState {
     }
     if (changed.length) {
       await m.query(
-        `UPDATE customers c SET display_name = x.display_name, gender = x.gender, birthday = x.birthday, country = x.country,
+        `UPDATE customers c SET display_name = x.display_name, gender = x.gender, birthday = x.birthday, birth_year = x.birth_year, country = x.country,
                 province = x.province, city = x.city, phone = x.phone, email = x.email, phone_index = decode(x.phone_index, 'hex'),
                 email_index = decode(x.email_index, 'hex'), phone_last4_index = decode(x.phone_last4_index, 'hex'), tags = x.tags, attributes = x.attributes,
                 field_times = x.field_times, updated_at = x.updated_at, first_seen_at = x.first_seen_at, last_seen_at = x.last_seen_at

@@ -35,7 +35,20 @@ export function contactIndexes(keys: DataKeyring, tenantId: string, c: { phone: 
   };
 }
 
-/** Sets the entity's index columns from its phone and e-mail, before a save writes them. */
-export function indexContacts<T extends { tenantId: string; phone: string | null; email: string | null } & Partial<ContactIndexes>>(keys: DataKeyring, c: T): T & ContactIndexes {
+/** The year of a `YYYY-MM-DD` birthday (null without one). */
+export function birthYearOf(birthday: string | null | undefined): number | null {
+  const m = birthday ? /^(\d{4})-\d{2}-\d{2}$/.exec(birthday) : null;
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Sets the entity's derived columns before a save writes them: the blind indexes of its phone and e-mail,
+ * and the plain birth year (when the entity carries its birthday).
+ */
+export function indexContacts<T extends { tenantId: string; phone: string | null; email: string | null; birthday?: string | null; birthYear?: number | null } & Partial<ContactIndexes>>(
+  keys: DataKeyring,
+  c: T,
+): T & ContactIndexes {
+  if (c.birthday !== undefined) c.birthYear = birthYearOf(c.birthday);
   return Object.assign(c, contactIndexes(keys, c.tenantId, c));
 }

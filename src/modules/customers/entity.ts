@@ -85,6 +85,9 @@ export class Customer implements Node {
   @Column({ type: "text", nullable: true, transformer: encryptedText })
   email: string | null;
 
+  /** The birthday's year, plain (segments' `age`, insights' age bands); derived wherever the birthday is written (blind.ts `indexContacts`). */
+  @Column({ type: "smallint", nullable: true, select: false }) birthYear?: number | null;
+
   /** Blind indexes of phone, e-mail and the phone's last four digits (blind.ts); written, never read back. */
   @Column({ type: "bytea", nullable: true, select: false }) phoneIndex?: Buffer | null;
   @Column({ type: "bytea", nullable: true, select: false }) emailIndex?: Buffer | null;

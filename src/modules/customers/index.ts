@@ -1,4 +1,5 @@
 import "./events";
+import type { App } from "../../app";
 import { defineModule } from "../../core/module";
 import { systemContext } from "../../core/context";
 import { Customer, CustomerIdentity } from "./entity";
@@ -15,6 +16,8 @@ import { CustomerErasure } from "./erasure";
 import { ConsentRecord } from "./consent";
 import { ConsentRecords1764470000000 } from "../../../migrations/1764470000000-consent-records";
 import { BlindIndexes1764480000000 } from "../../../migrations/1764480000000-blind-indexes";
+import { BirthYear1764540000000 } from "../../../migrations/1764540000000-birth-year";
+import { birthYearOf } from "./blind";
 
 declare module "../../app" {
   interface App {
@@ -29,11 +32,41 @@ declare module "../../graphql/loaders" {
 
 const REENCRYPT_JOB = "crm.customers.reencrypt";
 
+/**
+ * Birth years of customers written before the column existed: their birthdays are encrypted, so the
+ * server opens them once, in keyset pages of 1,000 (nothing to do, one statement, on every later start).
+ */
+async function backfillBirthYears(app: App): Promise<void> {
+  let after = "00000000-0000-0000-0000-000000000000";
+  let filled = 0;
+  for (;;) {
+    const rows: { id: string; birthday: string }[] = await app.db.dataSource.query(
+      `SELECT id::text, birthday FROM customers WHERE birthday IS NOT NULL AND birth_year IS NULL AND id > $1 ORDER BY id LIMIT 1000`,
+      [after],
+    );
+    if (!rows.length) break;
+    after = rows[rows.length - 1].id;
+    const open = (v: string) => {
+      try {
+        return app.dataKeys.decrypt(v);
+      } catch {
+        return null; // under a key this server lacks: left to the re-encryption's own check and message
+      }
+    };
+    const years = rows.map((r) => ({ id: r.id, year: birthYearOf(open(r.birthday)) })).filter((r) => r.year !== null);
+    if (years.length) {
+      await app.db.dataSource.query(`UPDATE customers c SET birth_year = u.y FROM unnest($1::uuid[], $2::smallint[]) AS u(id, y) WHERE c.id = u.id`, [years.map((r) => r.id), years.map((r) => r.year)]);
+      filled += years.length;
+    }
+  }
+  if (filled) app.log.info({ customers: filled }, "birth years derived from the encrypted birthdays");
+}
+
 /** The unified customer profile: customers, identities, merges (and their hooks), `customerUpdated`. */
 export const customersModule = defineModule({
   name: "customers",
   entities: [Customer, CustomerIdentity, CustomerMerge, CustomerErasure, ConsentRecord],
-  migrations: [IdentityTypesOpen1764440000000, Erasure1764460000000, ConsentRecords1764470000000, BlindIndexes1764480000000],
+  migrations: [IdentityTypesOpen1764440000000, Erasure1764460000000, ConsentRecords1764470000000, BlindIndexes1764480000000, BirthYear1764540000000],
   resolvers: [CustomerResolver, CustomerIdentityResolver, CustomerSubscriptionResolver],
   scopes: ["customers:read", "customers:write", PII_SCOPE],
   events: CUSTOMER_EVENTS,
@@ -42,6 +75,7 @@ export const customersModule = defineModule({
     app.customers = new CustomersService(app);
   },
   async start(app) {
+    await backfillBirthYears(app);
     // Every personal value under the first data key: rows from before encryption (no blind index yet) are done
     // now, before the server listens; values under an older key (a rotation) on the queue.
     const r = app.customers.reencryption;

@@ -3,7 +3,7 @@ import type { EntityManager } from "typeorm";
 /**
  * SQL fragments other modules' set-based reads use over customers (segments' conditions, insights):
  * the columns they may read are `id`, `tenant_id`, `display_name`, `gender`, `country`, `province`,
- * `city`, `tags`, `attributes`, `marketing_consent` (consent entries), `locale` and the timestamps —
+ * `city`, `birth_year`, `tags`, `attributes`, `marketing_consent` (consent entries), `locale` and the timestamps —
  * never the encrypted ones, which only this module opens.
  */
 

@@ -76,6 +76,14 @@ export function registerBuiltinConditions(registry: SegmentConditions): void {
       compareScalar(`((${scope.now} AT TIME ZONE ${scope.timeZone})::date - (s.last_order_at AT TIME ZONE ${scope.timeZone})::date)`, c, scope, "numeric"),
   });
   registry.register({
+    name: "age",
+    description: "This year (tenant time zone) less the birth year — how cohorts (90后, 00后) are counted; customers without a birthday never match.",
+    kind: "integer",
+    operators: NUMERIC,
+    timeBased: () => true,
+    compile: (c, scope) => compareScalar(`(extract(year FROM ${scope.now} AT TIME ZONE ${scope.timeZone})::int - c.birth_year)`, c, scope, "numeric"),
+  });
+  registry.register({
     name: "gender",
     description: "MALE, FEMALE or UNKNOWN.",
     kind: "string",
