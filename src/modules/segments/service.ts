@@ -546,10 +546,18 @@ export class SegmentsService {
          SELECT c.segment_id::text, EXISTS (SELECT 1 FROM added a WHERE a.segment_id = c.segment_id) AS added FROM closed c`,
         [tenantOf(tx), sourceId, targetId, now],
       );
-      const changes: MembershipChange[] = rows.flatMap((r) => [
-        { segmentId: r.segment_id, customerId: sourceId, change: "removed" as const },
-        ...(r.added ? [{ segmentId: r.segment_id, customerId: targetId, change: "added" as const }] : []),
-      ]);
+      // The source is about to be deleted: its rule memberships end too (the target's are re-evaluated in `after`).
+      const left: { segment_id: string }[] = await tx.manager.query(
+        `UPDATE segment_members SET until = $3 WHERE tenant_id = $1 AND customer_id = $2 AND until IS NULL RETURNING segment_id::text`,
+        [tenantOf(tx), sourceId, now],
+      );
+      const changes: MembershipChange[] = [
+        ...rows.flatMap((r) => [
+          { segmentId: r.segment_id, customerId: sourceId, change: "removed" as const },
+          ...(r.added ? [{ segmentId: r.segment_id, customerId: targetId, change: "added" as const }] : []),
+        ]),
+        ...left.map((r) => ({ segmentId: r.segment_id, customerId: sourceId, change: "removed" as const })),
+      ];
       emitChanges(tx, changes);
       return rows.map((r) => `${r.segment_id}:${r.added ? targetId : ""}`);
     },
