@@ -16,6 +16,7 @@ const TABLE: FieldSpec[] = [
   { name: "subscribed", kind: "boolean", operators: ["=", "!="] },
   { name: "last_order_at", kind: "date", operators: [...NUMERIC, "IN"] },
   { name: "attribute", kind: "any", prefix: true, operators: OPERATORS },
+  { name: "level", kind: "any", operators: ["=", "IN"], values: ["gold", "silver"] },
 ];
 const KNOWN = TABLE.map((f) => f.name);
 // Answers for the family name only, as the brief's tables do; `registryStyle` answers for the name as written.
@@ -123,13 +124,19 @@ describe("segment query text: comparisons", () => {
     expect(parseSegmentQuery("attribute.level = 3", registryStyle)).toEqual({ condition: cmp("attribute.level", "=", 3), errors: [] });
   });
 
-  it("normalizes listed values to their listed spelling, in any case", () => {
+  it("normalizes listed values to their listed spelling, in any case, and lists only strings", () => {
+    expect(ok('level IN ("GOLD", 3, true)')).toEqual(cmp("level", "IN", ["gold", 3, true]));
     expect(ok('has_identity = "WECHAT_UNIONID"')).toEqual(cmp("has_identity", "=", "wechat_unionid"));
     expect(ok("has_identity = 'phone'")).toEqual(cmp("has_identity", "=", "PHONE"));
     expect(ok('has_identity IN ("Phone", "wechat_UnionId")')).toEqual(cmp("has_identity", "IN", ["PHONE", "wechat_unionid"]));
   });
 
-  it("accepts strings of up to 500 characters and IN lists of up to 1000 values", () => {
+  it("writes no within key when there is no WITHIN", () => {
+    expect(Object.keys(ok("orders_count = 1"))).toEqual(["field", "op", "value"]);
+  });
+
+  it("accepts strings and field names of up to 500 characters and IN lists of up to 1000 values", () => {
+    expect(ok(`attribute.${"x".repeat(490)} = 1`)).toEqual(cmp(`attribute.${"x".repeat(490)}`, "=", 1));
     expect(ok(`tag = "${"x".repeat(500)}"`)).toEqual(cmp("tag", "=", "x".repeat(500)));
     const list = Array.from({ length: 1000 }, (_, n) => n);
     expect(ok(`total_spent IN (${list.join(",")})`)).toEqual(cmp("total_spent", "IN", list));
@@ -249,6 +256,15 @@ describe("segment query text: semantic errors, all reported at their tokens", ()
     expect(errs(padded(10_001))).toEqual(["1:1 Query is longer than 10000 characters"]);
   });
 
+  it("counts nesting, not how many groups there are", () => {
+    const many = Array.from({ length: 21 }, () => 'NOT (tag = "a")').join(" AND ");
+    expect(ok(many)).toEqual({ all: Array.from({ length: 21 }, () => ({ not: A })) });
+  });
+
+  it("passes on what a field table throws", () => {
+    expect(() => parseSegmentQuery("tag = 1", () => { throw new Error("table down"); })).toThrow("table down");
+  });
+
   it("refuses nesting deeper than 20 levels of NOT and parentheses, at the 21st", () => {
     expect(ok(`${"NOT ".repeat(20)}tag = "a"`)).toBeDefined();
     expect(ok(`${"(".repeat(20)}tag = "a"${")".repeat(20)}`)).toEqual(A);
@@ -287,6 +303,10 @@ describe("segment query text: syntax errors stop the parse", () => {
     ['AND tag = "a"', "1:1 Expected a field name, found AND"],
     ['true = "a"', "1:1 Expected a field name, found true"],
     ['within = "a"', "1:1 Expected a field name, found within"],
+    ["OR = 1", "1:1 Expected a field name, found OR"],
+    ['in ("a")', "1:1 Expected a field name, found in"],
+    ['contains "a"', "1:1 Expected a field name, found contains"],
+    ["false = 1", "1:1 Expected a field name, found false"],
     ['not = "a"', '1:5 Expected a field name, found "="'],
     ['"tag" = "a"', '1:1 Expected a field name, found "tag"'],
     ["3 = x", "1:1 Expected a field name, found 3"],
@@ -385,6 +405,18 @@ describe("segment condition JSON", () => {
     expect(check({ not: { all: [A] } }).condition).toEqual({ not: A });
   });
 
+  it("writes no within key when there is none", () => {
+    expect(Object.keys(check({ field: "tag", op: "=", value: "a" }).condition!)).toEqual(["field", "op", "value"]);
+  });
+
+  it("takes field names of lower-case letters, digits and _ only, whatever the table answers", () => {
+    const anything = () => TABLE[3];
+    expect(checkCondition({ field: "tag", op: "=", value: "a" }, anything).errors).toEqual([]);
+    expect(checkCondition({ field: "Tag", op: "=", value: "a" }, anything).errors).toEqual([{ path: "condition.field", message: 'Unknown field "Tag"' }]);
+    expect(checkCondition({ field: "tag!", op: "=", value: "a" }, anything).errors).toEqual([{ path: "condition.field", message: 'Unknown field "tag!"' }]);
+    expect(parseSegmentQuery('Tag = "a"', anything).errors).toEqual([{ line: 1, column: 1, message: 'Unknown field "Tag"' }]);
+  });
+
   it("finds a prefix field through a table that answers for the name as written", () => {
     expect(checkCondition(cmp("attribute.level", "=", 3), registryStyle).condition).toEqual(cmp("attribute.level", "=", 3));
   });
@@ -437,6 +469,7 @@ describe("segment condition JSON", () => {
     [{ field: "province", op: "=", value: "a", within: "90d" }, ["condition.within WITHIN is not allowed on province (not a windowed field)"]],
     [{ field: "orders_count", op: "=", value: 1, within: "-90d" }, ['condition.within Malformed duration "-90d" (expected e.g. 90d, 12m, 2w, 1y)']],
     [{ field: "orders_count", op: "=", value: 1, within: 90 }, ["condition.within Malformed duration 90 (expected e.g. 90d, 12m, 2w, 1y)"]],
+    [{ field: "orders_count", op: "=", value: 1, within: ["90d"] }, ['condition.within Malformed duration ["90d"] (expected e.g. 90d, 12m, 2w, 1y)']],
     [{ field: "province", op: "=", value: "a", within: null }, ["condition.within WITHIN is not allowed on province (not a windowed field)", "condition.within Malformed duration null (expected e.g. 90d, 12m, 2w, 1y)"]],
     [{ field: "zzz", op: "=", value: 1, within: "90d" }, ['condition.field Unknown field "zzz"']],
   ])("%j", (json, expected) => {

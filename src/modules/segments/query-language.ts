@@ -6,15 +6,15 @@ import { DURATION, OPERATORS, RELATIVE_DATE, isAll, isAny, isNot, isRelative, ty
  * one accepts the other accepts too, and both flag the same mistakes. Pure functions, no I/O.
  *
  * ```ebnf
- * query      = disjunction EOF ;
- * disjunction= conjunction { "OR" conjunction } ;
- * conjunction= unary { "AND" unary } ;
- * unary      = "NOT" unary | "(" disjunction ")" | comparison ;
- * comparison = field operator value [ "WITHIN" duration ] ;
- * operator   = "=" | "!=" | ">" | ">=" | "<" | "<=" | "CONTAINS" | "IN" ;
- * value      = scalar | "(" scalar { "," scalar } ")" ;   (* the list after IN, and only there *)
- * scalar     = string | number | relative | "TRUE" | "FALSE" ;
- * field      = name { "." segment } ;                      (* segments only for prefix fields *)
+ * query       = disjunction EOF ;
+ * disjunction = conjunction { "OR" conjunction } ;
+ * conjunction = unary { "AND" unary } ;
+ * unary       = "NOT" unary | "(" disjunction ")" | comparison ;
+ * comparison  = field operator value [ "WITHIN" duration ] ;
+ * operator    = "=" | "!=" | ">" | ">=" | "<" | "<=" | "CONTAINS" | "IN" ;
+ * value       = scalar | "(" scalar { "," scalar } ")" ;   (* the list after IN, and only there *)
+ * scalar      = string | number | relative | "TRUE" | "FALSE" ;
+ * field       = name { "." segment } ;                      (* segments only for prefix fields *)
  * ```
  * Keywords are case-insensitive; `-- …` comments run to the end of the line. A number glued to letters
  * (`-90d`, `90d`) is one token, a relative date or a duration, so `-90d` is never the number -90 and a word.
@@ -37,8 +37,9 @@ const L = SEGMENT_QUERY_LIMITS;
 
 const FIELD_NAME = /^[a-z_][a-z0-9_]*$/;
 const SEGMENT = /^[A-Za-z0-9_]+$/;
-const DATE = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
-const KEYWORDS = new Set(["AND", "OR", "NOT", "IN", "CONTAINS", "WITHIN", "TRUE", "FALSE"]);
+const DATE = /^(\d{4}-\d{2}-(\d{2}))(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
+// Words that cannot start a comparison (NOT can, as an operator, and is taken before a field is expected).
+const KEYWORDS = new Set(["AND", "OR", "IN", "CONTAINS", "WITHIN", "TRUE", "FALSE"]);
 const TOO_DEEP = `Nesting deeper than ${L.depth} levels`;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -57,16 +58,14 @@ const FITS: Record<ValueKind, (v: Scalar) => boolean> = {
   number: (v) => typeof v === "number",
   integer: (v) => Number.isInteger(v),
   boolean: (v) => typeof v === "boolean",
-  date: (v) => isRelative(v) || (typeof v === "string" && isDateString(v)),
+  date: (v) => isRelative(v) || isDateString(String(v)),
   any: (v) => !isRelative(v),
 };
 
-// The regex alone would take 2026-02-30; a real calendar day round-trips through Date.UTC unchanged.
+// Date.parse reads 2026-02-30 as 2 March, so a real day is one that keeps its day of the month.
 function isDateString(s: string): boolean {
   const m = DATE.exec(s);
-  if (!m) return false;
-  const day = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
-  return day.getUTCMonth() === +m[2] - 1 && day.getUTCDate() === +m[3] && (m[4] === undefined || !Number.isNaN(Date.parse(s)));
+  return m !== null && new Date(Date.parse(m[1])).getUTCDate() === +m[2] && !Number.isNaN(Date.parse(s));
 }
 
 /** Only `\` and `"` are escaped: the lexer knows no other escapes, and anything else may appear raw. */
@@ -88,14 +87,14 @@ function distance(a: string, b: string): number {
   return row[b.length];
 }
 
-function lookupField(name: string, fields: Fields, known: readonly string[]): { spec?: FieldSpec; error?: string } {
+function lookupField(name: string, fields: Fields, known: readonly string[] | undefined): { spec?: FieldSpec; error?: string } {
   if (name.length > L.string) return { error: `Field name is longer than ${L.string} characters` };
   const [base, ...path] = name.split(".");
   // Tables answer for the family (`attribute`) or for the name as written (`attribute.level`): ask both.
   const spec = FIELD_NAME.test(base) ? (fields(name) ?? fields(base)) : undefined;
   if (!spec) {
     // The nearest name wins; the first listed wins a tie.
-    const near = known.reduce<[string, number] | undefined>((best, k) => {
+    const near = known?.reduce<[string, number] | undefined>((best, k) => {
       const d = distance(base, k);
       return d <= 2 && (best === undefined || d < best[1]) ? [k, d] : best;
     }, undefined);
@@ -135,8 +134,7 @@ function checkScalar(v: Scalar, spec: FieldSpec | undefined, field: string, op: 
 /** One `all`/`any` from its parts: a single part stands alone, parts of the same kind merge into it. */
 function combine(kind: "all" | "any", parts: Condition[]): Condition {
   if (parts.length === 1) return parts[0];
-  const flat = parts.flatMap((p) => (kind === "all" ? (isAll(p) ? p.all : [p]) : isAny(p) ? p.any : [p]));
-  return kind === "all" ? { all: flat } : { any: flat };
+  return { [kind]: parts.flatMap((p) => (kind in p ? (p as Record<typeof kind, Condition[]>)[kind] : [p])) } as unknown as Condition;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -161,12 +159,12 @@ function lex(text: string): Token[] {
     return re.exec(text);
   };
   for (;;) {
-    while (i < text.length) {
+    // No bounds check: past the end text[i] is undefined, which no branch takes.
+    for (;;) {
       if (text[i] === "\n") {
         line++;
         lineStart = ++i;
-      }
-      else if (/\s/.test(text[i])) i++;
+      } else if (/\s/.test(text[i])) i++;
       else if (text.startsWith("--", i)) i = text.includes("\n", i) ? text.indexOf("\n", i) : text.length;
       else break;
     }
@@ -177,7 +175,8 @@ function lex(text: string): Token[] {
     if (c === '"' || c === "'") {
       let j = i + 1;
       let value = "";
-      while (j < text.length && text[j] !== c) {
+      while (text[j] !== c) {
+        if (text[j] === undefined) return [...tokens, { kind: "error", text: "Unterminated string", ...start }];
         if (text[j] === "\\" && j + 1 < text.length) {
           if (!ESCAPABLE.includes(text[j + 1])) return [...tokens, { kind: "error", text: `Unknown escape "\\${text[j + 1]}"`, ...at(j) }];
           j++;
@@ -187,7 +186,6 @@ function lex(text: string): Token[] {
         }
         value += text[j++];
       }
-      if (j >= text.length) return [...tokens, { kind: "error", text: "Unterminated string", ...start }];
       tokens.push({ kind: "string", text: text.slice(i, j + 1), value, ...start });
       i = j + 1;
       continue;
@@ -203,8 +201,8 @@ function lex(text: string): Token[] {
   }
 }
 
-/** A keyword (any case) or a punctuation mark. */
-const is = (t: Token, s: string) => (t.kind === "word" || t.kind === "punct") && t.text.toUpperCase() === s;
+/** A keyword (any case) or a punctuation mark; only words and marks can spell one, as strings keep their quotes. */
+const is = (t: Token, s: string) => t.text.toUpperCase() === s;
 const describe = (t: Token) => (t.kind === "punct" ? `"${t.text}"` : t.text);
 const SYMBOL_OPERATORS = new Set<string>(["=", "!=", ">", ">=", "<", "<="]);
 
@@ -218,7 +216,7 @@ class SyntaxStop {}
  * error before it (unknown field, operator, value kind or allowed value, WITHIN, relative date, limits), each
  * at its token. `known`: field names to suggest for an unknown one (edit distance 2 at most).
  */
-export function parseSegmentQuery(text: string, fields: Fields, known: readonly string[] = []): { condition: Condition | null; errors: QueryError[] } {
+export function parseSegmentQuery(text: string, fields: Fields, known?: readonly string[]): { condition: Condition | null; errors: QueryError[] } {
   if (text.length > L.text) return { condition: null, errors: [{ message: `Query is longer than ${L.text} characters`, line: 1, column: 1 }] };
   const tokens = lex(text);
   const errors: QueryError[] = [];
@@ -274,7 +272,7 @@ export function parseSegmentQuery(text: string, fields: Fields, known: readonly 
     if (error) report(f, error);
     if (++comparisons === L.comparisons + 1) report(f, tooManyComparisons());
     const o = peek();
-    const op = SYMBOL_OPERATORS.has(o.text) && o.kind === "punct" ? (o.text as Operator) : is(o, "IN") ? "IN" : is(o, "CONTAINS") ? "CONTAINS" : fail(`an operator after ${field}`);
+    const op = SYMBOL_OPERATORS.has(o.text) ? (o.text as Operator) : is(o, "IN") ? "IN" : is(o, "CONTAINS") ? "CONTAINS" : fail(`an operator after ${field}`);
     i++;
     const opError = spec && operatorError(op, spec, field);
     if (opError) report(o, opError);
@@ -378,7 +376,7 @@ const COMPARISON_KEYS = ["field", "op", "value", "within"];
  * listed spelling, single-child `all`/`any` replaced by the child, same-kind groups merged), so the result
  * is canonical and prints to text that parses back to it.
  */
-export function checkCondition(json: unknown, fields: Fields, known: readonly string[] = []): { condition: Condition | null; errors: ConditionError[] } {
+export function checkCondition(json: unknown, fields: Fields, known?: readonly string[]): { condition: Condition | null; errors: ConditionError[] } {
   const errors: ConditionError[] = [];
   let comparisons = 0;
   const report = (path: string, message: string): undefined => void errors.push({ message, path });
@@ -401,7 +399,7 @@ export function checkCondition(json: unknown, fields: Fields, known: readonly st
     if (!Array.isArray(list)) return report(at, "Expected a list of conditions");
     if (list.length === 0) return report(at, "Expected at least one condition");
     const parts = list.map((c, n) => node(c, `${at}[${n}]`, level + 1));
-    return parts.every((p) => p !== undefined) ? combine(kind, parts as Condition[]) : undefined;
+    return combine(kind, parts.filter((p) => p !== undefined));
   }
 
   function comparison(x: Record<string, unknown>, path: string): Condition | undefined {
@@ -438,16 +436,13 @@ export function checkCondition(json: unknown, fields: Fields, known: readonly st
     else if (!Array.isArray(raw)) report(at, "Expected a list of values for IN");
     else if (raw.length === 0) report(at, "Expected at least one value for IN");
     else if (raw.length > L.list) report(at, tooMany());
-    else {
-      const items = raw.map((v, n) => scalar(v, `${at}[${n}]`));
-      if (items.every((v) => v !== undefined)) value = items as Scalar[];
-    }
+    else value = raw.map((v, n) => scalar(v, `${at}[${n}]`)) as Scalar[];
     if (within !== undefined) {
       if (spec && !spec.windowed) report(`${path}.within`, notWindowed(name));
       if (typeof within !== "string" || !DURATION.test(within)) report(`${path}.within`, badDuration(within));
     }
-    if (value === undefined || !operator) return undefined;
-    return within === undefined ? { field: name, op: operator, value } : { field: name, op: operator, value, within: within as string };
+    // A part left undefined has been reported, and then the whole result is dropped.
+    return within === undefined ? { field: name, op: operator!, value: value! } : { field: name, op: operator!, value: value!, within: within as string };
   }
 
   const condition = node(json, "condition", 1);
