@@ -3,6 +3,7 @@ import { ingestBench } from "./ingest";
 import { adaptersBench } from "./adapters";
 import { readsBench } from "./reads";
 import { fanoutBench } from "./fanout";
+import { segmentsBench } from "./segments";
 
 /**
  * `npm run bench -- <scenario>`: runs one benchmark scenario (bench/<scenario>.ts), which prints its
@@ -13,6 +14,7 @@ const SCENARIOS: Record<string, () => Promise<number>> = {
   adapters: adaptersBench,
   reads: readsBench,
   fanout: fanoutBench,
+  segments: segmentsBench,
 };
 
 async function main(): Promise<number> {

@@ -4,7 +4,9 @@ import { LifecycleStage, RfmSegment } from "./scores";
 
 const CHOICE: readonly Operator[] = ["=", "!=", "IN"];
 const NUMERIC: readonly Operator[] = ["=", "!=", ">", ">=", "<", "<=", "IN"];
-const column = (name: string) => `(SELECT a.${name} FROM customer_analytics a WHERE a.customer_id = c.id)`;
+// customer_analytics joined once per statement as `sa` (see `join`), not read by a subquery per customer.
+const column = (name: string) => `sa.${name}`;
+const join = { alias: "sa", sql: (tenant: string) => `LEFT JOIN customer_analytics sa ON sa.customer_id = c.id AND sa.tenant_id = ${tenant}` };
 
 /** The analytics module's fields in the segment language (registered, like any module's). */
 export function registerAnalyticsConditions(segments: SegmentsService): void {
@@ -21,6 +23,7 @@ export function registerAnalyticsConditions(segments: SegmentsService): void {
     operators: CHOICE,
     values: Object.values(RfmSegment),
     timeBased: () => true,
+    join,
     compile: (c, scope) => choice(c, column("rfm_segment"), scope.param),
   });
   conditions.register({
@@ -30,6 +33,7 @@ export function registerAnalyticsConditions(segments: SegmentsService): void {
     operators: CHOICE,
     values: Object.values(LifecycleStage),
     timeBased: () => true,
+    join,
     compile: (c, scope) => choice(c, `coalesce(${column("lifecycle_stage")}, 'PROSPECT')`, scope.param),
   });
   const numeric = (name: string, description: string, expr: string, kind: "number" | "integer") =>
@@ -39,6 +43,7 @@ export function registerAnalyticsConditions(segments: SegmentsService): void {
       kind,
       operators: NUMERIC,
       timeBased: () => true,
+      join,
       compile: (c, scope) =>
         c.op === "IN"
           ? `${expr} = ANY(${scope.param(Array.isArray(c.value) ? c.value : [c.value], "float8[]")})`

@@ -89,4 +89,4 @@ async function daily(app: App): Promise<Record<string, unknown>> {
 
 export { AnalyticsService } from "./service";
 export { LifecycleStage, RfmSegment, rfmCell } from "./scores";
-export { segmentInsights, SegmentInsights, InsightBucket } from "./insights";
+export { segmentInsights, SegmentInsights, InsightBucket, AOV_BANDS, CLV_BANDS } from "./insights";

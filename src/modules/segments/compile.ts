@@ -50,6 +50,8 @@ export class SegmentQuery {
   readonly values: unknown[];
   timeBased = false;
   private readonly scope: CompileScope;
+  /** Joins the conditions compiled since the last `select` asked for, by alias. */
+  private joins = new Map<string, string>();
 
   constructor(
     private readonly registry: SegmentConditions,
@@ -105,12 +107,16 @@ export class SegmentQuery {
     const def = this.registry.get(c.field);
     if (!def) throw new Error(`unknown segment field ${c.field} (validate before compiling)`);
     if (def.timeBased?.(c)) this.timeBased = true;
+    if (def.join) this.joins.set(def.join.alias, def.join.sql("$1"));
     return `coalesce((${def.compile(c, this.scope)}), false)`;
   }
 
   /** The customers of the tenant matching `condition`, as `SELECT c.id …` (restricted to `ids` when given). */
   select(condition: Condition, ids?: string): string {
-    return `SELECT c.id FROM ${customersSql("c")} ${joinCustomerStatsSql("c", "s", "$1")}
-      WHERE c.tenant_id = $1::uuid${ids ? ` AND c.id = ANY(${ids})` : ""} AND ${this.where(condition)}`;
+    this.joins = new Map();
+    const where = this.where(condition);
+    const joins = [...this.joins.values()].join(" ");
+    return `SELECT c.id FROM ${customersSql("c")} ${joinCustomerStatsSql("c", "s", "$1")} ${joins}
+      WHERE c.tenant_id = $1::uuid${ids ? ` AND c.id = ANY(${ids})` : ""} AND ${where}`;
   }
 }

@@ -52,7 +52,12 @@ export async function evaluateMembership(
     )
     SELECT 'added' AS change, segment_id::text AS segment_id, customer_id::text AS customer_id FROM added
     UNION ALL SELECT 'removed', segment_id::text, customer_id::text FROM removed`;
+  // A full refresh diffs whole sets: without statistics on a new segment's members (or when they have just
+  // grown) the planner takes the anti-join for a few rows and loops over the target for each member —
+  // quadratic at a million. Hash and merge joins only, for this statement.
+  if (!customerIds) await tx.manager.query(`SET LOCAL enable_nestloop = off`);
   const rows: { change: "added" | "removed"; segment_id: string; customer_id: string }[] = await tx.manager.query(sql, q.values);
+  if (!customerIds) await tx.manager.query(`SET LOCAL enable_nestloop = on`);
   return rows.map((r) => ({ segmentId: r.segment_id, customerId: r.customer_id, change: r.change }));
 }
 

@@ -30,6 +30,11 @@ export interface SegmentConditionDefinition extends FieldSpec {
   compile(c: Comparison, scope: CompileScope): string;
   /** Whether the result can change with time alone (relative dates, windows, ages): such segments are refreshed on a schedule. */
   timeBased?(c: Comparison): boolean;
+  /**
+   * A table the condition reads beside `c`, joined once per statement (LEFT JOIN … ON its customer):
+   * cheaper than a subquery per customer when a full refresh scans every customer.
+   */
+  join?: { alias: string; sql: (tenantParam: string) => string };
   /** Whether values must be checked against `values` read at validation time (identity types plugins add). */
   dynamicValues?(): readonly string[];
 }
