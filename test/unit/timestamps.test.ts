@@ -45,3 +45,34 @@ describe("timestamptz parser", () => {
     for (const text of ["infinity", "-infinity", "0044-03-15 12:00:00+00 BC", "0099-01-01 00:00:00+00", "12345-01-01 00:00:00+00"]) same(text);
   });
 });
+
+/** The fast path on its own: PostgreSQL's forms are read without pg's parser, to instants worked out by hand. */
+describe("timestamptz parser, fast path", () => {
+  const fallback = jest.fn((text: string) => `fallback:${text}`);
+  const parse = timestamptzParser(fallback);
+  beforeEach(() => fallback.mockClear());
+
+  it.each([
+    ["2026-01-01 08:00:00+08", Date.UTC(2026, 0, 1, 0, 0, 0, 0)],
+    ["2026-01-01 08:00:00.5+08", Date.UTC(2026, 0, 1, 0, 0, 0, 500)],
+    ["2026-01-01 08:00:00.12+00", Date.UTC(2026, 0, 1, 8, 0, 0, 120)],
+    ["2026-01-01 08:00:00.123456-05", Date.UTC(2026, 0, 1, 13, 0, 0, 123)],
+    ["2026-03-08 02:30:00+05:30", Date.UTC(2026, 2, 7, 21, 0, 0, 0)],
+    ["2026-12-31 23:59:59.999-03:30", Date.UTC(2027, 0, 1, 3, 29, 59, 999)],
+    ["1901-12-13 20:45:52+05:45:30", Date.UTC(1901, 11, 13, 15, 0, 22, 0)],
+    ["1000-01-01 00:00:00+00", Date.UTC(1000, 0, 1, 0, 0, 0, 0)],
+  ])("reads %s itself", (text, expected) => {
+    const d = parse(text);
+    expect(d).toBeInstanceOf(Date);
+    expect((d as Date).getTime()).toBe(expected);
+    expect(fallback).not.toHaveBeenCalled();
+  });
+
+  it.each(["1000-01-01 00:00:00+00 BC", "0999-12-31 23:59:59+00", "infinity", "2026-01-01T08:00:00+08", "2026-01-01 08:00:00"])(
+    "hands %s to the fallback",
+    (text) => {
+      expect(parse(text)).toBe(`fallback:${text}`);
+      expect(fallback).toHaveBeenCalledWith(text);
+    },
+  );
+});
