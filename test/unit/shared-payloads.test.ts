@@ -59,7 +59,47 @@ describe("shared subscription payloads", () => {
     const shared = new SharedPayloads({ keep: 2 });
     const results: ExecutionResult[] = [1, 2, 3].map((n) => ({ data: { n } }));
     const messages = results.map((r) => JSON.stringify({ id: "1", type: "next", payload: shared.payloadOf(r) }, shared.messageReplacer()));
-    expect(() => shared.expand(messages[0])).toThrow(/no longer kept/);
+    expect(() => shared.expand(messages[0])).toThrow(new Error("shared payload shared-payload:0 is no longer kept"));
+    expect(shared.expand(messages[1])).toBe(reference("1", results[1]));
     expect(shared.expand(messages[2])).toBe(reference("1", results[2]));
+  });
+
+  it("formats errors as graphql-ws does (toJSON) when the server gives no formatter", () => {
+    const shared = new SharedPayloads();
+    const result: ExecutionResult = { data: null, errors: [new GraphQLError("boom", { extensions: { code: "X" } })] };
+    expect(wire(shared, "1", result)).toBe(reference("1", result));
+    expect(JSON.parse(wire(shared, "2", result))).toEqual({ id: "2", type: "next", payload: { data: null, errors: [{ message: "boom", extensions: { code: "X" } }] } });
+  });
+
+  it("expands tokens past the tenth (numbers of more than one digit)", () => {
+    const shared = new SharedPayloads();
+    const results: ExecutionResult[] = Array.from({ length: 12 }, (_, n) => ({ data: { n } }));
+    for (const r of results) expect(wire(shared, "1", r)).toBe(`{"id":"1","type":"next","payload":{"data":{"n":${r.data!.n}}}}`);
+  });
+
+  it("shares only the object payload of a next message: other members and other payloads are written as they are", () => {
+    let serialized = 0;
+    const shared = new SharedPayloads({ onSerialized: () => serialized++ });
+    for (const message of [
+      { id: "1", type: "next", payload: null },
+      { id: "1", type: "next", payload: "text" },
+      { id: "1", type: "next", extensions: { a: 1 } },
+    ]) {
+      const data = JSON.stringify(message, shared.messageReplacer());
+      expect(data).toBe(JSON.stringify(message));
+      expect(shared.expand(data)).toBe(data);
+    }
+    expect(serialized).toBe(0);
+  });
+
+  it("expands only a token that is the message's last member, under payload", () => {
+    const shared = new SharedPayloads();
+    wire(shared, "1", { data: { n: 0 } }); // token 0 exists
+    for (const data of [
+      JSON.stringify({ id: "1", type: "x", payload: "\u0000shared-payload:0", note: "y" }), // a token, but not last
+      '{"type":"x","t":"shared-payload:0"}', // ends like a token's name, without the member
+    ]) {
+      expect(shared.expand(data)).toBe(data);
+    }
   });
 });
