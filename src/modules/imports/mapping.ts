@@ -99,7 +99,7 @@ export interface ColumnPlan {
 /** Decides what each column of `header` holds. Refuses files where no column identifies a customer. */
 export function planColumns(header: string[], mapping: FieldMapping): Parsed<ColumnPlan> {
   if (header.length > MAX_COLUMNS) return { ok: false, reason: `the file has ${header.length} columns; at most ${MAX_COLUMNS}` };
-  const names = header.map((h) => h.replace(/^\uFEFF/, "").trim());
+  const names = header.map((h) => h.trim()); // trim drops a byte-order mark too (U+FEFF is white space to it)
   const keys = names.map(headerKey);
   const seen = new Set<string>();
   for (const name of names) {
