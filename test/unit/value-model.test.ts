@@ -138,6 +138,22 @@ describe("hyp2f1", () => {
 });
 
 const lifetimesFit: BgNbdParams = { r: 0.242593, alpha: 4.413532, a: 0.792886, b: 2.425752 };
+/** Hardie's spreadsheet: t (weeks) → E[X(t)] for a new customer [lt-test]. */
+const HARDIE_NEW_CUSTOMER: [number, number][] = [
+  [0.1429, 0.0078],
+  [1.0, 0.0532],
+  [3.0, 0.1506],
+  [31.8571, 1.0405],
+  [32.0, 1.0437],
+];
+/** The Quickstart's top five: frequency, recency, T, predicted purchases for t = 1 (customers 509, 841, 1981, 157, 1516) [lt-qs]. */
+const QUICKSTART_TOP_FIVE: [number, number, number, number][] = [
+  [18, 35.14, 35.86, 0.424877],
+  [19, 34.0, 34.14, 0.474738],
+  [17, 28.43, 28.86, 0.486526],
+  [29, 37.71, 38.0, 0.662396],
+  [26, 30.86, 31.0, 0.710623],
+];
 
 describe("BG/NBD at published parameters", () => {
   it("expects 1.226 purchases in the next 39 weeks from a customer with x = 2, t_x = 30.43, T = 38.86 [lt-test]", () => {
@@ -146,29 +162,14 @@ describe("BG/NBD at published parameters", () => {
   });
 
   it("reproduces Hardie's cumulative repeat purchases per new customer E[X(t)] [lt-test]", () => {
-    const published: [number, number][] = [
-      [0.1429, 0.0078],
-      [1.0, 0.0532],
-      [3.0, 0.1506],
-      [31.8571, 1.0405],
-      [32.0, 1.0437],
-    ];
-    for (const [t, value] of published) expect(expectedPurchasesNew(lifetimesFit, t)).toBeCloseTo(value, 4);
+    for (const [t, value] of HARDIE_NEW_CUSTOMER) expect(expectedPurchasesNew(lifetimesFit, t)).toBeCloseTo(value, 4);
     // Published as 1.8576; the model gives 1.85797 here (a 2·10⁶-term direct sum agrees), so the
     // figure only holds to the 3 decimals lifetimes itself asserts.
     expect(expectedPurchasesNew(lifetimesFit, 78)).toBeCloseTo(1.8576, 3);
   });
 
   it("gives the Quickstart's top five customers their published next-week expectations [lt-qs]", () => {
-    const top: [number, number, number, number][] = [
-      // frequency, recency, T, predicted_purchases for t = 1 (customers 509, 841, 1981, 157, 1516)
-      [18, 35.14, 35.86, 0.424877],
-      [19, 34.0, 34.14, 0.474738],
-      [17, 28.43, 28.86, 0.486526],
-      [29, 37.71, 38.0, 0.662396],
-      [26, 30.86, 31.0, 0.710623],
-    ];
-    for (const [x, tx, T, value] of top) expectWithin(expectedPurchases(lifetimesFit, 1, x, tx, T), value, 1e-6);
+    for (const [x, tx, T, value] of QUICKSTART_TOP_FIVE) expectWithin(expectedPurchases(lifetimesFit, 1, x, tx, T), value, 1e-6);
   });
 
   it("gives P(alive) = 1 without a repeat purchase, and a probability otherwise", () => {
@@ -227,29 +228,14 @@ withData("BG/NBD on CDNOW", () => {
   });
 
   it("reproduces Hardie's cumulative repeat purchases per new customer E[X(t)] [lt-test]", () => {
-    const published: [number, number][] = [
-      [0.1429, 0.0078],
-      [1.0, 0.0532],
-      [3.0, 0.1506],
-      [31.8571, 1.0405],
-      [32.0, 1.0437],
-    ];
-    for (const [t, value] of published) expect(expectedPurchasesNew(fit, t)).toBeCloseTo(value, 4);
+    for (const [t, value] of HARDIE_NEW_CUSTOMER) expect(expectedPurchasesNew(fit, t)).toBeCloseTo(value, 4);
     // Published as 1.8576; the model gives 1.85797 here (a 2·10⁶-term direct sum agrees), so the
     // figure only holds to the 3 decimals lifetimes itself asserts.
     expect(expectedPurchasesNew(fit, 78)).toBeCloseTo(1.8576, 3);
   });
 
   it("ranks the Quickstart's top five customers with their published next-week expectations [lt-qs]", () => {
-    const top: [number, number, number, number][] = [
-      // frequency, recency, T, predicted_purchases for t = 1 (customers 509, 841, 1981, 157, 1516)
-      [18, 35.14, 35.86, 0.424877],
-      [19, 34.0, 34.14, 0.474738],
-      [17, 28.43, 28.86, 0.486526],
-      [29, 37.71, 38.0, 0.662396],
-      [26, 30.86, 31.0, 0.710623],
-    ];
-    for (const [x, tx, T, value] of top) {
+    for (const [x, tx, T, value] of QUICKSTART_TOP_FIVE) {
       expectWithin(expectedPurchases(lifetimesFit, 1, x, tx, T), value, 1e-6);
       expectWithin(expectedPurchases(fit, 1, x, tx, T), value, 1e-6);
     }
