@@ -129,7 +129,9 @@ export class JobQueue {
   }
 
   start(): Promise<void> {
-    if (!this.starting) this.stopping = false;
+    // Stopping is for good: a late caller (an outbox dispatch finishing after shutdown) must not start a
+    // second boss whose workers poll a closed database past the process's end.
+    if (this.stopping) return Promise.resolve();
     this.starting ??= (async () => {
       const boss = new PgBoss({
         db: { executeSql: (text, values) => this.pool.query(text, values ?? []) },
