@@ -24,6 +24,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app?.outbox.stop();
+  // The outbox starts the job queue when an event has handlers (segments and analytics have some for
+  // stats changes): stop it too, or its workers poll on after this file's environment is gone.
+  await app?.jobs.stop();
   await app?.db.close();
   await db?.dispose();
 });
