@@ -1,7 +1,7 @@
 import "./events";
 import type { App } from "../../app";
 import { defineModule } from "../../core/module";
-import { systemContext } from "../../core/context";
+import { systemContext, tenantOf } from "../../core/context";
 import { inTransaction } from "../../core/transaction";
 import { Analytics1764510000000 } from "../../../migrations/1764510000000-analytics";
 import { ANALYTICS_EVENTS } from "./events";
@@ -56,12 +56,12 @@ export const analyticsModule = defineModule({
       export: async (tx, ids) => {
         const rows: any[] = await tx.manager.query(
           `SELECT customer_id::text, lifecycle_stage, recency, frequency, monetary, rfm_segment, probability_alive, predicted_clv_365d FROM customer_analytics WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])`,
-          [(tx.principal as { tenantId: string }).tenantId, ids],
+          [tenantOf(tx), ids],
         );
         return new Map(rows.map((r) => [r.customer_id, { lifecycleStage: r.lifecycle_stage, rfm: r.recency === null ? null : { recency: r.recency, frequency: r.frequency, monetary: r.monetary, segment: r.rfm_segment }, probabilityAlive: r.probability_alive, predictedClv365d: r.predicted_clv_365d === null ? null : Number(r.predicted_clv_365d) }]));
       },
       erase: async (tx, ids) => {
-        await tx.manager.query(`DELETE FROM customer_analytics WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])`, [(tx.principal as { tenantId: string }).tenantId, ids]);
+        await tx.manager.query(`DELETE FROM customer_analytics WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])`, [tenantOf(tx), ids]);
       },
     });
   },

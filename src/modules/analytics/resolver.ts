@@ -2,7 +2,7 @@ import { Arg, Authorized, Ctx, Field, FieldResolver, Float, ID, InputType, Int, 
 import { GraphQLJSONObject } from "graphql-scalars";
 import { segmentInsights, SegmentInsights } from "./insights";
 import { GraphQLSafeInt } from "graphql-scalars";
-import type { RequestCtx } from "../../core/context";
+import { tenantOf, type RequestCtx } from "../../core/context";
 import { badUserInput } from "../../core/errors";
 import { toPayload } from "../../core/payload";
 import { ok } from "../../core/user-error";
@@ -74,7 +74,7 @@ export class AnalyticsResolver {
   @Authorized(READ)
   @Query(() => CustomerAnalyticsSettings, { description: "How RFM and lifecycle stages are computed for your tenant." })
   async customerAnalyticsSettings(@Ctx() ctx: RequestCtx): Promise<CustomerAnalyticsSettings> {
-    return Object.assign(new CustomerAnalyticsSettings(), await ctx.app.analytics.settings((ctx.principal as { tenantId: string }).tenantId));
+    return Object.assign(new CustomerAnalyticsSettings(), await ctx.app.analytics.settings(tenantOf(ctx)));
   }
 
   @Authorized("admin")

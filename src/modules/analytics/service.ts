@@ -246,18 +246,18 @@ export class AnalyticsService {
   }
 
   /** Each customer's P(alive), expected orders and CLV over a year, computed once per distinct history. */
-  private async storePredictions(tx: TxCtx, model: StoredModel, rows: readonly PurchaseSummary[] | readonly { customer_id: string; x: number; tx: number; T: number; m: number | null }[], now: Date): Promise<void> {
+  private async storePredictions(tx: TxCtx, model: StoredModel, rows: readonly { customer_id: string; x: number; tx: number; T: number; m: number | null }[], now: Date): Promise<void> {
     const cache = new Map<string, [number, number]>();
     const ids: string[] = [];
     const alive: number[] = [];
     const orders: number[] = [];
     const clv: number[] = [];
-    for (const row of rows as { customer_id?: string; customerId?: string; x: number; tx: number; T: number; m: number | null }[]) {
+    for (const row of rows) {
       const key = `${row.x}|${row.tx}|${row.T}`;
       let bg = cache.get(key);
       if (!bg) cache.set(key, (bg = [probabilityAlive(model.bgnbd, row.x, row.tx, row.T), expectedPurchases(model.bgnbd, HORIZON, row.x, row.tx, row.T)]));
       const value = expectedAverageValue(model.gammaGamma, row.x, row.m ?? 0);
-      ids.push((row.customer_id ?? row.customerId)!);
+      ids.push(row.customer_id);
       alive.push(bg[0]);
       orders.push(bg[1]);
       clv.push(Number.isFinite(value) ? Math.round(bg[1] * value) : 0);
